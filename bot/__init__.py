@@ -1,0 +1,1 @@
+"""Cầu Nối: the two-way channel between the Youth Union and young people."""

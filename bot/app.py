@@ -1,0 +1,253 @@
+"""The composition root: the only place where the parts are wired together."""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import uvicorn
+from starlette.applications import Starlette
+from telegram import BotCommand, Update
+from telegram.error import TelegramError
+from telegram.ext import AIORateLimiter, Application, ContextTypes, Defaults, TypeHandler
+
+from bot.channels.base import ChannelSender
+from bot.channels.telegram import CHANNEL as TELEGRAM
+from bot.channels.telegram import (
+    DurableUpdateQueue,
+    PerChatUpdateProcessor,
+    TelegramSender,
+    to_inbound,
+)
+from bot.config import OrgConfig
+from bot.dispatch import Dispatcher, Handler
+from bot.domain.i18n import LANGUAGES, text
+from bot.domain.text import fold
+from bot.metrics import Metrics
+from bot.outbox import OutboxSender
+from bot.settings import Settings
+from bot.web import TELEGRAM_WEBHOOK_PATH, build_web
+from handlers import basics
+from storage import repositories as repo
+from storage.db import Database
+
+log = logging.getLogger(__name__)
+ALLOWED_UPDATES = ["message", "callback_query"]
+COMMANDS = ("start", "help", "language")
+PTBApplication = Application[Any, Any, Any, Any, Any, Any]
+
+
+@dataclass(frozen=True)
+class TelegramRuntime:
+    """python-telegram-bot's application and the durable queue that feeds it."""
+
+    application: PTBApplication
+    queue: DurableUpdateQueue
+    webhook: tuple[str, str] | None
+
+    async def start(self, db: Database) -> None:
+        """Replay stored but unhandled updates, then take new ones by polling or webhook."""
+        application = self.application
+        await application.initialize()
+        await _set_commands(application)
+        async with db.session() as session:
+            pending = await repo.pending_inbound(session=session, channel=TELEGRAM)
+        for row in pending:
+            self.queue.replay(Update.de_json(row.payload, application.bot))
+        if pending:
+            log.info("replaying stored updates", extra={"count": len(pending)})
+        await application.start()
+        if self.webhook is not None:
+            url, secret = self.webhook
+            await application.bot.set_webhook(
+                url=url.rstrip("/") + TELEGRAM_WEBHOOK_PATH,
+                secret_token=secret,
+                allowed_updates=ALLOWED_UPDATES,
+            )
+        elif application.updater is not None:
+            await application.updater.start_polling(allowed_updates=ALLOWED_UPDATES)
+
+    async def stop(self) -> None:
+        """Stop fetching, then handle what was already queued."""
+        application = self.application
+        if application.updater is not None and application.updater.running:
+            await application.updater.stop()
+        if application.running:
+            await application.stop()
+
+    async def shutdown(self) -> None:
+        """Release the Bot API connections."""
+        with contextlib.suppress(TelegramError):
+            await self.application.shutdown()
+
+    async def take_webhook_update(self, data: dict[str, object]) -> None:
+        """Store a webhook update in the inbox and queue it."""
+        await self.queue.put(Update.de_json(data, self.application.bot))
+
+
+@dataclass
+class CauNoi:
+    """The running product: database, dispatcher, outbox, channels and the HTTP server."""
+
+    settings: Settings
+    config: OrgConfig
+    db: Database
+    metrics: Metrics
+    dispatcher: Dispatcher
+    outbox: OutboxSender
+    web: Starlette
+    telegram: TelegramRuntime | None
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _server: uvicorn.Server | None = None
+
+    async def start(self, *, serve_http: bool = True) -> None:
+        """Start everything; a stored but unhandled update is handled again."""
+        async with self.db.session() as session:
+            await repo.sync_units(
+                session=session,
+                units=[(u.code, u.name, fold(u.name), u.kind) for u in self.config.units],
+            )
+        if self.telegram is not None:
+            await self.telegram.start(self.db)
+        self._tasks.append(asyncio.create_task(self.outbox.run(), name="outbox"))
+        if serve_http:
+            self._server = _QuietServer(
+                uvicorn.Config(
+                    self.web,
+                    host=self.settings.http_host,
+                    port=self.settings.http_port,
+                    log_config=None,
+                    lifespan="off",
+                )
+            )
+            self._tasks.append(asyncio.create_task(self._server.serve(), name="http"))
+
+    @property
+    def http_port(self) -> int | None:
+        """The port the HTTP server listens on, once it does."""
+        if self._server is None or not self._server.servers:
+            return None
+        return int(self._server.servers[0].sockets[0].getsockname()[1])
+
+    @property
+    def http_started(self) -> bool:
+        """Whether the HTTP server is accepting connections."""
+        return self._server is not None and self._server.started
+
+    async def stop(self) -> None:
+        """Stop taking input, finish what is in flight, and close everything."""
+        if self._server is not None:
+            self._server.should_exit = True
+        if self.telegram is not None:
+            await self.telegram.stop()
+        await self.outbox.stop()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.telegram is not None:
+            await self.telegram.shutdown()
+        await self.db.dispose()
+
+
+class _QuietServer(uvicorn.Server):
+    """uvicorn without its own signal handling: the process owner decides when to stop."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def _set_commands(application: PTBApplication) -> None:
+    """Publish the command menu; cosmetic, so a failure is logged and ignored."""
+    try:
+        for language in LANGUAGES:
+            commands = [BotCommand(c, text(f"commands.{c}", language)) for c in COMMANDS]
+            await application.bot.set_my_commands(
+                commands, language_code=None if language == "vi" else language
+            )
+    except TelegramError as error:
+        log.warning("could not set the command menu", extra={"error": str(error)})
+
+
+def _telegram_application(
+    token: str, settings: Settings, config: OrgConfig, queue: DurableUpdateQueue
+) -> PTBApplication:
+    channel = config.raw.channels.telegram
+    builder = (
+        Application.builder()
+        .token(token)
+        .base_url(settings.telegram_api_base_url)
+        .base_file_url(settings.telegram_api_base_url.replace("/bot", "/file/bot"))
+        .update_queue(queue)
+        .concurrent_updates(PerChatUpdateProcessor(channel.max_concurrent_updates))
+        .connection_pool_size(channel.connection_pool_size)
+        .pool_timeout(10)
+        .defaults(Defaults(tzinfo=ZoneInfo(config.raw.organisation.timezone)))
+        .rate_limiter(
+            AIORateLimiter(overall_max_rate=channel.rate_limit_per_second, max_retries=0)
+        )
+    )
+    if settings.webhook_url is not None:
+        builder = builder.updater(None)
+    return builder.build()
+
+
+def build_application(
+    settings: Settings, config: OrgConfig, *, handler: Handler = basics.handle
+) -> CauNoi:
+    """Wire the product for these settings and this organisation."""
+    db = Database(settings.database_url.get_secret_value())
+    metrics = Metrics()
+    channels: dict[str, ChannelSender] = {}
+    outbox_ref: list[OutboxSender] = []
+    dispatcher = Dispatcher(
+        db=db,
+        handler=handler,
+        organisation_names=config.raw.organisation.name.model_dump(),
+        metrics=metrics,
+        on_outbox=lambda: outbox_ref[0].wake(),
+    )
+    telegram = None
+    if settings.telegram_bot_token and settings.telegram_bot_token.get_secret_value():
+        queue = DurableUpdateQueue(
+            lambda event_id, payload: dispatcher.record(event_id, TELEGRAM, payload)
+        )
+        application = _telegram_application(
+            settings.telegram_bot_token.get_secret_value(), settings, config, queue
+        )
+        application.add_handler(TypeHandler(Update, _telegram_callback(dispatcher)))
+        application.add_error_handler(_log_error)
+        channels[TELEGRAM] = TelegramSender(application.bot)
+        telegram = TelegramRuntime(application, queue, settings.webhook())
+    outbox = OutboxSender(db=db, channels=channels, metrics=metrics)
+    outbox_ref.append(outbox)
+    webhook = settings.webhook()
+    web = build_web(
+        db=db,
+        metrics=metrics,
+        telegram_sink=telegram.take_webhook_update if telegram and webhook else None,
+        webhook_secret=webhook[1] if webhook else None,
+    )
+    return CauNoi(settings, config, db, metrics, dispatcher, outbox, web, telegram)
+
+
+def _telegram_callback(dispatcher: Dispatcher) -> Any:
+    async def on_update(update: Update, _: ContextTypes.DEFAULT_TYPE) -> None:
+        """Hand every update to the dispatcher; stop the button spinner afterwards."""
+        event = to_inbound(update)
+        if event is None:
+            await dispatcher.skip(TELEGRAM, str(update.update_id))
+        else:
+            await dispatcher.dispatch(event)
+        if update.callback_query is not None:
+            with contextlib.suppress(TelegramError):
+                await update.callback_query.answer()
+
+    return on_update
+
+
+async def _log_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Log a failed update by id only: message bodies stay out of the logs."""
+    update_id = update.update_id if isinstance(update, Update) else None
+    log.error("update failed", exc_info=context.error, extra={"update_id": update_id})

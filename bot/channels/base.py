@@ -1,0 +1,66 @@
+"""What every channel adapter offers the outbox, and the failures it may report."""
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from bot.domain.messages import Rendered
+
+
+class SendError(Exception):
+    """A message could not be delivered."""
+
+
+class RecipientGone(SendError):
+    """The person blocked the bot or no longer exists: never send to them again."""
+
+
+class RateLimited(SendError):
+    """The platform asks us to wait before sending anything more."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"rate limited for {retry_after}s")
+        self.retry_after = retry_after
+
+
+class TemporaryFailure(SendError):
+    """Network trouble or a server error: try again later."""
+
+
+class PermanentFailure(SendError):
+    """The platform refused this message; sending it again will not help."""
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a channel can show."""
+
+    buttons: bool
+    edits: bool
+    max_text: int
+
+
+class ChannelSender(Protocol):
+    """Delivers rendered messages on one channel."""
+
+    name: str
+    capabilities: Capabilities
+
+    async def send(self, chat_id: str, message: Rendered) -> str | None:
+        """Deliver one message; return the platform's id for it."""
+        ...
+
+
+def split_text(text: str, limit: int) -> list[str]:
+    """Cut a long text into pieces of at most `limit` characters, at line or word breaks."""
+    pieces: list[str] = []
+    rest = text
+    while len(rest) > limit:
+        cut = rest.rfind("\n", 0, limit)
+        if cut <= 0:
+            cut = rest.rfind(" ", 0, limit)
+        if cut <= 0:
+            cut = limit
+        pieces.append(rest[:cut].rstrip())
+        rest = rest[cut:].lstrip()
+    pieces.append(rest)
+    return pieces

@@ -1,0 +1,196 @@
+"""The Telegram adapter: the only code that knows python-telegram-bot's types."""
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.ext import BaseUpdateProcessor
+
+from bot.channels.base import (
+    Capabilities,
+    PermanentFailure,
+    RateLimited,
+    RecipientGone,
+    TemporaryFailure,
+    split_text,
+)
+from bot.domain.messages import Inbound, InputKind, Media, Rendered
+from bot.domain.text import nfc
+
+CHANNEL = "telegram"
+MAX_TEXT = 4096
+MAX_CALLBACK_BYTES = 64
+log = logging.getLogger(__name__)
+
+
+class TelegramSender:
+    """Delivers rendered messages through the Bot API."""
+
+    name = CHANNEL
+    capabilities = Capabilities(buttons=True, edits=True, max_text=MAX_TEXT)
+
+    def __init__(self, bot: Bot) -> None:
+        self._bot = bot
+
+    async def send(self, chat_id: str, message: Rendered) -> str | None:
+        """Send text (split when too long) with the choices as buttons under the last piece."""
+        keyboard = _keyboard(message)
+        pieces = split_text(message.text, MAX_TEXT)
+        sent: Message | None = None
+        try:
+            for index, piece in enumerate(pieces):
+                markup = keyboard if index == len(pieces) - 1 else None
+                sent = await self._bot.send_message(
+                    chat_id=chat_id, text=piece, reply_markup=markup
+                )
+        except RetryAfter as error:
+            wait = error.retry_after
+            seconds = wait.total_seconds() if isinstance(wait, dt.timedelta) else float(wait)
+            raise RateLimited(seconds) from error
+        except Forbidden as error:
+            raise RecipientGone(error.message) from error
+        except BadRequest as error:
+            if "chat not found" in error.message.lower():
+                raise RecipientGone(error.message) from error
+            raise PermanentFailure(error.message) from error
+        except (NetworkError, TelegramError) as error:
+            raise TemporaryFailure(str(error)) from error
+        return str(sent.message_id) if sent else None
+
+
+def _keyboard(message: Rendered) -> InlineKeyboardMarkup | None:
+    if not message.choices:
+        return None
+    rows = [
+        [InlineKeyboardButton(label, callback_data=choice_id) for choice_id, label in row]
+        for row in message.choices
+    ]
+    return InlineKeyboardMarkup(rows)
+
+
+def _command(text: str) -> tuple[str, tuple[str, ...]]:
+    head, *args = text.split()
+    name = head[1:].split("@", 1)[0].lower()
+    return name, tuple(args)
+
+
+def _media(message: Message) -> Media | None:
+    caption = nfc(message.caption) if message.caption else None
+    if message.photo:
+        largest = message.photo[-1]
+        return Media(largest.file_id, "photo", largest.file_size, caption)
+    for kind in ("document", "voice", "audio", "video", "video_note"):
+        item = getattr(message, kind)
+        if item is not None:
+            return Media(item.file_id, kind, item.file_size, caption)
+    return None
+
+
+def _from_message(update: Update, message: Message, common: dict[str, Any]) -> Inbound:
+    text = nfc(message.text) if message.text is not None else None
+    if text is not None and text.startswith("/") and len(text) > 1 and not text[1].isspace():
+        name, args = _command(text)
+        return Inbound(kind=InputKind.COMMAND, command=name, args=args, text=text, **common)
+    if text is not None:
+        return Inbound(kind=InputKind.TEXT, text=text, **common)
+    media = _media(message)
+    if media is not None:
+        return Inbound(kind=InputKind.MEDIA, media=media, text=media.caption or "", **common)
+    if message.location is not None:
+        location = (message.location.latitude, message.location.longitude)
+        return Inbound(kind=InputKind.LOCATION, location=location, **common)
+    return Inbound(kind=InputKind.UNSUPPORTED, **common)
+
+
+def to_inbound(update: Update) -> Inbound | None:
+    """Translate an update into a neutral event; None for updates that carry nothing for us."""
+    user, chat = update.effective_user, update.effective_chat
+    if user is None or chat is None or user.is_bot:
+        return None
+    common: dict[str, Any] = {
+        "channel": CHANNEL,
+        "event_id": str(update.update_id),
+        "user_id": str(user.id),
+        "chat_id": str(chat.id),
+        "language_hint": user.language_code,
+        "display_name": user.full_name,
+        "private_chat": chat.type == chat.PRIVATE,
+    }
+    if update.callback_query is not None:
+        data = update.callback_query.data or ""
+        return Inbound(kind=InputKind.CHOICE, choice=data[:MAX_CALLBACK_BYTES], **common)
+    if update.message is not None:
+        reply_to = update.message.reply_to_message
+        common["reply_to"] = str(reply_to.message_id) if reply_to else None
+        return _from_message(update, update.message, common)
+    return None
+
+
+def chat_key(update: object) -> int | None:
+    """The chat whose updates must be handled one after another."""
+    if isinstance(update, Update):
+        if update.effective_chat is not None:
+            return update.effective_chat.id
+        if update.effective_user is not None:
+            return update.effective_user.id
+    return None
+
+
+class DurableUpdateQueue(asyncio.Queue[object]):
+    """PTB's update queue, but an update is stored in the inbox before it is queued.
+
+    PTB's poller awaits put() before it confirms the offset to Telegram, and our webhook
+    route awaits put() before it answers 200: so nothing Telegram considers delivered
+    exists only in memory. A redelivered update is stored once and queued once.
+    """
+
+    def __init__(self, record: Callable[[str, dict[str, Any]], Awaitable[bool]]) -> None:
+        super().__init__()
+        self._record = record
+
+    async def put(self, item: object) -> None:
+        """Store an update, then queue it unless it was stored before."""
+        if isinstance(item, Update) and not await self._record(
+            str(item.update_id), item.to_dict()
+        ):
+            return
+        await super().put(item)
+
+    def replay(self, update: Update) -> None:
+        """Queue an update that is already stored (recovery after a restart)."""
+        self.put_nowait(update)
+
+
+class PerChatUpdateProcessor(BaseUpdateProcessor):
+    """Handles each chat's updates in arrival order, different chats concurrently."""
+
+    def __init__(self, max_concurrent_updates: int) -> None:
+        super().__init__(max_concurrent_updates)
+        self._locks: dict[int, asyncio.Lock] = {}
+        self._holders: dict[int, int] = {}
+
+    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        """Run the update's coroutine once earlier updates of the same chat are done."""
+        key = chat_key(update)
+        if key is None:
+            await coroutine
+            return
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        self._holders[key] = self._holders.get(key, 0) + 1
+        try:
+            async with lock:
+                await coroutine
+        finally:
+            self._holders[key] -= 1
+            if not self._holders[key]:
+                del self._holders[key], self._locks[key]
+
+    async def initialize(self) -> None:
+        """Nothing to prepare."""
+
+    async def shutdown(self) -> None:
+        """Nothing to release."""

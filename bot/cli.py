@@ -1,0 +1,126 @@
+"""The command line: run, migrate, check-config."""
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections import Counter
+
+from pydantic import ValidationError
+from telegram.error import InvalidToken, TelegramError
+
+from bot.app import build_application
+from bot.config import ConfigError, OrgConfig, load_config
+from bot.logs import setup_logging
+from bot.settings import Settings
+from storage.migrate import upgrade
+
+log = logging.getLogger("bot")
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'env'}: {e['msg']}" for e in error.errors()
+        )
+        raise SystemExit(f"Environment settings are wrong: {problems}") from None
+
+
+def _config(settings: Settings) -> OrgConfig:
+    try:
+        return load_config(settings.caunoi_config)
+    except ConfigError as error:
+        raise SystemExit(f"{settings.caunoi_config} is wrong: {error}") from None
+
+
+def check_config(settings: Settings) -> int:
+    """Validate config.yaml and print a summary of the organisation."""
+    config = _config(settings)
+    raw = config.raw
+    kinds = Counter(u.kind for u in config.units)
+    print(f"Organisation: {raw.organisation.name.vi} ({config.province_name})")
+    print("Units: " + ", ".join(f"{count} {kind}" for kind, count in sorted(kinds.items())))
+    print("Categories: " + ", ".join(f"{k}: {len(v)}" for k, v in raw.categories.items()))
+    print(f"Staff: {len(raw.staff)}")
+    for member in raw.staff:
+        roles = ", ".join(member.roles)
+        print(f"  - {member.name} [{roles}] units: {len(member.units) or 'all'}")
+    print(f"Routes: {len(raw.routing.rules)} rules, then the office; confidential: inspection")
+    for i, rule in enumerate(raw.routing.rules):
+        target = ", ".join(rule.staff) or f"group {rule.group_chat_id}"
+        kinds_text = ", ".join(rule.kinds) or "any kind"
+        print(f"  {i + 1}. {kinds_text}; {len(rule.units) or 'any'} units -> {target}")
+    print("config.yaml is valid.")
+    return 0
+
+
+async def _serve(settings: Settings, config: OrgConfig) -> int:
+    caunoi = build_application(settings, config)
+    try:
+        await caunoi.start()
+    except InvalidToken:
+        log.error("TELEGRAM_BOT_TOKEN was refused by Telegram: check the token with @BotFather")
+        await caunoi.stop()
+        return 2
+    except TelegramError as error:
+        log.error("could not reach the Telegram Bot API", extra={"error": str(error)})
+        await caunoi.stop()
+        return 2
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    log.info(
+        "Cầu Nối is running",
+        extra={
+            "http": f"{settings.http_host}:{settings.http_port}",
+            "mode": "webhook" if settings.webhook_url else "polling",
+        },
+    )
+    await stop.wait()
+    log.info("stopping: finishing work in flight")
+    await caunoi.stop()
+    log.info("stopped")
+    return 0
+
+
+def run(settings: Settings) -> int:
+    """Migrate the database and run the bot until SIGTERM or Ctrl-C."""
+    config = _config(settings)
+    if not settings.telegram_enabled:
+        print(
+            "No TELEGRAM_BOT_TOKEN set: export TELEGRAM_BOT_TOKEN=<token from @BotFather> "
+            "and run again (see README, 'Configuration')."
+        )
+        return 0
+    upgrade(settings.database_url.get_secret_value())
+    return asyncio.run(_serve(settings, config))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the command line and run the chosen command."""
+    parser = argparse.ArgumentParser(prog="python -m bot", description="Cầu Nối")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("run", help="migrate the database and run the bot")
+    commands.add_parser("migrate", help="apply database migrations")
+    commands.add_parser("check-config", help="validate config.yaml and print a summary")
+    args = parser.parse_args(argv)
+    settings = _settings()
+    secrets = [
+        s.get_secret_value() for s in (settings.telegram_bot_token, settings.webhook_secret) if s
+    ]
+    setup_logging(settings.log_level, secrets)
+    if args.command == "check-config":
+        return check_config(settings)
+    if args.command == "migrate":
+        upgrade(settings.database_url.get_secret_value())
+        print("Database is up to date.")
+        return 0
+    return run(settings)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,281 @@
+"""The organisation described in config.yaml: units, categories, staff, routes, SLA, schedules."""
+
+import datetime as dt
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from vietnam_provinces import Province, Ward
+
+from bot.domain.kinds import Kind, Role
+from bot.domain.text import fold
+
+
+class ConfigError(Exception):
+    """config.yaml is missing, unreadable or wrong; the message names the key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+Code = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=40)]
+
+
+class Label(_Strict):
+    """A name in each language."""
+
+    vi: str = Field(min_length=1)
+    en: str = Field(min_length=1)
+
+
+class Category(_Strict):
+    """A topic within one kind of submission."""
+
+    code: Code
+    vi: str = Field(min_length=1)
+    en: str = Field(min_length=1)
+
+
+class AffiliatedUnit(_Strict):
+    """A union directly under the province: a school, an enterprise, the armed forces…"""
+
+    code: Code
+    name: str = Field(min_length=1)
+    kind: Literal["school", "enterprise", "armed_forces", "agency", "other"]
+
+
+class Organisation(_Strict):
+    """Who runs this bot."""
+
+    name: Label
+    province: str | int
+    timezone: str = "Asia/Ho_Chi_Minh"
+
+
+class StaffMember(_Strict):
+    """A cadre declared in config; units and categories scope what they handle."""
+
+    code: Code
+    name: str = Field(min_length=1)
+    telegram_id: int | None = None
+    roles: list[Role] = Field(min_length=1)
+    units: list[str] = Field(default_factory=list)
+    categories: list[str] = Field(default_factory=list)
+
+
+class Route(_Strict):
+    """Send matching submissions to a staff group chat and/or named staff."""
+
+    kinds: list[Kind] = Field(default_factory=list)
+    categories: list[str] = Field(default_factory=list)
+    units: list[str] = Field(default_factory=list)
+    group_chat_id: int | None = None
+    staff: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _has_target(self) -> "Route":
+        if self.group_chat_id is None and not self.staff:
+            raise ValueError("a route needs group_chat_id or staff")
+        return self
+
+
+class Routing(_Strict):
+    """The ordered rules; the first that matches wins, else the office."""
+
+    rules: list[Route] = Field(default_factory=list)
+    office: Route
+    inspection: Route
+
+
+class Sla(_Strict):
+    """Answer deadlines in working days."""
+
+    working_days: dict[Kind, int]
+    holidays: list[dt.date] = Field(default_factory=list)
+
+    @field_validator("working_days")
+    @classmethod
+    def _positive(cls, value: dict[Kind, int]) -> dict[Kind, int]:
+        for kind, days in value.items():
+            if days < 1:
+                raise ValueError(f"{kind}: the deadline must be at least 1 working day")
+        return value
+
+
+class Weekly(_Strict):
+    """A weekday and a time of day."""
+
+    day: Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+    time: dt.time
+
+
+class Schedule(_Strict):
+    """When the publications go out, in the organisation's time zone."""
+
+    daily_good_news: dt.time
+    weekly_digest: Weekly
+    catch_up_hours: int = Field(default=6, ge=0, le=48)
+
+
+class TelegramChannel(_Strict):
+    """Telegram settings that are not secret."""
+
+    rate_limit_per_second: float = Field(default=30, ge=0)
+    max_concurrent_updates: int = Field(default=256, ge=1, le=4096)
+    connection_pool_size: int = Field(default=64, ge=1, le=1024)
+    public_channel_id: int | str | None = None
+
+
+class Channels(_Strict):
+    """Per-channel settings."""
+
+    telegram: TelegramChannel = TelegramChannel()
+
+
+class Limits(_Strict):
+    """Bounds on what one person may send."""
+
+    text_min_chars: int = Field(default=10, ge=1)
+    text_max_chars: int = Field(default=4000, ge=100, le=20000)
+    submissions_per_day: int = Field(default=10, ge=1)
+    attachments_per_submission: int = Field(default=5, ge=0, le=20)
+    attachment_max_mb: int = Field(default=20, ge=1, le=20)
+
+
+class RawConfig(_Strict):
+    """config.yaml as written."""
+
+    organisation: Organisation
+    affiliated_units: list[AffiliatedUnit] = Field(default_factory=list)
+    categories: dict[Kind, list[Category]]
+    staff: list[StaffMember] = Field(default_factory=list)
+    routing: Routing
+    sla: Sla
+    schedule: Schedule
+    channels: Channels = Channels()
+    limits: Limits = Limits()
+
+
+class Unit(BaseModel):
+    """A commune, a ward or a directly affiliated union."""
+
+    model_config = ConfigDict(frozen=True)
+
+    code: str
+    name: str
+    kind: str
+
+
+class OrgConfig(BaseModel):
+    """The validated organisation, with units resolved from vietnam-provinces."""
+
+    model_config = ConfigDict(frozen=True)
+
+    raw: RawConfig
+    province_name: str
+    units: tuple[Unit, ...]
+
+    def unit(self, ref: str) -> Unit | None:
+        """Return the unit with this code or this name (diacritics and case ignored)."""
+        folded = fold(ref)
+        return next((u for u in self.units if ref == u.code or folded == fold(u.name)), None)
+
+
+def resolve_province(value: str | int) -> Province:
+    """Find a province by its code or its name, ignoring case and diacritics."""
+    for province in Province.iter_all():
+        if isinstance(value, int) and int(province.code) == value:
+            return province
+        if isinstance(value, str) and fold(value) in {fold(province.name), province.codename}:
+            return province
+    raise ConfigError(
+        f"organisation.province: no province named or numbered {value!r} "
+        "(use its name, e.g. 'Tây Ninh', or its code, e.g. 80)"
+    )
+
+
+def province_units(province: Province) -> list[Unit]:
+    """The communes and wards of a province, as units keyed by their official code."""
+    return [
+        Unit(code=str(int(ward.code)), name=ward.name, kind=ward.division_type.name.lower())
+        for ward in Ward.iter_by_province(province.code)
+    ]
+
+
+def _check_refs(where: str, refs: Iterable[str], known: set[str], what: str) -> None:
+    unknown = sorted(r for r in set(refs) if r not in known and fold(r) not in known)
+    if unknown:
+        raise ConfigError(f"{where}: unknown {what} {', '.join(unknown)}")
+
+
+def _validate_references(raw: RawConfig, unit_codes: set[str]) -> None:
+    category_codes = {c.code for cats in raw.categories.values() for c in cats}
+    staff_codes = {s.code for s in raw.staff}
+    for kind in Kind:
+        if not raw.categories.get(kind):
+            raise ConfigError(f"categories.{kind}: list at least one category")
+    for i, member in enumerate(raw.staff):
+        _check_refs(f"staff[{i}].units", member.units, unit_codes, "unit")
+        _check_refs(f"staff[{i}].categories", member.categories, category_codes, "category")
+    named = [(f"routing.rules[{i}]", r) for i, r in enumerate(raw.routing.rules)]
+    named += [
+        ("routing.office", raw.routing.office),
+        ("routing.inspection", raw.routing.inspection),
+    ]
+    for where, route in named:
+        _check_refs(f"{where}.units", route.units, unit_codes, "unit")
+        _check_refs(f"{where}.categories", route.categories, category_codes, "category")
+        _check_refs(f"{where}.staff", route.staff, staff_codes, "staff code")
+    missing_sla = sorted(set(Kind) - set(raw.sla.working_days))
+    if missing_sla:
+        raise ConfigError(f"sla.working_days: add a deadline for {', '.join(missing_sla)}")
+
+
+def _describe(error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        key = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        lines.append(f"{key}: {item['msg']}")
+    return "; ".join(lines)
+
+
+def parse_config(data: Any) -> OrgConfig:
+    """Validate parsed YAML and resolve the province's units."""
+    if not isinstance(data, dict):
+        raise ConfigError("config.yaml: the top level must be a mapping of sections")
+    try:
+        raw = RawConfig.model_validate(data)
+    except ValidationError as error:
+        raise ConfigError(_describe(error)) from None
+    province = resolve_province(raw.organisation.province)
+    units = province_units(province)
+    units += [Unit(code=a.code, name=a.name, kind="affiliated") for a in raw.affiliated_units]
+    codes = [u.code for u in units]
+    duplicated = sorted({c for c in codes if codes.count(c) > 1})
+    if duplicated:
+        raise ConfigError(f"affiliated_units: code already used: {', '.join(duplicated)}")
+    _validate_references(raw, set(codes) | {fold(u.name) for u in units})
+    return OrgConfig(raw=raw, province_name=province.name, units=tuple(units))
+
+
+def load_config(path: Path) -> OrgConfig:
+    """Read and validate config.yaml, or raise ConfigError saying what to fix."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read it ({error.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML ({error})") from None
+    return parse_config(data)

@@ -1,0 +1,1 @@
+"""The platform-neutral domain: it imports neither a channel library nor the ORM."""

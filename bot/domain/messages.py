@@ -1,0 +1,86 @@
+"""The neutral vocabulary between channels and handlers: inbound events and replies."""
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class InputKind(StrEnum):
+    """What an inbound event carries."""
+
+    TEXT = "text"
+    COMMAND = "command"
+    CHOICE = "choice"
+    MEDIA = "media"
+    LOCATION = "location"
+    UNSUPPORTED = "unsupported"
+
+
+@dataclass(frozen=True)
+class Media:
+    """A file the person sent: a reference on its channel, its kind and size."""
+
+    file_ref: str
+    media_kind: str
+    size_bytes: int | None = None
+    caption: str | None = None
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """One thing a person did on a channel, in channel-neutral terms."""
+
+    channel: str
+    event_id: str
+    user_id: str
+    chat_id: str
+    kind: InputKind
+    text: str = ""
+    command: str = ""
+    args: tuple[str, ...] = ()
+    choice: str = ""
+    media: Media | None = None
+    location: tuple[float, float] | None = None
+    reply_to: str | None = None
+    language_hint: str | None = None
+    display_name: str | None = None
+    private_chat: bool = True
+
+
+@dataclass(frozen=True)
+class Choice:
+    """An option offered to the person: a server-side id and the catalog key of its label."""
+
+    id: str
+    key: str
+    values: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What to say, as a catalog key and its values, with optional rows of choices."""
+
+    key: str
+    values: Mapping[str, str] = field(default_factory=dict)
+    choices: tuple[tuple[Choice, ...], ...] = ()
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """A reply in one language, ready for a channel adapter (and for the outbox)."""
+
+    text: str
+    choices: tuple[tuple[tuple[str, str], ...], ...] = ()
+
+    def to_payload(self) -> dict[str, object]:
+        """The JSON form kept in the outbox."""
+        return {"text": self.text, "choices": [[list(c) for c in row] for row in self.choices]}
+
+    @classmethod
+    def from_payload(cls, payload: Mapping[str, object]) -> "Rendered":
+        """Rebuild a rendered reply from its outbox form."""
+        rows = payload.get("choices")
+        if not isinstance(rows, list):
+            rows = []
+        choices = tuple(tuple((str(c[0]), str(c[1])) for c in row) for row in rows)
+        return cls(text=str(payload["text"]), choices=choices)

@@ -1,0 +1,166 @@
+"""The one sender: delivers the outbox in order per chat, concurrently across chats."""
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+
+from bot.channels.base import (
+    ChannelSender,
+    PermanentFailure,
+    RateLimited,
+    RecipientGone,
+    TemporaryFailure,
+)
+from bot.domain.messages import Rendered
+from bot.metrics import Metrics
+from storage import repositories as repo
+from storage.db import Database
+from storage.models import OutboxMessage, utcnow
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 8
+IDLE_CHECK_SECONDS = 1.0
+
+
+def backoff(attempts: int) -> dt.timedelta:
+    """How long to wait before the next try: 2, 4, 8… seconds, at most ten minutes."""
+    return dt.timedelta(seconds=min(2 ** (attempts + 1), 600))
+
+
+class OutboxSender:
+    """Sends due outbox messages; one task per chat keeps each chat's order."""
+
+    def __init__(
+        self,
+        *,
+        db: Database,
+        channels: Mapping[str, ChannelSender],
+        metrics: Metrics,
+        batch_size: int = 500,
+        clock: Callable[[], dt.datetime] = utcnow,
+    ) -> None:
+        self._db = db
+        self._channels = channels
+        self._metrics = metrics
+        self._batch_size = batch_size
+        self._clock = clock
+        self._wake = asyncio.Event()
+        self._busy_chats: set[str] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._paused_until: dt.datetime | None = None
+        self._stopping = False
+
+    def wake(self) -> None:
+        """Ask the sender to look at the outbox now."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Send until stop() is called."""
+        while not self._stopping:
+            self._wake.clear()
+            await self.pump()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), IDLE_CHECK_SECONDS)
+
+    async def stop(self) -> None:
+        """Stop taking new work and let messages in flight finish."""
+        self._stopping = True
+        self._wake.set()
+        await self.drain()
+
+    async def drain(self) -> None:
+        """Wait until every chat task started so far has finished."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def pump(self) -> int:
+        """Start sending every due message; return how many were taken."""
+        now = self._clock()
+        if self._paused_until and now < self._paused_until:
+            return 0
+        async with self._db.session() as session:
+            due = await repo.due_outbound(
+                session=session, now=now, skip_chats=self._busy_chats, limit=self._batch_size
+            )
+        by_chat: dict[tuple[str, str], list[OutboxMessage]] = defaultdict(list)
+        for message in due:
+            by_chat[(message.channel, message.chat_id)].append(message)
+        for (channel, chat_id), messages in by_chat.items():
+            self._busy_chats.add(chat_id)
+            task = asyncio.create_task(self._send_chat(channel, chat_id, messages))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return len(due)
+
+    async def _send_chat(
+        self, channel: str, chat_id: str, messages: Sequence[OutboxMessage]
+    ) -> None:
+        sent: list[tuple[int, str | None]] = []
+        try:
+            for message in messages:
+                if not await self._send_one(channel, message, sent):
+                    break  # keep this chat's order: the rest waits for the failed one
+        finally:
+            if sent:
+                async with self._db.session() as session:
+                    await repo.mark_sent(session=session, sent=sent, at=self._clock())
+            self._busy_chats.discard(chat_id)
+            self.wake()
+
+    async def _send_one(
+        self, channel: str, message: OutboxMessage, sent: list[tuple[int, str | None]]
+    ) -> bool:
+        assert message.id is not None
+        sender = self._channels.get(channel)
+        if sender is None:
+            await self._retry(message, "no such channel is running", give_up=True)
+            return True
+        try:
+            external_id = await sender.send(
+                message.chat_id, Rendered.from_payload(message.payload)
+            )
+        except RateLimited as error:
+            self._paused_until = self._clock() + dt.timedelta(seconds=error.retry_after)
+            await self._retry(message, "rate limited", give_up=False, at=self._paused_until)
+            self._count_error(channel, "rate_limited")
+            return False
+        except RecipientGone:
+            async with self._db.session() as session:
+                await repo.drop_unreachable(
+                    session=session,
+                    channel=channel,
+                    chat_id=message.chat_id,
+                    error="recipient gone",
+                )
+            self._count_error(channel, "recipient_gone")
+            return False
+        except PermanentFailure as error:
+            await self._retry(message, str(error), give_up=True)
+            self._count_error(channel, "refused")
+            return True
+        except TemporaryFailure as error:
+            await self._retry(message, str(error), give_up=message.attempts + 1 >= MAX_ATTEMPTS)
+            self._count_error(channel, "temporary")
+            return False
+        sent.append((message.id, external_id))
+        self._metrics.sent.labels(channel).inc()
+        return True
+
+    async def _retry(
+        self, message: OutboxMessage, error: str, *, give_up: bool, at: dt.datetime | None = None
+    ) -> None:
+        assert message.id is not None
+        when = at or self._clock() + backoff(message.attempts)
+        if give_up:
+            log.warning("outbox message given up", extra={"outbox_id": message.id, "error": error})
+        async with self._db.session() as session:
+            await repo.reschedule(
+                session=session, message_id=message.id, at=when, error=error, give_up=give_up
+            )
+
+    def _count_error(self, channel: str, reason: str) -> None:
+        self._metrics.send_errors.labels(channel, reason).inc()

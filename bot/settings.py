@@ -1,0 +1,46 @@
+"""Deployment values and secrets, read from the environment only."""
+
+from pathlib import Path
+
+from pydantic import AnyHttpUrl, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """What differs between deployments; secrets are never logged or printed."""
+
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+
+    telegram_bot_token: SecretStr | None = None
+    telegram_api_base_url: str = "https://api.telegram.org/bot"
+    database_url: SecretStr = SecretStr("sqlite:///data/caunoi.db")
+    webhook_url: AnyHttpUrl | None = None
+    webhook_secret: SecretStr | None = None
+    caunoi_config: Path = Field(default=Path("config.yaml"))
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8080, ge=0, le=65535)
+    log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _webhook_needs_secret(self) -> "Settings":
+        if self.webhook_url is not None and not self.webhook_secret:
+            raise ValueError("WEBHOOK_URL is set but WEBHOOK_SECRET is empty: set a random secret")
+        if self.webhook_secret is not None:
+            secret = self.webhook_secret.get_secret_value()
+            if not 1 <= len(secret) <= 256 or not all(c.isalnum() or c in "_-" for c in secret):
+                raise ValueError(
+                    "WEBHOOK_SECRET must be 1-256 characters of A-Z, a-z, 0-9, _ and - "
+                    "(Telegram's rule for secret_token)"
+                )
+        return self
+
+    def webhook(self) -> tuple[str, str] | None:
+        """The public base URL and the secret, in webhook mode; None when polling."""
+        if self.webhook_url is None or self.webhook_secret is None:
+            return None
+        return str(self.webhook_url), self.webhook_secret.get_secret_value()
+
+    @property
+    def telegram_enabled(self) -> bool:
+        """Whether a Telegram token was given."""
+        return bool(self.telegram_bot_token and self.telegram_bot_token.get_secret_value())

@@ -1,0 +1,1 @@
+"""Channel-neutral conversation handlers: they take inbound events and return replies."""

@@ -1,0 +1,216 @@
+"""SQLModel tables. Every time is stored in UTC; every id from a channel is a string."""
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import JSON, Column, DateTime, Index, String, Text, TypeDecorator, UniqueConstraint
+from sqlalchemy.engine import Dialect
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> dt.datetime:
+    """Return the current time in UTC."""
+    return dt.datetime.now(dt.UTC)
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """A timezone-aware UTC datetime on every backend (SQLite drops the offset otherwise)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(
+        self, value: dt.datetime | None, dialect: Dialect
+    ) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored; pass an aware UTC time")
+        return value.astimezone(dt.UTC)
+
+    def process_result_value(
+        self, value: dt.datetime | None, dialect: Dialect
+    ) -> dt.datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+def _when(*, index: bool = False, nullable: bool = True) -> Any:
+    return Field(default=None, sa_column=Column(UTCDateTime(), index=index, nullable=nullable))
+
+
+def _created() -> Any:
+    return Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+
+
+def _json(default: Any) -> Any:
+    return Field(default_factory=default, sa_column=Column(JSON, nullable=False))
+
+
+class Unit(SQLModel, table=True):
+    """A commune, ward or directly affiliated union; synchronised from config at start-up."""
+
+    code: str = Field(primary_key=True, max_length=40)
+    name: str = Field(max_length=200)
+    folded_name: str = Field(max_length=200, index=True)
+    kind: str = Field(max_length=20)
+
+
+class Person(SQLModel, table=True):
+    """A young person or a member of staff, across all their channels."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    language: str = Field(default="vi", max_length=5)
+    unit_code: str | None = Field(default=None, foreign_key="unit.code", max_length=40)
+    staff_code: str | None = Field(default=None, max_length=40, index=True)
+    roles: list[str] = _json(list)
+    subscriptions: list[str] = _json(list)
+    profile: dict[str, Any] = _json(dict)
+    consent_at: dt.datetime | None = _when()
+    stopped_at: dt.datetime | None = _when()
+    banned: bool = False
+    always_anonymous: bool = False
+    created_at: dt.datetime = _created()
+
+
+class ChannelIdentity(SQLModel, table=True):
+    """One person's account on one channel."""
+
+    __table_args__ = (UniqueConstraint("channel", "external_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=20)
+    external_id: str = Field(max_length=64)
+    chat_id: str = Field(max_length=64)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    display_name: str | None = Field(default=None, max_length=200)
+    reachable: bool = True
+    created_at: dt.datetime = _created()
+
+
+class Ticket(SQLModel, table=True):
+    """A submission: complaint, question, idea, story or confidential report."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=20, unique=True)
+    kind: str = Field(max_length=20, index=True)
+    category: str = Field(max_length=40)
+    unit_code: str | None = Field(default=None, foreign_key="unit.code", max_length=40)
+    author_id: int | None = Field(default=None, foreign_key="person.id", index=True)
+    anonymous: bool = False
+    publish_consent: str | None = Field(default=None, max_length=20)
+    language: str = Field(default="vi", max_length=5)
+    status: str = Field(default="new", max_length=20, index=True)
+    assignee_id: int | None = Field(default=None, foreign_key="person.id", index=True)
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: dt.datetime = _created()
+    updated_at: dt.datetime = _created()
+    due_at: dt.datetime | None = _when(index=True)
+    first_answer_at: dt.datetime | None = _when()
+    closed_at: dt.datetime | None = _when()
+    rating: int | None = None
+    rating_comment: str | None = Field(default=None, sa_column=Column(Text))
+
+
+class TicketMessage(SQLModel, table=True):
+    """One entry in a ticket's thread: from the sender, from staff, or an internal note."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(foreign_key="ticket.id", index=True)
+    author_id: int | None = Field(default=None, foreign_key="person.id")
+    author_role: str = Field(max_length=20)
+    internal: bool = False
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: dt.datetime = _created()
+
+
+class Attachment(SQLModel, table=True):
+    """A file, photo, voice note or location attached to a ticket."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(foreign_key="ticket.id", index=True)
+    message_id: int | None = Field(default=None, foreign_key="ticketmessage.id")
+    channel: str = Field(max_length=20)
+    media_kind: str = Field(max_length=20)
+    file_ref: str = Field(max_length=512)
+    size_bytes: int | None = None
+    hidden: bool = False
+    created_at: dt.datetime = _created()
+
+
+class Conversation(SQLModel, table=True):
+    """Where a person is in a dialogue, with the draft so far; survives restarts."""
+
+    __table_args__ = (UniqueConstraint("channel", "external_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=20)
+    external_id: str = Field(max_length=64)
+    flow: str | None = Field(default=None, max_length=40)
+    step: str | None = Field(default=None, max_length=40)
+    draft: dict[str, Any] = _json(dict)
+    updated_at: dt.datetime = _created()
+
+
+class InboxEvent(SQLModel, table=True):
+    """An inbound event, written before the channel is told it arrived."""
+
+    __table_args__ = (
+        UniqueConstraint("channel", "event_id"),
+        Index("ix_inbox_pending", "status", "id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=20)
+    event_id: str = Field(max_length=64)
+    payload: dict[str, Any] = _json(dict)
+    status: str = Field(default="pending", max_length=10)
+    received_at: dt.datetime = _created()
+    processed_at: dt.datetime | None = _when()
+    error: str | None = Field(default=None, sa_column=Column(Text))
+
+
+class OutboxMessage(SQLModel, table=True):
+    """A message that must reach someone; sent, retried and recorded by the one sender."""
+
+    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=20)
+    chat_id: str = Field(max_length=64, index=True)
+    payload: dict[str, Any] = _json(dict)
+    status: str = Field(default="pending", max_length=10)
+    attempts: int = 0
+    source_event_id: int | None = Field(default=None, foreign_key="inboxevent.id", index=True)
+    created_at: dt.datetime = _created()
+    next_attempt_at: dt.datetime = _created()
+    sent_at: dt.datetime | None = _when()
+    external_message_id: str | None = Field(default=None, max_length=64)
+    error: str | None = Field(default=None, sa_column=Column(String(500)))
+
+
+class AuditEntry(SQLModel, table=True):
+    """Who did what to which ticket, and what it was before and after."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: dt.datetime = _created()
+    actor_id: int | None = Field(default=None, foreign_key="person.id")
+    action: str = Field(max_length=40)
+    ticket_id: int | None = Field(default=None, foreign_key="ticket.id", index=True)
+    before: dict[str, Any] = _json(dict)
+    after: dict[str, Any] = _json(dict)
+
+
+class Publication(SQLModel, table=True):
+    """One post of a kind for a period (e.g. daily 2026-11-22), recorded before it is posted."""
+
+    __table_args__ = (UniqueConstraint("kind", "period"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=20)
+    period: str = Field(max_length=20)
+    status: str = Field(default="planned", max_length=10)
+    payload: dict[str, Any] = _json(dict)
+    created_at: dt.datetime = _created()
+    posted_at: dt.datetime | None = _when()
