@@ -31,11 +31,17 @@ async def record_inbound(
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
     statement = (
         insert(InboxEvent)
-        .values(channel=channel, event_id=event_id, payload=payload, status="pending")
+        .values(
+            channel=channel,
+            event_id=event_id,
+            payload=payload,
+            status="pending",
+            received_at=utcnow(),
+        )
         .on_conflict_do_nothing(index_elements=["channel", "event_id"])
     )
-    result = await session.execute(statement)
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    result = await session.exec(statement)
+    return bool(result.rowcount)
 
 
 async def claim_inbound(*, session: AsyncSession, channel: str, event_id: str) -> int | None:
@@ -50,12 +56,12 @@ async def claim_inbound(*, session: AsyncSession, channel: str, event_id: str) -
         .values(status="done", processed_at=utcnow())
         .returning(col(InboxEvent.id))
     )
-    return (await session.execute(statement)).scalar_one_or_none()
+    return (await session.exec(statement)).scalar_one_or_none()
 
 
 async def fail_inbound(*, session: AsyncSession, channel: str, event_id: str, error: str) -> None:
     """Set aside an event whose handling failed, so a restart does not loop on it."""
-    await session.execute(
+    await session.exec(
         update(InboxEvent)
         .where(col(InboxEvent.channel) == channel, col(InboxEvent.event_id) == event_id)
         .values(status="failed", processed_at=utcnow(), error=error[:2000])
@@ -126,7 +132,7 @@ async def mark_sent(
 ) -> None:
     """Record delivered messages with the channel's message id."""
     for message_id, external_id in sent:
-        await session.execute(
+        await session.exec(
             update(OutboxMessage)
             .where(col(OutboxMessage.id) == message_id)
             .values(status="sent", sent_at=at, external_message_id=external_id)
@@ -137,7 +143,7 @@ async def reschedule(
     *, session: AsyncSession, message_id: int, at: dt.datetime, error: str, give_up: bool
 ) -> None:
     """Try a message again later, or give up on it."""
-    await session.execute(
+    await session.exec(
         update(OutboxMessage)
         .where(col(OutboxMessage.id) == message_id)
         .values(
@@ -153,7 +159,7 @@ async def drop_unreachable(
     *, session: AsyncSession, channel: str, chat_id: str, error: str
 ) -> None:
     """The recipient blocked us or is gone: stop everything queued for them, for good."""
-    await session.execute(
+    await session.exec(
         update(OutboxMessage)
         .where(
             col(OutboxMessage.channel) == channel,

@@ -1,0 +1,1 @@
+"""Tests for Cầu Nối; the fake Bot API server lives here too."""

@@ -1,0 +1,135 @@
+"""Fixtures: the fake Bot API, a fresh database per test, and the production app wired to both."""
+
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from sqlalchemy.engine import make_url
+from telegram.ext import ContextTypes
+
+from bot.app import CauNoi, build_application
+from bot.config import OrgConfig, load_config
+from bot.settings import Settings
+from storage.migrate import upgrade
+from tests.fake_telegram import TOKEN, FakeTelegram
+
+ROOT = Path(__file__).resolve().parent.parent
+PG_ENV = "TEST_DATABASE_URL"
+TEMPLATE_DB = "caunoi_test_template"
+
+
+def _pg_admin_url() -> str | None:
+    return os.environ.get(PG_ENV) or None
+
+
+def _pg_conn(url: str) -> psycopg.Connection[Any]:
+    plain = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    return psycopg.connect(plain, autocommit=True)
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file that each test copies."""
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_template() -> Iterator[str]:
+    """A migrated PostgreSQL database that each test clones (needs TEST_DATABASE_URL)."""
+    admin = _pg_admin_url()
+    if admin is None:
+        pytest.skip(
+            f"PostgreSQL tests skipped: set {PG_ENV} (e.g. postgresql://postgres@127.0.0.1/postgres)"
+        )
+    with _pg_conn(admin) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{TEMPLATE_DB}"')
+        conn.execute(f'CREATE DATABASE "{TEMPLATE_DB}"')
+    upgrade(make_url(admin).set(database=TEMPLATE_DB).render_as_string(hide_password=False))
+    yield admin
+    with _pg_conn(admin) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{TEMPLATE_DB}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, migrated database: SQLite always, PostgreSQL when TEST_DATABASE_URL is set."""
+    if request.param == "sqlite":
+        path = tmp_path / "caunoi.db"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        yield f"sqlite:///{path}"
+        return
+    admin = request.getfixturevalue("pg_template")
+    name = f"caunoi_test_{uuid.uuid4().hex[:12]}"
+    with _pg_conn(admin) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE_DB}"')
+    yield make_url(admin).set(database=name).render_as_string(hide_password=False)
+    with _pg_conn(admin) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def org_config() -> OrgConfig:
+    """The shipped config.yaml."""
+    return load_config(ROOT / "config.yaml")
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeTelegram]:
+    """A fake Bot API server on a free local port."""
+    server = FakeTelegram()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+class ErrorRecorder:
+    """An error handler that remembers every exception an app under test raised."""
+
+    def __init__(self) -> None:
+        self.errors: list[BaseException] = []
+
+    async def __call__(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        if context.error is not None:
+            self.errors.append(context.error)
+
+
+AppFactory = Callable[..., Awaitable[CauNoi]]
+
+
+@pytest.fixture
+async def make_app(
+    fake: FakeTelegram, database_url: str, org_config: OrgConfig
+) -> AsyncIterator[AppFactory]:
+    """Build and start the production app against the fake server; stop it afterwards."""
+    started: list[CauNoi] = []
+    recorders: list[ErrorRecorder] = []
+
+    async def factory(*, serve_http: bool = False, **overrides: Any) -> CauNoi:
+        values: dict[str, Any] = {
+            "telegram_bot_token": TOKEN,
+            "telegram_api_base_url": fake.base_url,
+            "database_url": database_url,
+            "http_port": 0,
+            **overrides,
+        }
+        app = build_application(Settings(**values), org_config)
+        recorder = ErrorRecorder()
+        if app.telegram is not None:
+            app.telegram.application.add_error_handler(recorder)
+        await app.start(serve_http=serve_http)
+        started.append(app)
+        recorders.append(recorder)
+        return app
+
+    yield factory
+    for app in started:
+        await app.stop()
+    errors = [e for r in recorders for e in r.errors]
+    assert not errors, f"the app raised: {errors!r}"

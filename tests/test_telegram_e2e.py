@@ -1,0 +1,128 @@
+"""The real Application polls the fake Bot API, handles updates and replies through the outbox."""
+
+from sqlmodel import col, select
+
+from bot.domain.i18n import text
+from storage.models import ChannelIdentity, InboxEvent, OutboxMessage, Person
+from tests.conftest import AppFactory
+from tests.fake_telegram import FakeTelegram
+
+USER = 5001
+
+
+async def test_start_greets_in_vietnamese_by_default(
+    fake: FakeTelegram, make_app: AppFactory
+) -> None:
+    await make_app()
+    fake.message(USER, "/start")
+    await fake.wait_for(lambda: len(fake.texts(USER)) == 1)
+    assert fake.texts(USER)[0] == text("welcome.greeting", "vi", organisation="Tỉnh đoàn Tây Ninh")
+
+
+async def test_telegram_language_code_picks_english(
+    fake: FakeTelegram, make_app: AppFactory
+) -> None:
+    await make_app()
+    update = fake.make_update(USER, "/start")
+    update["message"]["from"]["language_code"] = "en-GB"
+    fake.push({k: v for k, v in update.items() if k != "update_id"})
+    await fake.wait_for(lambda: len(fake.texts(USER)) == 1)
+    assert fake.texts(USER)[0].startswith("Hello!")
+
+
+async def test_language_button_switches_and_sticks(
+    fake: FakeTelegram, make_app: AppFactory
+) -> None:
+    app = await make_app()
+    fake.message(USER, "/language")
+    await fake.wait_for(lambda: len(fake.texts(USER)) == 1)
+    buttons = fake.sent(chat_id=USER)[0]["reply_markup"]["inline_keyboard"][0]
+    assert [b["callback_data"] for b in buttons] == ["lang:vi", "lang:en"]
+    fake.press(USER, "lang:en")
+    fake.message(USER, "I would like to ask about volunteering this summer")
+    await fake.wait_for(lambda: len(fake.texts(USER)) == 3)
+    assert fake.texts(USER)[1:] == [
+        text("language.changed", "en"),
+        text("fallback.received", "en"),
+    ]
+    assert fake.sent("answerCallbackQuery"), "the button spinner was not stopped"
+    async with app.db.session() as session:
+        person = (await session.exec(select(Person))).one()
+    assert person.language == "en"
+
+
+async def test_forged_button_is_refused_politely(fake: FakeTelegram, make_app: AppFactory) -> None:
+    await make_app()
+    fake.message(USER, "/start")
+    fake.press(USER, "ticket:take:999")
+    await fake.wait_for(lambda: len(fake.texts(USER)) == 2)
+    assert fake.texts(USER)[1] == text("errors.stale_choice", "vi")
+
+
+async def test_sticker_empty_and_huge_text_get_clear_replies(
+    fake: FakeTelegram, make_app: AppFactory
+) -> None:
+    await make_app()
+    fake.message(USER, "/start")
+    sticker = {
+        "file_id": "s1",
+        "file_unique_id": "u1",
+        "type": "regular",
+        "width": 512,
+        "height": 512,
+        "is_animated": False,
+        "is_video": False,
+    }
+    fake.message(USER, None, sticker=sticker)
+    fake.message(USER, "   ")
+    fake.message(USER, "x" * 10_000)
+    await fake.wait_for(lambda: len(fake.texts(USER)) == 4)
+    assert fake.texts(USER)[1:] == [
+        text("errors.unsupported", "vi"),
+        text("errors.empty_text", "vi"),
+        text("fallback.received", "vi"),
+    ]
+
+
+async def test_each_update_is_stored_and_handled_once(
+    fake: FakeTelegram, make_app: AppFactory
+) -> None:
+    app = await make_app()
+    ids = [fake.message(USER + i, "/help") for i in range(5)]
+    await fake.wait_for(lambda: len(fake.sent()) == 5)
+    async with app.db.session() as session:
+        events = (await session.exec(select(InboxEvent).order_by(col(InboxEvent.id)))).all()
+        outbox = (await session.exec(select(OutboxMessage))).all()
+    assert [e.event_id for e in events] == [str(i) for i in ids]
+    assert {e.status for e in events} == {"done"}
+    assert sorted(m.source_event_id for m in outbox if m.source_event_id) == [e.id for e in events]
+    await fake.wait_for(lambda: fake.confirmed_offset > ids[-1])
+
+
+async def test_stored_but_unhandled_update_is_handled_after_restart(
+    fake: FakeTelegram, make_app: AppFactory
+) -> None:
+    first = await make_app()
+    update = fake.make_update(USER, "/help")
+    # As if the process died after storing the update and confirming it to Telegram.
+    await first.dispatcher.record(str(update["update_id"]), "telegram", update)
+    await first.stop()
+    assert fake.texts(USER) == []
+    await make_app()
+    await fake.wait_for(lambda: len(fake.texts(USER)) == 1)
+    assert fake.texts(USER) == [text("help.body", "vi")]
+
+
+async def test_blocked_user_is_unsubscribed_for_good(
+    fake: FakeTelegram, make_app: AppFactory
+) -> None:
+    app = await make_app()
+    fake.fail("sendMessage", 403, chat_id=str(USER))
+    fake.message(USER, "/start")
+    await fake.wait_for(lambda: any(c.status == 403 for c in fake.calls))
+    await app.outbox.drain()
+    async with app.db.session() as session:
+        identity = (await session.exec(select(ChannelIdentity))).one()
+        message = (await session.exec(select(OutboxMessage))).one()
+    assert identity.reachable is False
+    assert message.status == "dropped"
