@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
 IDLE_CHECK_SECONDS = 1.0
+STOP_GRACE_SECONDS = 5.0
 
 
 def backoff(attempts: int) -> dt.timedelta:
@@ -66,10 +67,15 @@ class OutboxSender:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), IDLE_CHECK_SECONDS)
 
-    async def stop(self) -> None:
-        """Stop taking new work and let messages in flight finish."""
+    async def stop(self, grace_seconds: float = STOP_GRACE_SECONDS) -> None:
+        """Stop the loop; deliver what is already due, for at most the grace period."""
         self._stopping = True
         self._wake.set()
+        deadline = asyncio.get_running_loop().time() + grace_seconds
+        while asyncio.get_running_loop().time() < deadline:
+            await self.drain()
+            if not await self.pump():
+                break
         await self.drain()
 
     async def drain(self) -> None:
@@ -146,7 +152,11 @@ class OutboxSender:
             await self._retry(message, str(error), give_up=message.attempts + 1 >= MAX_ATTEMPTS)
             self._count_error(channel, "temporary")
             return False
-        sent.append((message.id, external_id))
+        # Recorded at once: after a crash, only the message in flight per chat can go twice.
+        async with self._db.session() as session:
+            await repo.mark_sent(
+                session=session, message_id=message.id, external_id=external_id, at=self._clock()
+            )
         self._metrics.sent.labels(channel).inc()
         return True
 

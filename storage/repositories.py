@@ -128,15 +128,14 @@ async def next_outbound_time(*, session: AsyncSession) -> dt.datetime | None:
 
 
 async def mark_sent(
-    *, session: AsyncSession, sent: Sequence[tuple[int, str | None]], at: dt.datetime
+    *, session: AsyncSession, message_id: int, external_id: str | None, at: dt.datetime
 ) -> None:
-    """Record delivered messages with the channel's message id."""
-    for message_id, external_id in sent:
-        await session.exec(
-            update(OutboxMessage)
-            .where(col(OutboxMessage.id) == message_id)
-            .values(status="sent", sent_at=at, external_message_id=external_id)
-        )
+    """Record a delivered message with the channel's id for it."""
+    await session.exec(
+        update(OutboxMessage)
+        .where(col(OutboxMessage.id) == message_id)
+        .values(status="sent", sent_at=at, external_message_id=external_id)
+    )
 
 
 async def reschedule(
