@@ -105,21 +105,15 @@ class OutboxSender:
     async def _send_chat(
         self, channel: str, chat_id: str, messages: Sequence[OutboxMessage]
     ) -> None:
-        sent: list[tuple[int, str | None]] = []
         try:
             for message in messages:
-                if not await self._send_one(channel, message, sent):
+                if not await self._send_one(channel, message):
                     break  # keep this chat's order: the rest waits for the failed one
         finally:
-            if sent:
-                async with self._db.session() as session:
-                    await repo.mark_sent(session=session, sent=sent, at=self._clock())
             self._busy_chats.discard(chat_id)
             self.wake()
 
-    async def _send_one(
-        self, channel: str, message: OutboxMessage, sent: list[tuple[int, str | None]]
-    ) -> bool:
+    async def _send_one(self, channel: str, message: OutboxMessage) -> bool:
         assert message.id is not None
         sender = self._channels.get(channel)
         if sender is None:
