@@ -2,8 +2,10 @@
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
-from collections.abc import Iterator
+import socket
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -33,6 +35,7 @@ from bot.web import TELEGRAM_WEBHOOK_PATH, build_web
 from handlers import basics
 from storage import repositories as repo
 from storage.db import Database
+from storage.models import utcnow
 
 log = logging.getLogger(__name__)
 ALLOWED_UPDATES = ["message", "callback_query"]
@@ -102,6 +105,7 @@ class CauNoi:
     telegram: TelegramRuntime | None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _server: uvicorn.Server | None = None
+    _socket: socket.socket | None = None
 
     async def start(self, *, serve_http: bool = True) -> None:
         """Start everything; a stored but unhandled update is handled again."""
@@ -114,6 +118,7 @@ class CauNoi:
             await self.telegram.start(self.db)
         self._tasks.append(asyncio.create_task(self.outbox.run(), name="outbox"))
         if serve_http:
+            self._socket = socket.create_server((self.settings.http_host, self.settings.http_port))
             self._server = _QuietServer(
                 uvicorn.Config(
                     self.web,
@@ -123,19 +128,13 @@ class CauNoi:
                     lifespan="off",
                 )
             )
-            self._tasks.append(asyncio.create_task(self._server.serve(), name="http"))
+            serving = self._server.serve(sockets=[self._socket])
+            self._tasks.append(asyncio.create_task(serving, name="http"))
 
     @property
     def http_port(self) -> int | None:
-        """The port the HTTP server listens on, once it does."""
-        if self._server is None or not self._server.servers:
-            return None
-        return int(self._server.servers[0].sockets[0].getsockname()[1])
-
-    @property
-    def http_started(self) -> bool:
-        """Whether the HTTP server is accepting connections."""
-        return self._server is not None and self._server.started
+        """The port the HTTP server listens on."""
+        return int(self._socket.getsockname()[1]) if self._socket else None
 
     async def stop(self) -> None:
         """Stop taking input, finish what is in flight, and close everything."""
@@ -145,6 +144,8 @@ class CauNoi:
             await self.telegram.stop()
         await self.outbox.stop()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._socket is not None:
+            self._socket.close()
         if self.telegram is not None:
             await self.telegram.shutdown()
         await self.db.dispose()
@@ -194,7 +195,11 @@ def _telegram_application(
 
 
 def build_application(
-    settings: Settings, config: OrgConfig, *, handler: Handler = basics.handle
+    settings: Settings,
+    config: OrgConfig,
+    *,
+    handler: Handler = basics.handle,
+    clock: Callable[[], dt.datetime] = utcnow,
 ) -> CauNoi:
     """Wire the product for these settings and this organisation."""
     db = Database(settings.database_url.get_secret_value())
@@ -220,7 +225,7 @@ def build_application(
         application.add_error_handler(_log_error)
         channels[TELEGRAM] = TelegramSender(application.bot)
         telegram = TelegramRuntime(application, queue, settings.webhook())
-    outbox = OutboxSender(db=db, channels=channels, metrics=metrics)
+    outbox = OutboxSender(db=db, channels=channels, metrics=metrics, clock=clock)
     outbox_ref.append(outbox)
     webhook = settings.webhook()
     web = build_web(

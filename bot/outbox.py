@@ -146,6 +146,13 @@ class OutboxSender:
             await self._retry(message, str(error), give_up=message.attempts + 1 >= MAX_ATTEMPTS)
             self._count_error(channel, "temporary")
             return False
+        except Exception:
+            log.exception("unexpected error while sending", extra={"outbox_id": message.id})
+            await self._retry(
+                message, "unexpected error", give_up=message.attempts + 1 >= MAX_ATTEMPTS
+            )
+            self._count_error(channel, "unexpected")
+            return False
         # Recorded at once: after a crash, only the message in flight per chat can go twice.
         async with self._db.session() as session:
             await repo.mark_sent(

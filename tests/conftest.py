@@ -1,5 +1,6 @@
 """Fixtures: the fake Bot API, a fresh database per test, and the production app wired to both."""
 
+import datetime as dt
 import os
 import shutil
 import uuid
@@ -16,6 +17,7 @@ from bot.app import CauNoi, build_application
 from bot.config import OrgConfig, load_config
 from bot.settings import Settings
 from storage.migrate import upgrade
+from storage.models import utcnow
 from tests.fake_telegram import TOKEN, FakeTelegram
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -111,7 +113,9 @@ async def make_app(
     started: list[CauNoi] = []
     recorders: list[ErrorRecorder] = []
 
-    async def factory(*, serve_http: bool = False, **overrides: Any) -> CauNoi:
+    async def factory(
+        *, serve_http: bool = False, clock: Callable[[], dt.datetime] = utcnow, **overrides: Any
+    ) -> CauNoi:
         values: dict[str, Any] = {
             "telegram_bot_token": TOKEN,
             "telegram_api_base_url": fake.base_url,
@@ -119,7 +123,7 @@ async def make_app(
             "http_port": 0,
             **overrides,
         }
-        app = build_application(Settings(**values), org_config)
+        app = build_application(Settings(**values), org_config, clock=clock)
         recorder = ErrorRecorder()
         if app.telegram is not None:
             app.telegram.application.add_error_handler(recorder)

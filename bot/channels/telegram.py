@@ -3,12 +3,14 @@
 import asyncio
 import datetime as dt
 import logging
+import warnings
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.ext import BaseUpdateProcessor
+from telegram.warnings import PTBDeprecationWarning
 
 from bot.channels.base import (
     Capabilities,
@@ -48,9 +50,7 @@ class TelegramSender:
                     chat_id=chat_id, text=piece, reply_markup=markup
                 )
         except RetryAfter as error:
-            wait = error.retry_after
-            seconds = wait.total_seconds() if isinstance(wait, dt.timedelta) else float(wait)
-            raise RateLimited(seconds) from error
+            raise RateLimited(_seconds(error)) from error
         except Forbidden as error:
             raise RecipientGone(error.message) from error
         except BadRequest as error:
@@ -60,6 +60,14 @@ class TelegramSender:
         except (NetworkError, TelegramError) as error:
             raise TemporaryFailure(str(error)) from error
         return str(sent.message_id) if sent else None
+
+
+def _seconds(error: RetryAfter) -> float:
+    with warnings.catch_warnings():
+        # PTB 22 warns that retry_after will become a timedelta; we accept both forms.
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        wait = error.retry_after
+    return wait.total_seconds() if isinstance(wait, dt.timedelta) else float(wait)
 
 
 def _keyboard(message: Rendered) -> InlineKeyboardMarkup | None:

@@ -1,0 +1,88 @@
+"""Webhook mode, /healthz and /metrics, through real HTTP."""
+
+import httpx
+from sqlmodel import func, select
+
+from bot.domain.i18n import text
+from bot.web import SECRET_HEADER, TELEGRAM_WEBHOOK_PATH
+from storage.models import InboxEvent
+from tests.conftest import AppFactory
+from tests.fake_telegram import FakeTelegram
+
+SECRET = "webhook-secret_0123456789"
+PUBLIC_URL = "https://caunoi.example.org"
+USER = 6001
+
+
+async def _inbox_count(app: object) -> int:
+    async with app.db.session() as session:  # type: ignore[attr-defined]
+        return int((await session.exec(select(func.count()).select_from(InboxEvent))).one())
+
+
+async def test_webhook_is_registered_with_its_secret(
+    fake: FakeTelegram, make_app: AppFactory
+) -> None:
+    await make_app(serve_http=True, webhook_url=PUBLIC_URL, webhook_secret=SECRET)
+    [registration] = fake.sent("setWebhook")
+    assert registration["url"] == PUBLIC_URL + TELEGRAM_WEBHOOK_PATH
+    assert registration["secret_token"] == SECRET
+    assert not fake.sent("getUpdates"), "webhook mode must not poll"
+
+
+async def test_webhook_refuses_a_missing_or_wrong_secret_and_stores_nothing(
+    fake: FakeTelegram, make_app: AppFactory
+) -> None:
+    app = await make_app(serve_http=True, webhook_url=PUBLIC_URL, webhook_secret=SECRET)
+    update = fake.make_update(USER, "/help")
+    url = f"http://127.0.0.1:{app.http_port}{TELEGRAM_WEBHOOK_PATH}"
+    async with httpx.AsyncClient() as client:
+        missing = await client.post(url, json=update)
+        wrong = await client.post(url, json=update, headers={SECRET_HEADER: SECRET + "x"})
+    assert (missing.status_code, wrong.status_code) == (401, 401)
+    assert await _inbox_count(app) == 0
+    assert fake.texts(USER) == []
+
+
+async def test_webhook_stores_the_update_before_answering(
+    fake: FakeTelegram, make_app: AppFactory
+) -> None:
+    app = await make_app(serve_http=True, webhook_url=PUBLIC_URL, webhook_secret=SECRET)
+    update = fake.make_update(USER, "/help")
+    url = f"http://127.0.0.1:{app.http_port}{TELEGRAM_WEBHOOK_PATH}"
+    async with httpx.AsyncClient() as client:
+        response = await client.post(url, json=update, headers={SECRET_HEADER: SECRET})
+        assert response.status_code == 200
+        assert await _inbox_count(app) == 1
+        again = await client.post(url, json=update, headers={SECRET_HEADER: SECRET})
+    assert again.status_code == 200
+    await fake.wait_for(lambda: len(fake.texts(USER)) == 1)
+    assert fake.texts(USER) == [text("help.body", "vi")]
+    assert await _inbox_count(app) == 1, "a redelivered update is stored once"
+
+
+async def test_webhook_rejects_garbage(fake: FakeTelegram, make_app: AppFactory) -> None:
+    app = await make_app(serve_http=True, webhook_url=PUBLIC_URL, webhook_secret=SECRET)
+    url = f"http://127.0.0.1:{app.http_port}{TELEGRAM_WEBHOOK_PATH}"
+    async with httpx.AsyncClient() as client:
+        not_json = await client.post(url, content=b"{oops", headers={SECRET_HEADER: SECRET})
+        not_update = await client.post(url, json=[1, 2], headers={SECRET_HEADER: SECRET})
+    assert (not_json.status_code, not_update.status_code) == (400, 400)
+    assert await _inbox_count(app) == 0
+
+
+async def test_health_and_metrics(fake: FakeTelegram, make_app: AppFactory) -> None:
+    app = await make_app(serve_http=True)
+    fake.message(USER, "/start")
+    await fake.wait_for(lambda: len(fake.texts(USER)) == 1)
+    base = f"http://127.0.0.1:{app.http_port}"
+    async with httpx.AsyncClient() as client:
+        health = await client.get(f"{base}/healthz")
+        metrics = await client.get(f"{base}/metrics")
+        webhook = await client.post(f"{base}{TELEGRAM_WEBHOOK_PATH}", json={})
+    assert health.json() == {"status": "ok"}
+    body = metrics.text
+    assert 'caunoi_updates_handled_total{channel="telegram",outcome="ok"} 1.0' in body
+    assert 'caunoi_messages_sent_total{channel="telegram"} 1.0' in body
+    assert "caunoi_inbox_depth 0.0" in body
+    assert "caunoi_handler_seconds_bucket" in body
+    assert webhook.status_code in {404, 405}, "no webhook route while polling"
