@@ -126,3 +126,19 @@ async def test_blocked_user_is_unsubscribed_for_good(
         message = (await session.exec(select(OutboxMessage))).one()
     assert identity.reachable is False
     assert message.status == "dropped"
+
+
+async def test_each_chat_keeps_its_order_under_latency(
+    fake: FakeTelegram, make_app: AppFactory
+) -> None:
+    await make_app()
+    fake.latency = 0.05
+    users = [USER + 100 + i for i in range(30)]
+    for command in ("/start", "/help", "/language"):
+        for user in users:
+            fake.message(user, command)
+    await fake.wait_for(lambda: len(fake.sent()) == 90, seconds=60)
+    expected = [text("help.body", "vi"), text("language.ask", "vi")]
+    for user in users:
+        texts = fake.texts(user)
+        assert texts[0].startswith("Xin chào") and texts[1:] == expected, user

@@ -1,0 +1,80 @@
+"""Pure domain pieces: catalogs, text normalisation, splitting, language guessing."""
+
+import unicodedata
+
+import pytest
+
+from bot.channels.base import split_text
+from bot.domain.i18n import LANGUAGES, catalog, placeholders, render, supported
+from bot.domain.language import detect_language
+from bot.domain.messages import Choice, Rendered, Reply
+from bot.domain.text import fold, nfc
+
+
+def test_every_key_exists_in_every_language_with_the_same_placeholders() -> None:
+    keys = {lang: set(catalog(lang)) for lang in LANGUAGES}
+    assert keys["vi"] == keys["en"]
+    for key in keys["vi"]:
+        assert placeholders(catalog("vi")[key]) == placeholders(catalog("en")[key]), key
+
+
+def test_catalog_texts_are_nfc_and_not_empty() -> None:
+    for lang in LANGUAGES:
+        for key, value in catalog(lang).items():
+            assert value.strip(), key
+            assert unicodedata.is_normalized("NFC", value), key
+
+
+@pytest.mark.parametrize(
+    ("typed", "folded"),
+    [
+        ("Gò Dầu", "go dau"),
+        ("go dau", "go dau"),
+        ("GO  DAU", "go dau"),
+        ("Đức Hòa", "duc hoa"),
+        ("Bình Hoà", "binh hoa"),
+        ("Phường\u00a0Tân Ninh", "phuong tan ninh"),
+    ],
+)
+def test_fold_ignores_case_diacritics_and_spacing(typed: str, folded: str) -> None:
+    assert fold(typed) == folded
+
+
+def test_nfc_joins_decomposed_vietnamese() -> None:
+    decomposed = unicodedata.normalize("NFD", "Tây Ninh")
+    assert decomposed != "Tây Ninh"
+    assert nfc(decomposed) == "Tây Ninh"
+
+
+def test_render_fills_values_and_labels_choices() -> None:
+    reply = Reply(
+        "welcome.greeting", {"organisation": "X"}, ((Choice("lang:en", "language.name_en"),),)
+    )
+    rendered = render(reply, "en")
+    assert "X" in rendered.text
+    assert rendered.choices == ((("lang:en", "English"),),)
+    assert Rendered.from_payload(rendered.to_payload()) == rendered
+
+
+@pytest.mark.parametrize(
+    ("hint", "language"), [("en-GB", "en"), ("vi", "vi"), ("fr", "vi"), (None, "vi")]
+)
+def test_supported_language_falls_back_to_vietnamese(hint: str | None, language: str) -> None:
+    assert supported(hint) == language
+
+
+def test_split_text_keeps_everything_within_the_limit() -> None:
+    text = ("Một câu khá dài về hoạt động tình nguyện mùa hè. " * 300).strip()
+    pieces = split_text(text, 4096)
+    assert all(len(p) <= 4096 for p in pieces)
+    assert " ".join(pieces).split() == text.split()
+    assert split_text("x" * 9000, 4096) == ["x" * 4096, "x" * 4096, "x" * 808]
+
+
+def test_short_or_unclear_text_keeps_the_fallback_language() -> None:
+    assert detect_language("ok", fallback="en") == "en"
+    assert detect_language("🙂🙂🙂🙂🙂🙂🙂🙂🙂🙂🙂🙂🙂🙂🙂🙂🙂🙂🙂🙂🙂", fallback="vi") == "vi"
+    long_vi = "Em muốn hỏi về thủ tục chuyển sinh hoạt Đoàn khi đi làm ở tỉnh khác ạ"
+    assert detect_language(long_vi, fallback="en") == "vi"
+    long_en = "I would like to know how to join the volunteer programme this summer"
+    assert detect_language(long_en, fallback="vi") == "en"
