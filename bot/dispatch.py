@@ -18,7 +18,12 @@ log = logging.getLogger(__name__)
 
 
 class Dispatcher:
-    """Runs the conversation handler for each inbound event, exactly once."""
+    """Runs the conversation handler for each inbound event, exactly once.
+
+    The handler runs inside the event's transaction, so its effects, its replies and the
+    inbox mark commit together. Handlers therefore never wait on the network: on SQLite
+    the transaction holds the one connection, and a slow handler would stall every chat.
+    """
 
     def __init__(
         self,

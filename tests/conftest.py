@@ -15,7 +15,9 @@ from telegram.ext import ContextTypes
 
 from bot.app import CauNoi, build_application
 from bot.config import OrgConfig, load_config
+from bot.dispatch import Handler
 from bot.settings import Settings
+from handlers import basics
 from storage.migrate import upgrade
 from storage.models import utcnow
 from tests.fake_telegram import TOKEN, FakeTelegram
@@ -114,7 +116,11 @@ async def make_app(
     recorders: list[ErrorRecorder] = []
 
     async def factory(
-        *, serve_http: bool = False, clock: Callable[[], dt.datetime] = utcnow, **overrides: Any
+        *,
+        serve_http: bool = False,
+        clock: Callable[[], dt.datetime] = utcnow,
+        handler: Handler = basics.handle,
+        **overrides: Any,
     ) -> CauNoi:
         values: dict[str, Any] = {
             "telegram_bot_token": TOKEN,
@@ -123,7 +129,7 @@ async def make_app(
             "http_port": 0,
             **overrides,
         }
-        app = build_application(Settings(**values), org_config, clock=clock)
+        app = build_application(Settings(**values), org_config, clock=clock, handler=handler)
         recorder = ErrorRecorder()
         if app.telegram is not None:
             app.telegram.application.add_error_handler(recorder)

@@ -1,6 +1,10 @@
 """The real Application polls the fake Bot API, handles updates and replies through the outbox."""
 
+import asyncio
+
 from sqlmodel import col, select
+from telegram import Update
+from telegram.ext import TypeHandler
 
 from bot.domain.i18n import text
 from storage.models import ChannelIdentity, InboxEvent, OutboxMessage, Person
@@ -141,4 +145,33 @@ async def test_each_chat_keeps_its_order_under_latency(
     expected = [text("help.body", "vi"), text("language.ask", "vi")]
     for user in users:
         texts = fake.texts(user)
-        assert texts[0].startswith("Xin chào") and texts[1:] == expected, user
+        assert texts[0].startswith("Xin chào"), user
+        assert texts[1:] == expected, user
+
+
+async def test_a_chat_waits_for_its_earlier_update_while_others_go_on(
+    fake: FakeTelegram, make_app: AppFactory
+) -> None:
+    gate = asyncio.Event()
+
+    async def hold_first_start(update: Update, _: object) -> None:
+        """Runs before our handler, outside its transaction, like a slow network call."""
+        message = update.message
+        if message and message.text == "/start" and message.chat.id == USER:
+            await gate.wait()
+
+    app = await make_app()
+    assert app.telegram is not None
+    app.telegram.application.add_handler(TypeHandler(Update, hold_first_start), group=-1)
+    fake.message(USER, "/start")
+    last = fake.message(USER, "/help")
+    fake.message(USER + 1, "/help")
+    try:
+        await fake.wait_for(lambda: len(fake.texts(USER + 1)) == 1)
+        await fake.wait_for(lambda: fake.confirmed_offset > last)
+        assert fake.texts(USER) == [], "the later /help must wait for the held /start"
+    finally:
+        gate.set()
+    await fake.wait_for(lambda: len(fake.texts(USER)) == 2)
+    assert fake.texts(USER)[0].startswith("Xin chào")
+    assert fake.texts(USER)[1] == text("help.body", "vi")
