@@ -56,8 +56,9 @@ class TelegramRuntime:
         application = self.application
         await application.initialize()
         await _set_commands(application)
-        async with db.session() as session:
-            pending = await repo.pending_inbound(session=session, channel=TELEGRAM)
+        pending = await db.run(
+            lambda session: repo.pending_inbound(session=session, channel=TELEGRAM)
+        )
         for row in pending:
             self.queue.replay(Update.de_json(row.payload, application.bot))
         if pending:
@@ -106,14 +107,12 @@ class CauNoi:
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _server: uvicorn.Server | None = None
     _socket: socket.socket | None = None
+    _stopped: bool = False
 
     async def start(self, *, serve_http: bool = True) -> None:
         """Start everything; a stored but unhandled update is handled again."""
-        async with self.db.session() as session:
-            await repo.sync_units(
-                session=session,
-                units=[(u.code, u.name, fold(u.name), u.kind) for u in self.config.units],
-            )
+        units = [(u.code, u.name, fold(u.name), u.kind) for u in self.config.units]
+        await self.db.run(lambda session: repo.sync_units(session=session, units=units))
         if self.telegram is not None:
             await self.telegram.start(self.db)
         self._tasks.append(asyncio.create_task(self.outbox.run(), name="outbox"))
@@ -137,7 +136,10 @@ class CauNoi:
         return int(self._socket.getsockname()[1]) if self._socket else None
 
     async def stop(self) -> None:
-        """Stop taking input, finish what is in flight, and close everything."""
+        """Stop taking input, finish what is in flight, and close everything (once)."""
+        if self._stopped:
+            return
+        self._stopped = True
         if self._server is not None:
             self._server.should_exit = True
         if self.telegram is not None:

@@ -1,8 +1,9 @@
 """The one path every inbound event takes: claim, handle, save, queue the replies."""
 
-import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
+
+from sqlmodel import Session
 
 from bot.domain.i18n import render, supported
 from bot.domain.language import detect_language
@@ -13,16 +14,15 @@ from storage import repositories as repo
 from storage.db import Database
 from storage.models import utcnow
 
-Handler = Callable[[Inbound, Context], Awaitable[list[Reply]]]
-log = logging.getLogger(__name__)
+Handler = Callable[[Inbound, Context], list[Reply]]
 
 
 class Dispatcher:
     """Runs the conversation handler for each inbound event, exactly once.
 
     The handler runs inside the event's transaction, so its effects, its replies and the
-    inbox mark commit together. Handlers therefore never wait on the network: on SQLite
-    the transaction holds the one connection, and a slow handler would stall every chat.
+    inbox mark commit together. Handlers are therefore plain functions that never wait on
+    the network: on SQLite the transaction holds the one connection.
     """
 
     def __init__(
@@ -42,18 +42,20 @@ class Dispatcher:
 
     async def record(self, event_id: str, channel: str, payload: dict[str, object]) -> bool:
         """Store an event durably; False if it was stored before."""
-        async with self._db.session() as session:
-            return await repo.record_inbound(
+        return await self._db.run(
+            lambda session: repo.record_inbound(
                 session=session, channel=channel, event_id=event_id, payload=payload
             )
+        )
 
     async def dispatch(self, event: Inbound) -> bool:
         """Handle a stored event; False when it had been handled already."""
         started = time.perf_counter()
         try:
-            handled = await self._handle(event)
+            handled = await self._db.run(lambda session: self._handle(session, event))
         except Exception:
-            await self._fail(event)
+            await self._db.run(lambda session: self._fail(session, event))
+            self._on_outbox()
             self._metrics.updates.labels(event.channel, "error").inc()
             raise
         self._metrics.updates.labels(event.channel, "ok" if handled else "duplicate").inc()
@@ -64,79 +66,73 @@ class Dispatcher:
 
     async def skip(self, channel: str, event_id: str) -> None:
         """Mark an event that carries nothing for us (e.g. a chat-member change) as handled."""
-        async with self._db.session() as session:
-            await repo.claim_inbound(session=session, channel=channel, event_id=event_id)
+        await self._db.run(
+            lambda session: repo.claim_inbound(session=session, channel=channel, event_id=event_id)
+        )
         self._metrics.updates.labels(channel, "skipped").inc()
 
-    async def _handle(self, event: Inbound) -> bool:
-        async with self._db.session() as session:
-            inbox_id = await repo.claim_inbound(
-                session=session, channel=event.channel, event_id=event.event_id
+    def _handle(self, session: Session, event: Inbound) -> bool:
+        inbox_id = repo.claim_inbound(
+            session=session, channel=event.channel, event_id=event.event_id
+        )
+        if inbox_id is None:
+            return False
+        known = repo.identity_with_person(
+            session=session, channel=event.channel, external_id=event.user_id
+        )
+        first_contact = known is None
+        if known is None:
+            known = repo.create_person(
+                session=session,
+                channel=event.channel,
+                external_id=event.user_id,
+                chat_id=event.chat_id,
+                language=self._first_language(event),
             )
-            if inbox_id is None:
-                return False
-            known = await repo.identity_with_person(
-                session=session, channel=event.channel, external_id=event.user_id
-            )
-            first_contact = known is None
-            if known is None:
-                language = self._first_language(event)
-                known = await repo.create_person(
-                    session=session,
-                    channel=event.channel,
-                    external_id=event.user_id,
-                    chat_id=event.chat_id,
-                    language=language,
-                )
-            _, person = known
-            conversation = await repo.conversation_for(
-                session=session, channel=event.channel, external_id=event.user_id
-            )
-            ctx = Context(
-                language=person.language,
-                first_contact=first_contact,
-                organisation_name=self._names[person.language],
-                flow=conversation.flow,
-                step=conversation.step,
-                draft=dict(conversation.draft),
-                stopped=person.stopped_at is not None,
-            )
-            replies = await self._handler(event, ctx)
-            person.language = ctx.language
-            person.stopped_at = (person.stopped_at or utcnow()) if ctx.stopped else None
-            conversation.flow, conversation.step = ctx.flow, ctx.step
-            conversation.draft = ctx.draft
-            conversation.updated_at = utcnow()
-            session.add_all([person, conversation])
-            for reply in replies:
-                repo.enqueue_outbound(
-                    session=session,
-                    channel=event.channel,
-                    chat_id=event.chat_id,
-                    payload=render(reply, ctx.language).to_payload(),
-                    source_event_id=inbox_id,
-                )
-            return True
-
-    def _first_language(self, event: Inbound) -> str:
-        hinted = supported(event.language_hint)
-        if event.language_hint:
-            return hinted
-        if event.kind is InputKind.TEXT:
-            return detect_language(event.text, fallback=hinted)
-        return hinted
-
-    async def _fail(self, event: Inbound) -> None:
-        """Set the event aside and apologise, in a transaction of its own (the caller logs)."""
-        async with self._db.session() as session:
-            await repo.fail_inbound(
-                session=session, channel=event.channel, event_id=event.event_id, error="handler"
-            )
-            language = supported(event.language_hint)
+        _, person = known
+        conversation = repo.conversation_for(
+            session=session, channel=event.channel, external_id=event.user_id
+        )
+        ctx = Context(
+            language=person.language,
+            first_contact=first_contact,
+            organisation_name=self._names[person.language],
+            flow=conversation.flow,
+            step=conversation.step,
+            draft=dict(conversation.draft),
+            stopped=person.stopped_at is not None,
+        )
+        replies = self._handler(event, ctx)
+        person.language = ctx.language
+        person.stopped_at = (person.stopped_at or utcnow()) if ctx.stopped else None
+        conversation.flow, conversation.step = ctx.flow, ctx.step
+        conversation.draft = ctx.draft
+        conversation.updated_at = utcnow()
+        session.add_all([person, conversation])
+        for reply in replies:
             repo.enqueue_outbound(
                 session=session,
                 channel=event.channel,
                 chat_id=event.chat_id,
-                payload=render(Reply("errors.internal"), language).to_payload(),
+                payload=render(reply, ctx.language).to_payload(),
+                source_event_id=inbox_id,
             )
-        self._on_outbox()
+        return True
+
+    def _first_language(self, event: Inbound) -> str:
+        hinted = supported(event.language_hint)
+        if event.language_hint or event.kind is not InputKind.TEXT:
+            return hinted
+        return detect_language(event.text, fallback=hinted)
+
+    def _fail(self, session: Session, event: Inbound) -> None:
+        """Set the event aside and apologise (the caller re-raises, and PTB logs it)."""
+        repo.fail_inbound(
+            session=session, channel=event.channel, event_id=event.event_id, error="handler"
+        )
+        repo.enqueue_outbound(
+            session=session,
+            channel=event.channel,
+            chat_id=event.chat_id,
+            payload=render(Reply("errors.internal"), supported(event.language_hint)).to_payload(),
+        )

@@ -88,10 +88,12 @@ class OutboxSender:
         now = self._clock()
         if self._paused_until and now < self._paused_until:
             return 0
-        async with self._db.session() as session:
-            due = await repo.due_outbound(
-                session=session, now=now, skip_chats=self._busy_chats, limit=self._batch_size
+        busy = list(self._busy_chats)
+        due = await self._db.run(
+            lambda session: repo.due_outbound(
+                session=session, now=now, skip_chats=busy, limit=self._batch_size
             )
+        )
         by_chat: dict[tuple[str, str], list[OutboxMessage]] = defaultdict(list)
         for message in due:
             by_chat[(message.channel, message.chat_id)].append(message)
@@ -129,13 +131,12 @@ class OutboxSender:
             self._count_error(channel, "rate_limited")
             return False
         except RecipientGone:
-            async with self._db.session() as session:
-                await repo.drop_unreachable(
-                    session=session,
-                    channel=channel,
-                    chat_id=message.chat_id,
-                    error="recipient gone",
+            chat_id = message.chat_id
+            await self._db.run(
+                lambda session: repo.drop_unreachable(
+                    session=session, channel=channel, chat_id=chat_id, error="recipient gone"
                 )
+            )
             self._count_error(channel, "recipient_gone")
             return False
         except PermanentFailure as error:
@@ -154,10 +155,12 @@ class OutboxSender:
             self._count_error(channel, "unexpected")
             return False
         # Recorded at once: after a crash, only the message in flight per chat can go twice.
-        async with self._db.session() as session:
-            await repo.mark_sent(
-                session=session, message_id=message.id, external_id=external_id, at=self._clock()
+        message_id, sent_at = message.id, self._clock()
+        await self._db.run(
+            lambda session: repo.mark_sent(
+                session=session, message_id=message_id, external_id=external_id, at=sent_at
             )
+        )
         self._metrics.sent.labels(channel).inc()
         return True
 
@@ -168,10 +171,12 @@ class OutboxSender:
         when = at or self._clock() + backoff(message.attempts)
         if give_up:
             log.warning("outbox message given up", extra={"outbox_id": message.id, "error": error})
-        async with self._db.session() as session:
-            await repo.reschedule(
-                session=session, message_id=message.id, at=when, error=error, give_up=give_up
+        message_id = message.id
+        await self._db.run(
+            lambda session: repo.reschedule(
+                session=session, message_id=message_id, at=when, error=error, give_up=give_up
             )
+        )
 
     def _count_error(self, channel: str, reason: str) -> None:
         self._metrics.send_errors.labels(channel, reason).inc()

@@ -30,17 +30,18 @@ def build_web(
 
     async def healthz(_: Request) -> Response:
         try:
-            async with db.session() as session:
-                await repo.inbox_depth(session=session)
+            await db.run(lambda session: repo.inbox_depth(session=session))
         except Exception:
             log.exception("health check: database unreachable")
             return JSONResponse({"status": "unavailable"}, status_code=503)
         return JSONResponse({"status": "ok"})
 
     async def metrics_page(_: Request) -> Response:
-        async with db.session() as session:
-            metrics.inbox_depth.set(await repo.inbox_depth(session=session))
-            metrics.outbox_depth.set(await repo.outbox_depth(session=session))
+        inbox, outbox = await db.run(
+            lambda session: (repo.inbox_depth(session=session), repo.outbox_depth(session=session))
+        )
+        metrics.inbox_depth.set(inbox)
+        metrics.outbox_depth.set(outbox)
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     async def telegram_webhook(request: Request) -> Response:

@@ -34,7 +34,7 @@ def _on_choice(event: Inbound, ctx: Context) -> list[Reply]:
     return [Reply("errors.stale_choice")]
 
 
-async def handle(event: Inbound, ctx: Context) -> list[Reply]:
+def handle(event: Inbound, ctx: Context) -> list[Reply]:
     """Answer one inbound event; every input gets a reply in the person's language."""
     if event.kind is InputKind.COMMAND:
         return _on_command(event, ctx)

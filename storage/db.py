@@ -1,39 +1,41 @@
-"""The engine and session factory. Nothing is created at import time."""
+"""The engine and the database executor. Nothing is created at import time.
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+Each unit of work is a plain synchronous function run in one transaction on the database's
+own executor: one thread for SQLite (it has one writer, and one connection in one thread is
+the fastest way to use it), a small pool for PostgreSQL. The event loop never blocks on SQL,
+and a transaction costs one thread hop instead of one per statement.
+"""
+
+import asyncio
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import event
+from sqlalchemy import Engine, event
+from sqlalchemy import create_engine as sa_create_engine
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
-from sqlalchemy.pool import AsyncAdaptedQueuePool
-from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel import Session
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
+POSTGRES_WORKERS = 8
+T = TypeVar("T")
 
 
-def _driverless(url: str | URL) -> URL:
+def _backend(url: str | URL) -> URL:
     parsed = make_url(url)
     backend = parsed.get_backend_name()
     if backend not in {"sqlite", "postgresql"}:
         raise ValueError(
             f"DATABASE_URL: unsupported database {backend!r} (use sqlite or postgresql)"
         )
-    return parsed.set(drivername=backend)
-
-
-def async_url(url: str | URL) -> URL:
-    """The URL with the asyncio driver: aiosqlite or psycopg."""
-    parsed = _driverless(url)
-    driver = "sqlite+aiosqlite" if parsed.get_backend_name() == "sqlite" else "postgresql+psycopg"
-    return parsed.set(drivername=driver)
+    return parsed
 
 
 def sync_url(url: str | URL) -> URL:
-    """The URL with the blocking driver, for migrations and command-line tools."""
-    parsed = _driverless(url)
+    """The URL with our driver: the standard sqlite3 module, or psycopg 3."""
+    parsed = _backend(url)
     driver = "sqlite" if parsed.get_backend_name() == "sqlite" else "postgresql+psycopg"
     return parsed.set(drivername=driver)
 
@@ -54,41 +56,47 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def install_sqlite_pragmas(engine: Any) -> None:
+def install_sqlite_pragmas(engine: Engine) -> None:
     """Turn on WAL, a busy timeout and foreign keys for every new SQLite connection."""
     event.listen(engine, "connect", _sqlite_pragmas)
 
 
-def create_engine(url: str | URL) -> AsyncEngine:
-    """Create the application's engine for this DATABASE_URL."""
+def create_engine(url: str | URL) -> Engine:
+    """Create the engine for this DATABASE_URL."""
     ensure_sqlite_folder(url)
-    target = async_url(url)
+    target = sync_url(url)
     if target.get_backend_name() == "sqlite":
-        # One connection: SQLite has one writer, and queueing in the pool is far cheaper
-        # than SQLite's own sleep-and-retry when two connections want to write.
-        engine = create_async_engine(
-            target, poolclass=AsyncAdaptedQueuePool, pool_size=1, max_overflow=0
-        )
-        install_sqlite_pragmas(engine.sync_engine)
+        engine = sa_create_engine(target, pool_size=1, max_overflow=0)
+        install_sqlite_pragmas(engine)
         return engine
-    return create_async_engine(target, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    return sa_create_engine(target, pool_size=POSTGRES_WORKERS, max_overflow=0, pool_pre_ping=True)
 
 
 class Database:
-    """The engine plus a session factory; one per process."""
+    """The engine and the executor that runs units of work; one per process."""
 
     def __init__(self, url: str | URL) -> None:
         self.engine = create_engine(url)
-        self._sessions = async_sessionmaker(
-            self.engine, class_=AsyncSession, expire_on_commit=False
-        )
+        workers = 1 if self.engine.dialect.name == "sqlite" else POSTGRES_WORKERS
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="db")
 
-    @asynccontextmanager
-    async def session(self) -> AsyncIterator[AsyncSession]:
-        """A session whose transaction commits on success and rolls back on error."""
-        async with self._sessions() as session, session.begin():
+    async def run(self, work: Callable[[Session], T]) -> T:
+        """Run work(session) in one transaction off the event loop; commit unless it raises."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._in_transaction, work)
+
+    def _in_transaction(self, work: Callable[[Session], T]) -> T:
+        with self.session() as session:
+            return work(session)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session whose transaction commits on success (for scripts and tests)."""
+        with Session(self.engine, expire_on_commit=False) as session, session.begin():
             yield session
 
     async def dispose(self) -> None:
-        """Close every pooled connection."""
-        await self.engine.dispose()
+        """Finish queued work and close every pooled connection."""
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, self._executor.shutdown)
+        self.engine.dispose()

@@ -7,8 +7,7 @@ from typing import Any
 from sqlalchemy import func, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlmodel import col, select
-from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel import Session, col, select
 
 from storage.models import (
     ChannelIdentity,
@@ -23,11 +22,11 @@ from storage.models import (
 # ---- inbox -------------------------------------------------------------------------------
 
 
-async def record_inbound(
-    *, session: AsyncSession, channel: str, event_id: str, payload: dict[str, Any]
+def record_inbound(
+    *, session: Session, channel: str, event_id: str, payload: dict[str, Any]
 ) -> bool:
     """Store an inbound event once; False when it was stored before (a redelivery)."""
-    dialect = session.bind.dialect.name if session.bind else "sqlite"
+    dialect = session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
     statement = (
         insert(InboxEvent)
@@ -40,11 +39,11 @@ async def record_inbound(
         )
         .on_conflict_do_nothing(index_elements=["channel", "event_id"])
     )
-    result = await session.exec(statement)
+    result = session.exec(statement)
     return bool(result.rowcount)
 
 
-async def claim_inbound(*, session: AsyncSession, channel: str, event_id: str) -> int | None:
+def claim_inbound(*, session: Session, channel: str, event_id: str) -> int | None:
     """Mark a pending event done inside the caller's transaction; None if already handled."""
     statement = (
         update(InboxEvent)
@@ -56,32 +55,32 @@ async def claim_inbound(*, session: AsyncSession, channel: str, event_id: str) -
         .values(status="done", processed_at=utcnow())
         .returning(col(InboxEvent.id))
     )
-    return (await session.exec(statement)).scalar_one_or_none()
+    return session.exec(statement).scalar_one_or_none()
 
 
-async def fail_inbound(*, session: AsyncSession, channel: str, event_id: str, error: str) -> None:
+def fail_inbound(*, session: Session, channel: str, event_id: str, error: str) -> None:
     """Set aside an event whose handling failed, so a restart does not loop on it."""
-    await session.exec(
+    session.exec(
         update(InboxEvent)
         .where(col(InboxEvent.channel) == channel, col(InboxEvent.event_id) == event_id)
         .values(status="failed", processed_at=utcnow(), error=error[:2000])
     )
 
 
-async def pending_inbound(*, session: AsyncSession, channel: str) -> Sequence[InboxEvent]:
+def pending_inbound(*, session: Session, channel: str) -> Sequence[InboxEvent]:
     """Events stored but not handled, oldest first (to replay after a crash)."""
     statement = (
         select(InboxEvent)
         .where(InboxEvent.channel == channel, InboxEvent.status == "pending")
         .order_by(col(InboxEvent.id))
     )
-    return (await session.exec(statement)).all()
+    return session.exec(statement).all()
 
 
-async def inbox_depth(*, session: AsyncSession) -> int:
+def inbox_depth(*, session: Session) -> int:
     """How many inbound events wait to be handled."""
     statement = select(func.count()).select_from(InboxEvent).where(InboxEvent.status == "pending")
-    return (await session.exec(statement)).one()
+    return session.exec(statement).one()
 
 
 # ---- outbox ------------------------------------------------------------------------------
@@ -89,7 +88,7 @@ async def inbox_depth(*, session: AsyncSession) -> int:
 
 def enqueue_outbound(
     *,
-    session: AsyncSession,
+    session: Session,
     channel: str,
     chat_id: str,
     payload: dict[str, Any],
@@ -103,8 +102,8 @@ def enqueue_outbound(
     return message
 
 
-async def due_outbound(
-    *, session: AsyncSession, now: dt.datetime, skip_chats: Iterable[str], limit: int
+def due_outbound(
+    *, session: Session, now: dt.datetime, skip_chats: Iterable[str], limit: int
 ) -> Sequence[OutboxMessage]:
     """Pending messages whose time has come, oldest first, leaving out busy chats."""
     statement = (
@@ -116,33 +115,33 @@ async def due_outbound(
     skip = list(skip_chats)
     if skip:
         statement = statement.where(col(OutboxMessage.chat_id).not_in(skip))
-    return (await session.exec(statement)).all()
+    return session.exec(statement).all()
 
 
-async def next_outbound_time(*, session: AsyncSession) -> dt.datetime | None:
+def next_outbound_time(*, session: Session) -> dt.datetime | None:
     """When the earliest pending message becomes due."""
     statement = select(func.min(OutboxMessage.next_attempt_at)).where(
         OutboxMessage.status == "pending"
     )
-    return (await session.exec(statement)).one()
+    return session.exec(statement).one()
 
 
-async def mark_sent(
-    *, session: AsyncSession, message_id: int, external_id: str | None, at: dt.datetime
+def mark_sent(
+    *, session: Session, message_id: int, external_id: str | None, at: dt.datetime
 ) -> None:
     """Record a delivered message with the channel's id for it."""
-    await session.exec(
+    session.exec(
         update(OutboxMessage)
         .where(col(OutboxMessage.id) == message_id)
         .values(status="sent", sent_at=at, external_message_id=external_id)
     )
 
 
-async def reschedule(
-    *, session: AsyncSession, message_id: int, at: dt.datetime, error: str, give_up: bool
+def reschedule(
+    *, session: Session, message_id: int, at: dt.datetime, error: str, give_up: bool
 ) -> None:
     """Try a message again later, or give up on it."""
-    await session.exec(
+    session.exec(
         update(OutboxMessage)
         .where(col(OutboxMessage.id) == message_id)
         .values(
@@ -154,11 +153,9 @@ async def reschedule(
     )
 
 
-async def drop_unreachable(
-    *, session: AsyncSession, channel: str, chat_id: str, error: str
-) -> None:
+def drop_unreachable(*, session: Session, channel: str, chat_id: str, error: str) -> None:
     """The recipient blocked us or is gone: stop everything queued for them, for good."""
-    await session.exec(
+    session.exec(
         update(OutboxMessage)
         .where(
             col(OutboxMessage.channel) == channel,
@@ -167,32 +164,32 @@ async def drop_unreachable(
         )
         .values(status="dropped", error=error[:500])
     )
-    identities = await session.exec(
+    identities = session.exec(
         select(ChannelIdentity).where(
             ChannelIdentity.channel == channel, ChannelIdentity.chat_id == chat_id
         )
     )
     for identity in identities:
         identity.reachable = False
-        person = await session.get(Person, identity.person_id)
+        person = session.get(Person, identity.person_id)
         if person is not None:
             person.subscriptions = []
         session.add(identity)
 
 
-async def outbox_depth(*, session: AsyncSession) -> int:
+def outbox_depth(*, session: Session) -> int:
     """How many messages wait to be sent."""
     statement = (
         select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status == "pending")
     )
-    return (await session.exec(statement)).one()
+    return session.exec(statement).one()
 
 
 # ---- people and dialogue ----------------------------------------------------------------
 
 
-async def identity_with_person(
-    *, session: AsyncSession, channel: str, external_id: str
+def identity_with_person(
+    *, session: Session, channel: str, external_id: str
 ) -> tuple[ChannelIdentity, Person] | None:
     """The person behind a channel account, if we know them."""
     statement = (
@@ -200,17 +197,17 @@ async def identity_with_person(
         .join(Person, col(Person.id) == col(ChannelIdentity.person_id))
         .where(ChannelIdentity.channel == channel, ChannelIdentity.external_id == external_id)
     )
-    row = (await session.exec(statement)).first()
+    row = session.exec(statement).first()
     return (row[0], row[1]) if row else None
 
 
-async def create_person(
-    *, session: AsyncSession, channel: str, external_id: str, chat_id: str, language: str
+def create_person(
+    *, session: Session, channel: str, external_id: str, chat_id: str, language: str
 ) -> tuple[ChannelIdentity, Person]:
     """Register a new person with their first channel account."""
     person = Person(language=language)
     session.add(person)
-    await session.flush()
+    session.flush()
     assert person.id is not None
     identity = ChannelIdentity(
         channel=channel, external_id=external_id, chat_id=chat_id, person_id=person.id
@@ -219,14 +216,12 @@ async def create_person(
     return identity, person
 
 
-async def conversation_for(
-    *, session: AsyncSession, channel: str, external_id: str
-) -> Conversation:
+def conversation_for(*, session: Session, channel: str, external_id: str) -> Conversation:
     """The person's dialogue state on a channel, created empty the first time."""
     statement = select(Conversation).where(
         Conversation.channel == channel, Conversation.external_id == external_id
     )
-    found = (await session.exec(statement)).first()
+    found = session.exec(statement).first()
     if found is None:
         found = Conversation(channel=channel, external_id=external_id)
         session.add(found)
@@ -236,11 +231,11 @@ async def conversation_for(
 # ---- units -------------------------------------------------------------------------------
 
 
-async def sync_units(*, session: AsyncSession, units: Iterable[tuple[str, str, str, str]]) -> int:
+def sync_units(*, session: Session, units: Iterable[tuple[str, str, str, str]]) -> int:
     """Insert or update units (code, name, folded name, kind) from config; return how many."""
     count = 0
     for code, name, folded, kind in units:
-        existing = await session.get(Unit, code)
+        existing = session.get(Unit, code)
         if existing is None:
             session.add(Unit(code=code, name=name, folded_name=folded, kind=kind))
         else:

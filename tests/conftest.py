@@ -6,11 +6,12 @@ import shutil
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 import pytest
 from sqlalchemy.engine import make_url
+from sqlmodel import SQLModel, col, select
 from telegram.ext import ContextTypes
 
 from bot.app import CauNoi, build_application
@@ -18,6 +19,7 @@ from bot.config import OrgConfig, load_config
 from bot.dispatch import Handler
 from bot.settings import Settings
 from handlers import basics
+from storage.db import Database
 from storage.migrate import upgrade
 from storage.models import utcnow
 from tests.fake_telegram import TOKEN, FakeTelegram
@@ -25,6 +27,7 @@ from tests.fake_telegram import TOKEN, FakeTelegram
 ROOT = Path(__file__).resolve().parent.parent
 PG_ENV = "TEST_DATABASE_URL"
 TEMPLATE_DB = "caunoi_test_template"
+M = TypeVar("M", bound=SQLModel)
 
 
 def _pg_admin_url() -> str | None:
@@ -143,3 +146,8 @@ async def make_app(
         await app.stop()
     errors = [e for r in recorders for e in r.errors]
     assert not errors, f"the app raised: {errors!r}"
+
+
+async def rows(db: Database, model: type[M]) -> list[M]:
+    """Every row of a table, oldest first, read through the app's own database executor."""
+    return await db.run(lambda s: list(s.exec(select(model).order_by(col(model.id))).all()))  # type: ignore[attr-defined]

@@ -225,6 +225,7 @@ class FakeTelegram:
                 Route("/_fake/push", self._control_push, methods=["POST"]),
                 Route("/_fake/config", self._control_config, methods=["POST"]),
                 Route("/_fake/calls", self._control_calls, methods=["GET"]),
+                Route("/_fake/wait", self._control_wait, methods=["GET"]),
             ]
         )
 
@@ -344,6 +345,14 @@ class FakeTelegram:
     async def _control_config(self, request: Request) -> Response:
         self.latency = float((await request.json()).get("latency", self.latency))
         return JSONResponse({"latency": self.latency})
+
+    async def _control_wait(self, request: Request) -> Response:
+        method = request.query_params.get("method", "sendMessage")
+        count = int(request.query_params["count"])
+        seconds = float(request.query_params.get("seconds", "120"))
+        with contextlib.suppress(TimeoutError):
+            await self.wait_for(lambda: len(self.sent(method)) >= count, seconds)
+        return JSONResponse({"count": len(self.sent(method))})
 
     async def _control_calls(self, request: Request) -> Response:
         method = request.query_params.get("method", "sendMessage")

@@ -8,11 +8,9 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from sqlmodel import select
-
 from storage.db import Database
 from storage.models import InboxEvent, OutboxMessage
-from tests.conftest import ROOT
+from tests.conftest import ROOT, rows
 from tests.fake_telegram import TOKEN, FakeTelegram
 
 KILLS = 24
@@ -85,9 +83,8 @@ async def test_sigkill_at_random_moments_loses_and_repeats_nothing(
         process.send_signal(signal.SIGTERM)
         assert await process.wait() == 0, f"SIGTERM did not exit cleanly (seed {seed})"
 
-        async with db.session() as session:
-            events = (await session.exec(select(InboxEvent))).all()
-            outbox = (await session.exec(select(OutboxMessage))).all()
+        events = await rows(db, InboxEvent)
+        outbox = await rows(db, OutboxMessage)
     finally:
         await db.dispose()
 

@@ -2,13 +2,12 @@
 
 import asyncio
 
-from sqlmodel import col, select
 from telegram import Update
 from telegram.ext import TypeHandler
 
 from bot.domain.i18n import text
 from storage.models import ChannelIdentity, InboxEvent, OutboxMessage, Person
-from tests.conftest import AppFactory
+from tests.conftest import AppFactory, rows
 from tests.fake_telegram import FakeTelegram
 
 USER = 5001
@@ -50,8 +49,7 @@ async def test_language_button_switches_and_sticks(
         text("fallback.received", "en"),
     ]
     assert fake.sent("answerCallbackQuery"), "the button spinner was not stopped"
-    async with app.db.session() as session:
-        person = (await session.exec(select(Person))).one()
+    [person] = await rows(app.db, Person)
     assert person.language == "en"
 
 
@@ -94,9 +92,8 @@ async def test_each_update_is_stored_and_handled_once(
     app = await make_app()
     ids = [fake.message(USER + i, "/help") for i in range(5)]
     await fake.wait_for(lambda: len(fake.sent()) == 5)
-    async with app.db.session() as session:
-        events = (await session.exec(select(InboxEvent).order_by(col(InboxEvent.id)))).all()
-        outbox = (await session.exec(select(OutboxMessage))).all()
+    events = await rows(app.db, InboxEvent)
+    outbox = await rows(app.db, OutboxMessage)
     assert [e.event_id for e in events] == [str(i) for i in ids]
     assert {e.status for e in events} == {"done"}
     assert sorted(m.source_event_id for m in outbox if m.source_event_id) == [e.id for e in events]
@@ -125,9 +122,8 @@ async def test_blocked_user_is_unsubscribed_for_good(
     fake.message(USER, "/start")
     await fake.wait_for(lambda: any(c.status == 403 for c in fake.calls))
     await app.outbox.drain()
-    async with app.db.session() as session:
-        identity = (await session.exec(select(ChannelIdentity))).one()
-        message = (await session.exec(select(OutboxMessage))).one()
+    [identity] = await rows(app.db, ChannelIdentity)
+    [message] = await rows(app.db, OutboxMessage)
     assert identity.reachable is False
     assert message.status == "dropped"
 

@@ -1,12 +1,12 @@
 """Webhook mode, /healthz and /metrics, through real HTTP."""
 
 import httpx
-from sqlmodel import func, select
 
+from bot.app import CauNoi
 from bot.domain.i18n import text
 from bot.web import SECRET_HEADER, TELEGRAM_WEBHOOK_PATH
 from storage.models import InboxEvent
-from tests.conftest import AppFactory
+from tests.conftest import AppFactory, rows
 from tests.fake_telegram import FakeTelegram
 
 SECRET = "webhook-secret_0123456789"
@@ -14,9 +14,8 @@ PUBLIC_URL = "https://caunoi.example.org"
 USER = 6001
 
 
-async def _inbox_count(app: object) -> int:
-    async with app.db.session() as session:  # type: ignore[attr-defined]
-        return int((await session.exec(select(func.count()).select_from(InboxEvent))).one())
+async def _inbox_count(app: CauNoi) -> int:
+    return len(await rows(app.db, InboxEvent))
 
 
 async def test_webhook_is_registered_with_its_secret(

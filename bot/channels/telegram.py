@@ -3,14 +3,17 @@
 import asyncio
 import datetime as dt
 import logging
-import warnings
+import os
 from collections.abc import Awaitable, Callable
 from typing import Any
+
+# Opt in to PTB's announced behaviour (durations as timedelta); without it PTB itself warns
+# on every RetryAfter it builds. Set before any Bot API call; read by PTB at call time.
+os.environ.setdefault("PTB_TIMEDELTA", "1")
 
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.ext import BaseUpdateProcessor
-from telegram.warnings import PTBDeprecationWarning
 
 from bot.channels.base import (
     Capabilities,
@@ -63,10 +66,7 @@ class TelegramSender:
 
 
 def _seconds(error: RetryAfter) -> float:
-    with warnings.catch_warnings():
-        # PTB 22 warns that retry_after will become a timedelta; we accept both forms.
-        warnings.simplefilter("ignore", PTBDeprecationWarning)
-        wait = error.retry_after
+    wait = error.retry_after
     return wait.total_seconds() if isinstance(wait, dt.timedelta) else float(wait)
 
 

@@ -1,0 +1,205 @@
+"""Inbound throughput: a bare python-telegram-bot echo bot against Cầu Nối's full path.
+
+Both run against the same fake Bot API server (tests/fake_telegram.py) in its own process;
+each bot runs in a worker process of its own, so each gets a core and its own peak memory.
+Figures are printed; the machine is shared, so only ratios within one run mean much.
+
+    python -m bench.inbound [--users 1000] [--database-url postgresql://…]
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from telegram import Update
+from telegram.ext import Application, ContextTypes, MessageHandler, filters
+
+from bot.app import build_application
+from bot.config import load_config, parse_config
+from bot.domain.i18n import text
+from bot.settings import Settings
+from storage.migrate import upgrade
+from tests.fake_telegram import TOKEN
+
+ROOT = Path(__file__).resolve().parent.parent
+COMMANDS = ("/start", "/help", "/language")
+
+
+def _updates(users: int) -> list[dict[str, Any]]:
+    """Three quick commands from each user, interleaved across users."""
+    updates = []
+    for command in COMMANDS:
+        for user in range(1, users + 1):
+            chat = {"id": user, "type": "private", "first_name": f"U{user}"}
+            sender = {"id": user, "is_bot": False, "first_name": f"U{user}"}
+            entity = [{"type": "bot_command", "offset": 0, "length": len(command)}]
+            message = {
+                "message_id": user,
+                "date": 0,
+                "chat": chat,
+                "from": sender,
+                "text": command,
+                "entities": entity,
+            }
+            updates.append({"message": message})
+    return updates
+
+
+async def _echo(update: Update, _: ContextTypes.DEFAULT_TYPE) -> None:
+    """The bare echo bot's only handler."""
+    if update.message and update.message.text:
+        await update.message.reply_text(update.message.text)
+
+
+async def _run_echo(base_url: str) -> Any:
+    application = Application.builder().token(TOKEN).base_url(base_url).build()
+    application.add_handler(MessageHandler(filters.TEXT, _echo))
+    await application.initialize()
+    await application.start()
+    assert application.updater is not None
+    await application.updater.start_polling()
+    return application
+
+
+async def _stop_echo(application: Any) -> None:
+    await application.updater.stop()
+    await application.stop()
+    await application.shutdown()
+
+
+def _caunoi_app(base_url: str, database_url: str) -> Any:
+    data = load_config(ROOT / "config.yaml").raw.model_dump(mode="json")
+    # Measure our pipeline, not Telegram's 30 messages/s cap (which production keeps on).
+    data["channels"]["telegram"]["rate_limit_per_second"] = 0
+    settings = Settings(
+        telegram_bot_token=TOKEN, telegram_api_base_url=base_url, database_url=database_url
+    )
+    return build_application(settings, parse_config(data))
+
+
+def _expected(kind: str, command: str) -> str:
+    if kind == "echo":
+        return command
+    key = {"/start": "welcome.greeting", "/help": "help.body", "/language": "language.ask"}[
+        command
+    ]
+    return text(key, "vi", organisation="Tỉnh đoàn Tây Ninh")
+
+
+async def _worker(kind: str, fake_url: str, users: int, database_url: str) -> dict[str, Any]:
+    base_url = f"{fake_url}/bot"
+    async with httpx.AsyncClient(base_url=fake_url, timeout=600) as control:
+        if kind == "echo":
+            app = await _run_echo(base_url)
+        else:
+            upgrade(database_url)
+            app = _caunoi_app(base_url, database_url)
+            await app.start(serve_http=False)
+        before = (await control.get("/_fake/wait", params={"count": 0})).json()["count"]
+        updates = _updates(users)
+        started = time.perf_counter()
+        await control.post("/_fake/push", json=updates)
+        target = before + len(updates)
+        done = (await control.get("/_fake/wait", params={"count": target, "seconds": 600})).json()
+        elapsed = time.perf_counter() - started
+        calls = (await control.get("/_fake/calls")).json()["calls"][before:]
+        if kind == "echo":
+            await _stop_echo(app)
+        else:
+            await app.stop()
+    by_chat: dict[int, list[str]] = {}
+    for call in calls:
+        by_chat.setdefault(int(call["chat_id"]), []).append(call["text"])
+    wanted = [_expected(kind, c) for c in COMMANDS]
+    in_order = sum(1 for texts in by_chat.values() if texts == wanted)
+    return {
+        "updates": len(updates),
+        "answered": done["count"] - before,
+        "seconds": elapsed,
+        "updates_per_s": (done["count"] - before) / elapsed,
+        "users_in_order": in_order / users,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def _start_fake(latency: float) -> tuple[subprocess.Popen[str], str]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.fake_telegram", "--port", "0", "--latency", str(latency)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    port = int(process.stdout.readline())
+    return process, f"http://127.0.0.1:{port}"
+
+
+def _scenario(kind: str, latency: float, users: int, database_url: str | None) -> dict[str, Any]:
+    fake, url = _start_fake(latency)
+    try:
+        with tempfile.TemporaryDirectory() as folder:
+            db = database_url or f"sqlite:///{folder}/bench.db"
+            command = [
+                sys.executable,
+                "-m",
+                "bench.inbound",
+                "--worker",
+                kind,
+                "--fake",
+                url,
+                "--users",
+                str(users),
+                "--database-url",
+                db,
+            ]
+            output = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True)
+            result: dict[str, Any] = json.loads(output.stdout.strip().splitlines()[-1])
+            return result
+    finally:
+        fake.terminate()
+        fake.wait()
+
+
+def _line(label: str, r: dict[str, Any]) -> str:
+    return (
+        f"{label:<44} {r['updates_per_s']:>8.0f} updates/s  {r['answered']:>5}/{r['updates']}"
+        f" answered  in order {r['users_in_order']:>6.1%}  peak RSS {r['peak_rss_mb']:.0f} MB"
+    )
+
+
+def main() -> None:
+    """Run every scenario and print the figures."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--users", type=int, default=1000)
+    parser.add_argument("--database-url", default=None)
+    parser.add_argument("--worker", choices=["echo", "caunoi"])
+    parser.add_argument("--fake")
+    args = parser.parse_args()
+    if args.worker:
+        result = asyncio.run(_worker(args.worker, args.fake, args.users, args.database_url))
+        print(json.dumps(result))
+        return
+    backend = (args.database_url or "sqlite").split(":")[0]
+    print(f"bench/inbound: {args.users} users x 3 commands, {os.cpu_count()} cores, {backend}")
+    echo = _scenario("echo", 0.0, args.users, args.database_url)
+    full = _scenario("caunoi", 0.0, args.users, args.database_url)
+    slow = _scenario("caunoi", 0.1, args.users, args.database_url)
+    print(_line("bare PTB echo bot (PTB defaults), 0 ms", echo))
+    print(_line("Cầu Nối full path, 0 ms", full))
+    ratio = full["updates_per_s"] / echo["updates_per_s"]
+    print(f"{'ratio full path / echo bot (goal >= 0.5)':<44} {ratio:>8.2f}")
+    print(_line("Cầu Nối full path, 100 ms Bot API latency", slow))
+    print("goals at 100 ms: >= 300 updates/s and 100% of users in order")
+
+
+if __name__ == "__main__":
+    main()
