@@ -227,7 +227,13 @@ def build_application(
         application.add_error_handler(_log_error)
         channels[TELEGRAM] = TelegramSender(application.bot)
         telegram = TelegramRuntime(application, queue, settings.webhook())
-    outbox = OutboxSender(db=db, channels=channels, metrics=metrics, clock=clock)
+    outbox = OutboxSender(
+        db=db,
+        channels=channels,
+        metrics=metrics,
+        max_in_flight=config.raw.channels.telegram.connection_pool_size,
+        clock=clock,
+    )
     outbox_ref.append(outbox)
     webhook = settings.webhook()
     web = build_web(

@@ -2,6 +2,7 @@
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 from sqlmodel import Session
 
@@ -77,46 +78,42 @@ class Dispatcher:
         )
         if inbox_id is None:
             return False
-        known = repo.identity_with_person(
+        before = repo.load_dialogue(
             session=session, channel=event.channel, external_id=event.user_id
-        )
-        first_contact = known is None
-        if known is None:
-            known = repo.create_person(
-                session=session,
-                channel=event.channel,
-                external_id=event.user_id,
-                chat_id=event.chat_id,
-                language=self._first_language(event),
-            )
-        _, person = known
-        conversation = repo.conversation_for(
-            session=session, channel=event.channel, external_id=event.user_id
+        ) or repo.create_dialogue(
+            session=session,
+            channel=event.channel,
+            external_id=event.user_id,
+            chat_id=event.chat_id,
+            language=self._first_language(event),
         )
         ctx = Context(
-            language=person.language,
-            first_contact=first_contact,
-            organisation_name=self._names[person.language],
-            flow=conversation.flow,
-            step=conversation.step,
-            draft=dict(conversation.draft),
-            stopped=person.stopped_at is not None,
+            language=before.language,
+            first_contact=before.first_contact,
+            organisation_name=self._names[before.language],
+            flow=before.flow,
+            step=before.step,
+            draft=dict(before.draft),
+            stopped=before.stopped_at is not None,
         )
         replies = self._handler(event, ctx)
-        person.language = ctx.language
-        person.stopped_at = (person.stopped_at or utcnow()) if ctx.stopped else None
-        conversation.flow, conversation.step = ctx.flow, ctx.step
-        conversation.draft = ctx.draft
-        conversation.updated_at = utcnow()
-        session.add_all([person, conversation])
-        for reply in replies:
-            repo.enqueue_outbound(
-                session=session,
-                channel=event.channel,
-                chat_id=event.chat_id,
-                payload=render(reply, ctx.language).to_payload(),
-                source_event_id=inbox_id,
-            )
+        now = utcnow()
+        after = replace(
+            before,
+            language=ctx.language,
+            stopped_at=(before.stopped_at or now) if ctx.stopped else None,
+            flow=ctx.flow,
+            step=ctx.step,
+            draft=ctx.draft,
+        )
+        repo.save_dialogue(session=session, dialogue=after, before=before, now=now)
+        repo.enqueue_outbound(
+            session=session,
+            channel=event.channel,
+            chat_id=event.chat_id,
+            payloads=[render(reply, ctx.language).to_payload() for reply in replies],
+            source_event_id=inbox_id,
+        )
         return True
 
     def _first_language(self, event: Inbound) -> str:
@@ -130,9 +127,10 @@ class Dispatcher:
         repo.fail_inbound(
             session=session, channel=event.channel, event_id=event.event_id, error="handler"
         )
+        apology = render(Reply("errors.internal"), supported(event.language_hint))
         repo.enqueue_outbound(
             session=session,
             channel=event.channel,
             chat_id=event.chat_id,
-            payload=render(Reply("errors.internal"), supported(event.language_hint)).to_payload(),
+            payloads=[apology.to_payload()],
         )

@@ -42,6 +42,7 @@ class OutboxSender:
         channels: Mapping[str, ChannelSender],
         metrics: Metrics,
         batch_size: int = 500,
+        max_in_flight: int = 64,
         clock: Callable[[], dt.datetime] = utcnow,
     ) -> None:
         self._db = db
@@ -54,6 +55,9 @@ class OutboxSender:
         self._tasks: set[asyncio.Task[None]] = set()
         self._paused_until: dt.datetime | None = None
         self._stopping = False
+        # No more sends at once than the HTTP pool has connections: a long queue inside
+        # httpcore's pool costs CPU on every event (its scheduling is quadratic).
+        self._in_flight = asyncio.Semaphore(max_in_flight)
 
     def wake(self) -> None:
         """Ask the sender to look at the outbox now."""

@@ -1,9 +1,8 @@
 """The engine and the database executor. Nothing is created at import time.
 
-Each unit of work is a plain synchronous function run in one transaction on the database's
-own executor: one thread for SQLite (it has one writer, and one connection in one thread is
-the fastest way to use it), a small pool for PostgreSQL. The event loop never blocks on SQL,
-and a transaction costs one thread hop instead of one per statement.
+Each unit of work is a plain synchronous function run in one transaction (Database.run):
+inline for SQLite, on a small thread pool for PostgreSQL. Either way a transaction costs at
+most one thread hop, not one per statement as with an asyncio driver.
 """
 
 import asyncio
@@ -73,15 +72,23 @@ def create_engine(url: str | URL) -> Engine:
 
 
 class Database:
-    """The engine and the executor that runs units of work; one per process."""
+    """The engine and the way units of work are run; one per process."""
 
     def __init__(self, url: str | URL) -> None:
         self.engine = create_engine(url)
-        workers = 1 if self.engine.dialect.name == "sqlite" else POSTGRES_WORKERS
-        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="db")
+        self._executor: ThreadPoolExecutor | None = None
+        if self.engine.dialect.name != "sqlite":
+            self._executor = ThreadPoolExecutor(POSTGRES_WORKERS, thread_name_prefix="db")
 
     async def run(self, work: Callable[[Session], T]) -> T:
-        """Run work(session) in one transaction off the event loop; commit unless it raises."""
+        """Run work(session) in one transaction; commit unless it raises.
+
+        PostgreSQL work goes to a thread pool, since it waits on the network. SQLite work
+        runs right here: a local transaction takes well under a millisecond, while a hop to
+        a thread and back (and the GIL contention it brings) costs more than the work.
+        """
+        if self._executor is None:
+            return self._in_transaction(work)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, self._in_transaction, work)
 
@@ -97,6 +104,6 @@ class Database:
 
     async def dispose(self) -> None:
         """Finish queued work and close every pooled connection."""
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(None, self._executor.shutdown)
+        if self._executor is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self._executor.shutdown)
         self.engine.dispose()

@@ -2,9 +2,11 @@
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, update
+from sqlalchemy import JSON, CursorResult, Executable, and_, bindparam, func, insert, update
+from sqlalchemy import select as sa_select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
@@ -18,6 +20,14 @@ from storage.models import (
     Unit,
     utcnow,
 )
+
+# Hot-path statements run as Core on the session's connection: the ORM's DML machinery and
+# rebuilding statements per message were most of the cost of handling one.
+
+
+def _core(session: Session, statement: Executable, params: Any = None) -> CursorResult[Any]:
+    return session.connection().execute(statement, params)
+
 
 # ---- inbox -------------------------------------------------------------------------------
 
@@ -39,23 +49,26 @@ def record_inbound(
         )
         .on_conflict_do_nothing(index_elements=["channel", "event_id"])
     )
-    result = session.exec(statement)
-    return bool(result.rowcount)
+    return bool(_core(session, statement).rowcount)
+
+
+_CLAIM = (
+    update(InboxEvent)
+    .where(
+        col(InboxEvent.channel) == bindparam("p_channel"),
+        col(InboxEvent.event_id) == bindparam("p_event"),
+        col(InboxEvent.status) == "pending",
+    )
+    .values(status="done", processed_at=bindparam("p_now"))
+    .returning(col(InboxEvent.id))
+)
 
 
 def claim_inbound(*, session: Session, channel: str, event_id: str) -> int | None:
     """Mark a pending event done inside the caller's transaction; None if already handled."""
-    statement = (
-        update(InboxEvent)
-        .where(
-            col(InboxEvent.channel) == channel,
-            col(InboxEvent.event_id) == event_id,
-            col(InboxEvent.status) == "pending",
-        )
-        .values(status="done", processed_at=utcnow())
-        .returning(col(InboxEvent.id))
-    )
-    return session.exec(statement).scalar_one_or_none()
+    params = {"p_channel": channel, "p_event": event_id, "p_now": utcnow()}
+    found: int | None = _core(session, _CLAIM, params).scalar_one_or_none()
+    return found
 
 
 def fail_inbound(*, session: Session, channel: str, event_id: str, error: str) -> None:
@@ -91,15 +104,27 @@ def enqueue_outbound(
     session: Session,
     channel: str,
     chat_id: str,
-    payload: dict[str, Any],
+    payloads: Sequence[dict[str, Any]],
     source_event_id: int | None = None,
-) -> OutboxMessage:
-    """Add a message to the outbox in the caller's transaction."""
-    message = OutboxMessage(
-        channel=channel, chat_id=chat_id, payload=payload, source_event_id=source_event_id
-    )
-    session.add(message)
-    return message
+) -> None:
+    """Add messages for one chat to the outbox, in order, in the caller's transaction."""
+    if not payloads:
+        return
+    now = utcnow()
+    rows = [
+        {
+            "channel": channel,
+            "chat_id": chat_id,
+            "payload": payload,
+            "status": "pending",
+            "attempts": 0,
+            "source_event_id": source_event_id,
+            "created_at": now,
+            "next_attempt_at": now,
+        }
+        for payload in payloads
+    ]
+    _core(session, insert(OutboxMessage), rows)
 
 
 def due_outbound(
@@ -126,15 +151,19 @@ def next_outbound_time(*, session: Session) -> dt.datetime | None:
     return session.exec(statement).one()
 
 
+_MARK_SENT = (
+    update(OutboxMessage)
+    .where(col(OutboxMessage.id) == bindparam("p_id"))
+    .values(status="sent", sent_at=bindparam("p_at"), external_message_id=bindparam("p_external"))
+)
+
+
 def mark_sent(
     *, session: Session, message_id: int, external_id: str | None, at: dt.datetime
 ) -> None:
     """Record a delivered message with the channel's id for it."""
-    session.exec(
-        update(OutboxMessage)
-        .where(col(OutboxMessage.id) == message_id)
-        .values(status="sent", sent_at=at, external_message_id=external_id)
-    )
+    params = {"p_id": message_id, "p_at": at, "p_external": external_id}
+    _core(session, _MARK_SENT, params)
 
 
 def reschedule(
@@ -186,46 +215,117 @@ def outbox_depth(*, session: Session) -> int:
 
 
 # ---- people and dialogue ----------------------------------------------------------------
+# Hot path: statements are built once with bind parameters, and rows come back as plain
+# tuples, because rebuilding statements and ORM objects per message was most of its cost.
 
 
-def identity_with_person(
-    *, session: Session, channel: str, external_id: str
-) -> tuple[ChannelIdentity, Person] | None:
-    """The person behind a channel account, if we know them."""
-    statement = (
-        select(ChannelIdentity, Person)
-        .join(Person, col(Person.id) == col(ChannelIdentity.person_id))
-        .where(ChannelIdentity.channel == channel, ChannelIdentity.external_id == external_id)
+@dataclass
+class Dialogue:
+    """A person's settings and dialogue state on one channel, as the dispatcher needs them."""
+
+    person_id: int
+    conversation_id: int
+    language: str
+    stopped_at: dt.datetime | None
+    flow: str | None
+    step: str | None
+    draft: dict[str, Any]
+    first_contact: bool = False
+
+
+_LOAD_DIALOGUE = (
+    sa_select(
+        col(ChannelIdentity.person_id),
+        col(Conversation.id),
+        col(Person.language),
+        col(Person.stopped_at),
+        col(Conversation.flow),
+        col(Conversation.step),
+        col(Conversation.draft),
     )
-    row = session.exec(statement).first()
-    return (row[0], row[1]) if row else None
+    .join(Person, col(Person.id) == col(ChannelIdentity.person_id))
+    .join(
+        Conversation,
+        and_(
+            col(Conversation.channel) == col(ChannelIdentity.channel),
+            col(Conversation.external_id) == col(ChannelIdentity.external_id),
+        ),
+    )
+    .where(
+        col(ChannelIdentity.channel) == bindparam("p_channel"),
+        col(ChannelIdentity.external_id) == bindparam("p_external"),
+    )
+)
+_SAVE_CONVERSATION = (
+    update(Conversation)
+    .where(col(Conversation.id) == bindparam("p_id"))
+    .values(
+        flow=bindparam("p_flow"),
+        step=bindparam("p_step"),
+        draft=bindparam("p_draft", type_=JSON),
+        updated_at=bindparam("p_now"),
+    )
+)
+_SAVE_PERSON = (
+    update(Person)
+    .where(col(Person.id) == bindparam("p_id"))
+    .values(language=bindparam("p_language"), stopped_at=bindparam("p_stopped"))
+)
 
 
-def create_person(
+def load_dialogue(*, session: Session, channel: str, external_id: str) -> Dialogue | None:
+    """The person behind a channel account with their dialogue state, if we know them."""
+    params = {"p_channel": channel, "p_external": external_id}
+    row: Any = _core(session, _LOAD_DIALOGUE, params).first()
+    if row is None:
+        return None
+    person_id, conversation_id, language, stopped_at, flow, step, draft = row
+    return Dialogue(person_id, conversation_id, language, stopped_at, flow, step, dict(draft))
+
+
+def create_dialogue(
     *, session: Session, channel: str, external_id: str, chat_id: str, language: str
-) -> tuple[ChannelIdentity, Person]:
-    """Register a new person with their first channel account."""
+) -> Dialogue:
+    """Register a new person with their first channel account and an empty dialogue."""
     person = Person(language=language)
-    session.add(person)
+    conversation = Conversation(channel=channel, external_id=external_id)
+    session.add_all([person, conversation])
     session.flush()
     assert person.id is not None
-    identity = ChannelIdentity(
-        channel=channel, external_id=external_id, chat_id=chat_id, person_id=person.id
+    assert conversation.id is not None
+    session.add(
+        ChannelIdentity(
+            channel=channel, external_id=external_id, chat_id=chat_id, person_id=person.id
+        )
     )
-    session.add(identity)
-    return identity, person
+    return Dialogue(person.id, conversation.id, language, None, None, None, {}, True)
 
 
-def conversation_for(*, session: Session, channel: str, external_id: str) -> Conversation:
-    """The person's dialogue state on a channel, created empty the first time."""
-    statement = select(Conversation).where(
-        Conversation.channel == channel, Conversation.external_id == external_id
+def save_dialogue(
+    *, session: Session, dialogue: Dialogue, before: Dialogue, now: dt.datetime
+) -> None:
+    """Store the dialogue state and last activity; touch the person only if they changed."""
+    _core(
+        session,
+        _SAVE_CONVERSATION,
+        {
+            "p_id": dialogue.conversation_id,
+            "p_flow": dialogue.flow,
+            "p_step": dialogue.step,
+            "p_draft": dialogue.draft,
+            "p_now": now,
+        },
     )
-    found = session.exec(statement).first()
-    if found is None:
-        found = Conversation(channel=channel, external_id=external_id)
-        session.add(found)
-    return found
+    if (dialogue.language, dialogue.stopped_at) != (before.language, before.stopped_at):
+        _core(
+            session,
+            _SAVE_PERSON,
+            {
+                "p_id": dialogue.person_id,
+                "p_language": dialogue.language,
+                "p_stopped": dialogue.stopped_at,
+            },
+        )
 
 
 # ---- units -------------------------------------------------------------------------------
