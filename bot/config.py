@@ -132,7 +132,7 @@ class TelegramChannel(_Strict):
 
     rate_limit_per_second: float = Field(default=30, ge=0)
     max_concurrent_updates: int = Field(default=256, ge=1, le=4096)
-    connection_pool_size: int = Field(default=64, ge=1, le=1024)
+    connection_pool_size: int = Field(default=16, ge=1, le=256)
     public_channel_id: int | str | None = None
 
 

@@ -18,7 +18,8 @@ from bot.domain.messages import Rendered
 from bot.metrics import Metrics
 from storage import repositories as repo
 from storage.db import Database
-from storage.models import OutboxMessage, utcnow
+from storage.models import utcnow
+from storage.repositories import Outgoing
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ class OutboxSender:
         channels: Mapping[str, ChannelSender],
         metrics: Metrics,
         batch_size: int = 500,
-        max_in_flight: int = 64,
+        max_in_flight: int = 16,
         clock: Callable[[], dt.datetime] = utcnow,
     ) -> None:
         self._db = db
@@ -98,7 +99,7 @@ class OutboxSender:
                 session=session, now=now, skip_chats=busy, limit=self._batch_size
             )
         )
-        by_chat: dict[tuple[str, str], list[OutboxMessage]] = defaultdict(list)
+        by_chat: dict[tuple[str, str], list[Outgoing]] = defaultdict(list)
         for message in due:
             by_chat[(message.channel, message.chat_id)].append(message)
         for (channel, chat_id), messages in by_chat.items():
@@ -108,9 +109,7 @@ class OutboxSender:
             task.add_done_callback(self._tasks.discard)
         return len(due)
 
-    async def _send_chat(
-        self, channel: str, chat_id: str, messages: Sequence[OutboxMessage]
-    ) -> None:
+    async def _send_chat(self, channel: str, chat_id: str, messages: Sequence[Outgoing]) -> None:
         try:
             for message in messages:
                 if not await self._send_one(channel, message):
@@ -119,8 +118,7 @@ class OutboxSender:
             self._busy_chats.discard(chat_id)
             self.wake()
 
-    async def _send_one(self, channel: str, message: OutboxMessage) -> bool:
-        assert message.id is not None
+    async def _send_one(self, channel: str, message: Outgoing) -> bool:
         sender = self._channels.get(channel)
         if sender is None:
             await self._retry(message, "no such channel is running", give_up=True)
@@ -169,9 +167,8 @@ class OutboxSender:
         return True
 
     async def _retry(
-        self, message: OutboxMessage, error: str, *, give_up: bool, at: dt.datetime | None = None
+        self, message: Outgoing, error: str, *, give_up: bool, at: dt.datetime | None = None
     ) -> None:
-        assert message.id is not None
         when = at or self._clock() + backoff(message.attempts)
         if give_up:
             log.warning("outbox message given up", extra={"outbox_id": message.id, "error": error})

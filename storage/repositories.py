@@ -127,20 +127,42 @@ def enqueue_outbound(
     _core(session, insert(OutboxMessage), rows)
 
 
+@dataclass(frozen=True)
+class Outgoing:
+    """A due outbox message, as the sender needs it."""
+
+    id: int
+    channel: str
+    chat_id: str
+    payload: dict[str, Any]
+    attempts: int
+
+
+_DUE = (
+    sa_select(
+        col(OutboxMessage.id),
+        col(OutboxMessage.channel),
+        col(OutboxMessage.chat_id),
+        col(OutboxMessage.payload),
+        col(OutboxMessage.attempts),
+    )
+    .where(
+        col(OutboxMessage.status) == "pending",
+        col(OutboxMessage.next_attempt_at) <= bindparam("p_now"),
+        col(OutboxMessage.chat_id).not_in(bindparam("p_skip", expanding=True)),
+    )
+    .order_by(col(OutboxMessage.id))
+    .limit(bindparam("p_limit"))
+)
+
+
 def due_outbound(
     *, session: Session, now: dt.datetime, skip_chats: Iterable[str], limit: int
-) -> Sequence[OutboxMessage]:
+) -> list[Outgoing]:
     """Pending messages whose time has come, oldest first, leaving out busy chats."""
-    statement = (
-        select(OutboxMessage)
-        .where(OutboxMessage.status == "pending", col(OutboxMessage.next_attempt_at) <= now)
-        .order_by(col(OutboxMessage.id))
-        .limit(limit)
-    )
-    skip = list(skip_chats)
-    if skip:
-        statement = statement.where(col(OutboxMessage.chat_id).not_in(skip))
-    return session.exec(statement).all()
+    params = {"p_now": now, "p_skip": list(skip_chats), "p_limit": limit}
+    rows: list[Any] = list(_core(session, _DUE, params))
+    return [Outgoing(row[0], row[1], row[2], row[3], row[4]) for row in rows]
 
 
 def next_outbound_time(*, session: Session) -> dt.datetime | None:
