@@ -165,14 +165,6 @@ def due_outbound(
     return [Outgoing(row[0], row[1], row[2], row[3], row[4]) for row in rows]
 
 
-def next_outbound_time(*, session: Session) -> dt.datetime | None:
-    """When the earliest pending message becomes due."""
-    statement = select(func.min(OutboxMessage.next_attempt_at)).where(
-        OutboxMessage.status == "pending"
-    )
-    return session.exec(statement).one()
-
-
 _MARK_SENT = (
     update(OutboxMessage)
     .where(col(OutboxMessage.id) == bindparam("p_id"))
@@ -305,22 +297,25 @@ def load_dialogue(*, session: Session, channel: str, external_id: str) -> Dialog
     return Dialogue(person_id, conversation_id, language, stopped_at, flow, step, dict(draft))
 
 
+_NEW_PERSON = insert(Person).returning(col(Person.id))
+_NEW_CONVERSATION = insert(Conversation).returning(col(Conversation.id))
+
+
 def create_dialogue(
     *, session: Session, channel: str, external_id: str, chat_id: str, language: str
 ) -> Dialogue:
     """Register a new person with their first channel account and an empty dialogue."""
-    person = Person(language=language)
-    conversation = Conversation(channel=channel, external_id=external_id)
-    session.add_all([person, conversation])
-    session.flush()
-    assert person.id is not None
-    assert conversation.id is not None
-    session.add(
-        ChannelIdentity(
-            channel=channel, external_id=external_id, chat_id=chat_id, person_id=person.id
-        )
-    )
-    return Dialogue(person.id, conversation.id, language, None, None, None, {}, True)
+    now = utcnow()
+    person: dict[str, Any] = {"language": language, "roles": [], "subscriptions": []}
+    person |= {"profile": {}, "banned": False, "always_anonymous": False, "created_at": now}
+    person_id: int = _core(session, _NEW_PERSON, person).scalar_one()
+    identity: dict[str, Any] = {"channel": channel, "external_id": external_id}
+    identity |= {"chat_id": chat_id, "person_id": person_id, "reachable": True, "created_at": now}
+    _core(session, insert(ChannelIdentity), identity)
+    conversation: dict[str, Any] = {"channel": channel, "external_id": external_id}
+    conversation |= {"draft": {}, "updated_at": now}
+    conversation_id: int = _core(session, _NEW_CONVERSATION, conversation).scalar_one()
+    return Dialogue(person_id, conversation_id, language, None, None, None, {}, True)
 
 
 def save_dialogue(

@@ -99,7 +99,8 @@ async def fake() -> AsyncIterator[FakeTelegram]:
 class ErrorRecorder:
     """An error handler that remembers every exception an app under test raised."""
 
-    def __init__(self) -> None:
+    def __init__(self, expected: int = 0) -> None:
+        self.expected = expected
         self.errors: list[BaseException] = []
 
     async def __call__(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -123,6 +124,7 @@ async def make_app(
         serve_http: bool = False,
         clock: Callable[[], dt.datetime] = utcnow,
         handler: Handler = basics.handle,
+        expected_errors: int = 0,
         **overrides: Any,
     ) -> CauNoi:
         values: dict[str, Any] = {
@@ -133,7 +135,7 @@ async def make_app(
             **overrides,
         }
         app = build_application(Settings(**values), org_config, clock=clock, handler=handler)
-        recorder = ErrorRecorder()
+        recorder = ErrorRecorder(expected_errors)
         if app.telegram is not None:
             app.telegram.application.add_error_handler(recorder)
         await app.start(serve_http=serve_http)
@@ -144,8 +146,8 @@ async def make_app(
     yield factory
     for app in started:
         await app.stop()
-    errors = [e for r in recorders for e in r.errors]
-    assert not errors, f"the app raised: {errors!r}"
+    for recorder in recorders:
+        assert len(recorder.errors) == recorder.expected, f"the app raised: {recorder.errors!r}"
 
 
 async def rows(db: Database, model: type[M]) -> list[M]:

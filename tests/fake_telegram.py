@@ -17,7 +17,7 @@ import contextlib
 import itertools
 import json
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,6 +89,7 @@ class FakeTelegram:
     _server: uvicorn.Server | None = None
     _task: asyncio.Task[None] | None = None
     _closing: bool = False
+    _ok_counts: Counter[str] = field(default_factory=Counter)
 
     # ---- life cycle -------------------------------------------------------------------
 
@@ -251,6 +252,8 @@ class FakeTelegram:
 
     def _record(self, method: str, params: dict[str, Any], response: Response) -> Response:
         self.calls.append(Call(method, params, response.status_code))
+        if response.status_code == 200:
+            self._ok_counts[method] += 1
         self._notify_soon()
         return response
 
@@ -351,8 +354,8 @@ class FakeTelegram:
         count = int(request.query_params["count"])
         seconds = float(request.query_params.get("seconds", "120"))
         with contextlib.suppress(TimeoutError):
-            await self.wait_for(lambda: len(self.sent(method)) >= count, seconds)
-        return JSONResponse({"count": len(self.sent(method))})
+            await self.wait_for(lambda: self._ok_counts[method] >= count, seconds)
+        return JSONResponse({"count": self._ok_counts[method]})
 
     async def _control_calls(self, request: Request) -> Response:
         method = request.query_params.get("method", "sendMessage")

@@ -17,16 +17,21 @@ def _env(**values: str) -> dict[str, str]:
     return env
 
 
-def test_run_without_a_token_says_in_one_line_what_to_set(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "bot", "run"],
+def _cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run `python -m bot ARGS` as a user would, with this environment added."""
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
         check=False,
-        env=_env(DATABASE_URL=f"sqlite:///{tmp_path}/x.db"),
+        env=_env(**env),
         timeout=120,
     )
+
+
+def test_run_without_a_token_says_in_one_line_what_to_set(tmp_path: Path) -> None:
+    result = _cli("run", DATABASE_URL=f"sqlite:///{tmp_path}/x.db")
     assert result.returncode == 0
     lines = result.stdout.strip().splitlines()
     assert len(lines) == 1
@@ -34,15 +39,7 @@ def test_run_without_a_token_says_in_one_line_what_to_set(tmp_path: Path) -> Non
 
 
 def test_check_config_prints_a_summary() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "bot", "check-config"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-        env=_env(),
-        timeout=120,
-    )
+    result = _cli("check-config")
     assert result.returncode == 0, result.stderr
     assert "Units: 7 affiliated, 14 phuong, 82 xa" in result.stdout
     assert "config.yaml is valid." in result.stdout
@@ -53,15 +50,7 @@ def test_wrong_config_exits_with_the_key_to_fix(tmp_path: Path) -> None:
     bad.write_text(
         (ROOT / "config.yaml").read_text().replace("province: Tây Ninh", "province: Nowhere")
     )
-    result = subprocess.run(
-        [sys.executable, "-m", "bot", "check-config"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-        env=_env(CAUNOI_CONFIG=str(bad)),
-        timeout=120,
-    )
+    result = _cli("check-config", CAUNOI_CONFIG=str(bad))
     assert result.returncode == 1
     assert "organisation.province" in result.stderr
     assert "Traceback" not in result.stderr

@@ -6,6 +6,8 @@ from telegram import Update
 from telegram.ext import TypeHandler
 
 from bot.domain.i18n import text
+from bot.domain.messages import Inbound, Reply
+from handlers.context import Context
 from storage.models import ChannelIdentity, InboxEvent, OutboxMessage, Person
 from tests.conftest import AppFactory, rows
 from tests.fake_telegram import FakeTelegram
@@ -171,3 +173,19 @@ async def test_a_chat_waits_for_its_earlier_update_while_others_go_on(
     await fake.wait_for(lambda: len(fake.texts(USER)) == 2)
     assert fake.texts(USER)[0].startswith("Xin chào")
     assert fake.texts(USER)[1] == text("help.body", "vi")
+
+
+async def test_a_failing_handler_apologises_and_sets_the_update_aside(
+    fake: FakeTelegram, make_app: AppFactory
+) -> None:
+    def broken(event: Inbound, ctx: Context) -> list[Reply]:
+        """A handler with a bug."""
+        raise RuntimeError("bug")
+
+    app = await make_app(handler=broken, expected_errors=1)
+    fake.message(USER, "/start")
+    await fake.wait_for(lambda: len(fake.texts(USER)) == 1)
+    assert fake.texts(USER) == [text("errors.internal", "vi")]
+    [event] = await rows(app.db, InboxEvent)
+    assert event.status == "failed"
+    assert await rows(app.db, Person) == [], "the failed handling changed nothing"

@@ -18,10 +18,16 @@ async def _inbox_count(app: CauNoi) -> int:
     return len(await rows(app.db, InboxEvent))
 
 
+async def _webhook_app(make_app: AppFactory) -> tuple[CauNoi, str]:
+    """The app in webhook mode, and the local address of its webhook."""
+    app = await make_app(serve_http=True, webhook_url=PUBLIC_URL, webhook_secret=SECRET)
+    return app, f"http://127.0.0.1:{app.http_port}{TELEGRAM_WEBHOOK_PATH}"
+
+
 async def test_webhook_is_registered_with_its_secret(
     fake: FakeTelegram, make_app: AppFactory
 ) -> None:
-    await make_app(serve_http=True, webhook_url=PUBLIC_URL, webhook_secret=SECRET)
+    await _webhook_app(make_app)
     [registration] = fake.sent("setWebhook")
     assert registration["url"] == PUBLIC_URL + TELEGRAM_WEBHOOK_PATH
     assert registration["secret_token"] == SECRET
@@ -31,9 +37,8 @@ async def test_webhook_is_registered_with_its_secret(
 async def test_webhook_refuses_a_missing_or_wrong_secret_and_stores_nothing(
     fake: FakeTelegram, make_app: AppFactory
 ) -> None:
-    app = await make_app(serve_http=True, webhook_url=PUBLIC_URL, webhook_secret=SECRET)
+    app, url = await _webhook_app(make_app)
     update = fake.make_update(USER, "/help")
-    url = f"http://127.0.0.1:{app.http_port}{TELEGRAM_WEBHOOK_PATH}"
     async with httpx.AsyncClient() as client:
         missing = await client.post(url, json=update)
         wrong = await client.post(url, json=update, headers={SECRET_HEADER: SECRET + "x"})
@@ -45,9 +50,8 @@ async def test_webhook_refuses_a_missing_or_wrong_secret_and_stores_nothing(
 async def test_webhook_stores_the_update_before_answering(
     fake: FakeTelegram, make_app: AppFactory
 ) -> None:
-    app = await make_app(serve_http=True, webhook_url=PUBLIC_URL, webhook_secret=SECRET)
+    app, url = await _webhook_app(make_app)
     update = fake.make_update(USER, "/help")
-    url = f"http://127.0.0.1:{app.http_port}{TELEGRAM_WEBHOOK_PATH}"
     async with httpx.AsyncClient() as client:
         response = await client.post(url, json=update, headers={SECRET_HEADER: SECRET})
         assert response.status_code == 200
@@ -60,8 +64,7 @@ async def test_webhook_stores_the_update_before_answering(
 
 
 async def test_webhook_rejects_garbage(fake: FakeTelegram, make_app: AppFactory) -> None:
-    app = await make_app(serve_http=True, webhook_url=PUBLIC_URL, webhook_secret=SECRET)
-    url = f"http://127.0.0.1:{app.http_port}{TELEGRAM_WEBHOOK_PATH}"
+    app, url = await _webhook_app(make_app)
     async with httpx.AsyncClient() as client:
         not_json = await client.post(url, content=b"{oops", headers={SECRET_HEADER: SECRET})
         not_update = await client.post(url, json=[1, 2], headers={SECRET_HEADER: SECRET})
