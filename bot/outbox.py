@@ -56,8 +56,8 @@ class OutboxSender:
         self._tasks: set[asyncio.Task[None]] = set()
         self._paused_until: dt.datetime | None = None
         self._stopping = False
-        # No more sends at once than the HTTP pool has connections: a long queue inside
-        # httpcore's pool costs CPU on every event (its scheduling is quadratic).
+        # No more sends at once than the HTTP pool has connections: httpcore rescans its
+        # queued requests and connections on every event, so a queue inside it costs CPU.
         self._in_flight = asyncio.Semaphore(max_in_flight)
 
     def wake(self) -> None:
