@@ -5,7 +5,7 @@ import contextlib
 import datetime as dt
 import logging
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -31,7 +31,7 @@ from bot.domain.text import fold
 from bot.metrics import Metrics
 from bot.outbox import OutboxSender
 from bot.settings import Settings
-from bot.web import TELEGRAM_WEBHOOK_PATH, build_web
+from bot.web import TELEGRAM_WEBHOOK_PATH, QuietServer, build_web
 from handlers import basics
 from storage import repositories as repo
 from storage.db import Database
@@ -118,7 +118,7 @@ class CauNoi:
         self._tasks.append(asyncio.create_task(self.outbox.run(), name="outbox"))
         if serve_http:
             self._socket = socket.create_server((self.settings.http_host, self.settings.http_port))
-            self._server = _QuietServer(
+            self._server = QuietServer(
                 uvicorn.Config(
                     self.web,
                     host=self.settings.http_host,
@@ -153,14 +153,6 @@ class CauNoi:
         await self.db.dispose()
 
 
-class _QuietServer(uvicorn.Server):
-    """uvicorn without its own signal handling: the process owner decides when to stop."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
 async def _set_commands(application: PTBApplication) -> None:
     """Publish the command menu; cosmetic, so a failure is logged and ignored."""
     try:
@@ -176,6 +168,7 @@ async def _set_commands(application: PTBApplication) -> None:
 def _telegram_application(
     token: str, settings: Settings, config: OrgConfig, queue: DurableUpdateQueue
 ) -> PTBApplication:
+    """python-telegram-bot's application; without an Updater in webhook mode."""
     channel = config.raw.channels.telegram
     builder = (
         Application.builder()
@@ -191,7 +184,7 @@ def _telegram_application(
             AIORateLimiter(overall_max_rate=channel.rate_limit_per_second, max_retries=0)
         )
     )
-    if settings.webhook_url is not None:
+    if settings.webhook() is not None:
         builder = builder.updater(None)
     return builder.build()
 
@@ -206,17 +199,24 @@ def build_application(
     """Wire the product for these settings and this organisation."""
     db = Database(settings.database_url.get_secret_value())
     metrics = Metrics()
-    channels: dict[str, ChannelSender] = {}
-    outbox_ref: list[OutboxSender] = []
+    channels: dict[str, ChannelSender] = {}  # filled below; the outbox reads it when sending
+    outbox = OutboxSender(
+        db=db,
+        channels=channels,
+        metrics=metrics,
+        max_in_flight=config.raw.channels.telegram.connection_pool_size,
+        clock=clock,
+    )
     dispatcher = Dispatcher(
         db=db,
         handler=handler,
         organisation_names=config.raw.organisation.name.model_dump(),
         metrics=metrics,
-        on_outbox=lambda: outbox_ref[0].wake(),
+        on_outbox=outbox.wake,
     )
+    webhook = settings.webhook()
     telegram = None
-    if settings.telegram_bot_token and settings.telegram_bot_token.get_secret_value():
+    if settings.telegram_bot_token and settings.telegram_enabled:
         queue = DurableUpdateQueue(
             lambda event_id, payload: dispatcher.record(event_id, TELEGRAM, payload)
         )
@@ -226,16 +226,7 @@ def build_application(
         application.add_handler(TypeHandler(Update, _telegram_callback(dispatcher)))
         application.add_error_handler(_log_error)
         channels[TELEGRAM] = TelegramSender(application.bot)
-        telegram = TelegramRuntime(application, queue, settings.webhook())
-    outbox = OutboxSender(
-        db=db,
-        channels=channels,
-        metrics=metrics,
-        max_in_flight=config.raw.channels.telegram.connection_pool_size,
-        clock=clock,
-    )
-    outbox_ref.append(outbox)
-    webhook = settings.webhook()
+        telegram = TelegramRuntime(application, queue, webhook)
     web = build_web(
         db=db,
         metrics=metrics,

@@ -1,10 +1,12 @@
 """The HTTP side of the process: the Telegram webhook, /healthz and /metrics."""
 
+import contextlib
 import hmac
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 
+import uvicorn
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -21,6 +23,15 @@ MAX_UPDATE_BYTES = 1_000_000
 log = logging.getLogger(__name__)
 
 UpdateSink = Callable[[dict[str, object]], Awaitable[None]]
+
+
+class QuietServer(uvicorn.Server):
+    """uvicorn without its own signal handling: the process owner decides when to stop."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        """Leave signals to the caller."""
+        yield
 
 
 def build_web(

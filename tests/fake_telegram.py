@@ -30,6 +30,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from bot.web import QuietServer
+
 SPEC = json.loads((Path(__file__).parent / "data" / "api-fields.json").read_text())
 TOKEN = "123456789:TEST-token-for-the-fake-bot-api-server"
 BOT_USER = {
@@ -104,7 +106,7 @@ class FakeTelegram:
             lifespan="off",
             timeout_graceful_shutdown=1,
         )
-        self._server = _Server(config)
+        self._server = QuietServer(config)
         self._task = asyncio.create_task(self._server.serve())
         while not self._server.started:
             if self._task.done():
@@ -365,12 +367,6 @@ class FakeTelegram:
                 "calls": [c.params for c in self.calls if c.method == method],
             }
         )
-
-
-class _Server(uvicorn.Server):
-    @contextlib.contextmanager
-    def capture_signals(self) -> Any:
-        yield
 
 
 async def _params(request: Request, spec: dict[str, Any]) -> dict[str, Any]:
