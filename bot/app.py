@@ -32,14 +32,26 @@ from bot.metrics import Metrics
 from bot.outbox import OutboxSender
 from bot.settings import Settings
 from bot.web import TELEGRAM_WEBHOOK_PATH, QuietServer, build_web
-from handlers import basics
+from handlers import youth
 from storage import repositories as repo
 from storage.db import Database
 from storage.models import utcnow
 
 log = logging.getLogger(__name__)
 ALLOWED_UPDATES = ["message", "callback_query"]
-COMMANDS = ("start", "help", "language")
+COMMANDS = (
+    "start",
+    "menu",
+    "mine",
+    "settings",
+    "help",
+    "language",
+    "privacy",
+    "mydata",
+    "forget",
+    "cancel",
+    "stop",
+)
 PTBApplication = Application[Any, Any, Any, Any, Any, Any]
 
 
@@ -193,7 +205,7 @@ def build_application(
     settings: Settings,
     config: OrgConfig,
     *,
-    handler: Handler = basics.handle,
+    handler: Handler = youth.handle,
     clock: Callable[[], dt.datetime] = utcnow,
 ) -> CauNoi:
     """Wire the product for these settings and this organisation."""
@@ -210,9 +222,10 @@ def build_application(
     dispatcher = Dispatcher(
         db=db,
         handler=handler,
-        organisation_names=config.raw.organisation.name.model_dump(),
+        config=config,
         metrics=metrics,
         on_outbox=outbox.wake,
+        clock=clock,
     )
     webhook = settings.webhook()
     telegram = None

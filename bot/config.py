@@ -17,7 +17,9 @@ from pydantic import (
 from vietnam_provinces import Province, Ward
 
 from bot.domain.kinds import Kind, Role
+from bot.domain.routing import Routes, Rule
 from bot.domain.text import fold
+from bot.domain.units import UnitName
 
 
 class ConfigError(Exception):
@@ -150,6 +152,9 @@ class Limits(_Strict):
     submissions_per_day: int = Field(default=10, ge=1)
     attachments_per_submission: int = Field(default=5, ge=0, le=20)
     attachment_max_mb: int = Field(default=20, ge=1, le=20)
+    reopen_days: int = Field(default=14, ge=0, le=365)
+    dialogue_timeout_minutes: int = Field(default=60, ge=5, le=7 * 24 * 60)
+    messages_per_minute: int = Field(default=20, ge=3, le=600)
 
 
 class RawConfig(_Strict):
@@ -189,6 +194,48 @@ class OrgConfig(BaseModel):
         """Return the unit with this code or this name (diacritics and case ignored)."""
         folded = fold(ref)
         return next((u for u in self.units if ref == u.code or folded == fold(u.name)), None)
+
+    def unit_names(self) -> list[UnitName]:
+        """Every unit, as the picker searches them."""
+        return [UnitName(u.code, u.name) for u in self.units]
+
+    def category(self, kind: str, code: str) -> Category | None:
+        """A category of one kind by its code."""
+        return next((c for c in self.raw.categories.get(Kind(kind), []) if c.code == code), None)
+
+    def staff_member(self, code: str) -> StaffMember | None:
+        """A staff member declared in config."""
+        return next((s for s in self.raw.staff if s.code == code), None)
+
+    def routes(self) -> Routes:
+        """The routing rules with unit names resolved to codes."""
+        routing = self.raw.routing
+        rules = [self._rule(f"rules[{i}]", r) for i, r in enumerate(routing.rules)]
+        return Routes(
+            rules,
+            self._rule("office", routing.office),
+            self._rule("inspection", routing.inspection),
+        )
+
+    def recipients(self, rule: Rule) -> list[tuple[str, str]]:
+        """The (channel, chat id) pairs a rule sends to: its group, then its staff."""
+        chats = [str(rule.group_chat_id)] if rule.group_chat_id is not None else []
+        for code in rule.staff:
+            member = self.staff_member(code)
+            if member is not None and member.telegram_id is not None:
+                chats.append(str(member.telegram_id))
+        return [("telegram", chat) for chat in dict.fromkeys(chats)]
+
+    def _rule(self, name: str, route: Route) -> Rule:
+        units = frozenset(u.code for ref in route.units if (u := self.unit(ref)) is not None)
+        return Rule(
+            name=name,
+            kinds=frozenset(route.kinds),
+            categories=frozenset(route.categories),
+            units=units,
+            group_chat_id=route.group_chat_id,
+            staff=tuple(route.staff),
+        )
 
 
 def resolve_province(value: str | int) -> Province:

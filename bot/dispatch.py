@@ -1,11 +1,15 @@
 """The one path every inbound event takes: claim, handle, save, queue the replies."""
 
+import copy
+import datetime as dt
+import itertools
 import time
 from collections.abc import Callable
 from dataclasses import replace
 
 from sqlmodel import Session
 
+from bot.config import OrgConfig
 from bot.domain.i18n import render, supported
 from bot.domain.language import detect_language
 from bot.domain.messages import Inbound, InputKind, Reply
@@ -13,7 +17,7 @@ from bot.metrics import Metrics
 from handlers.context import Context
 from storage import repositories as repo
 from storage.db import Database
-from storage.models import utcnow
+from storage.youth import SqlYouthRecords
 
 Handler = Callable[[Inbound, Context], list[Reply]]
 
@@ -31,15 +35,17 @@ class Dispatcher:
         *,
         db: Database,
         handler: Handler,
-        organisation_names: dict[str, str],
+        config: OrgConfig,
         metrics: Metrics,
         on_outbox: Callable[[], None],
+        clock: Callable[[], dt.datetime],
     ) -> None:
         self._db = db
         self._handler = handler
-        self._names = organisation_names
+        self._config = config
         self._metrics = metrics
         self._on_outbox = on_outbox
+        self._clock = clock
 
     async def record(self, event_id: str, channel: str, payload: dict[str, object]) -> bool:
         """Store an event durably; False if it was stored before."""
@@ -87,17 +93,27 @@ class Dispatcher:
             chat_id=event.chat_id,
             language=self._first_language(event),
         )
+        now = self._clock()
+        records = SqlYouthRecords(
+            session=session,
+            person_id=before.person_id,
+            channel=event.channel,
+            external_id=event.user_id,
+        )
         ctx = Context(
             language=before.language,
             first_contact=before.first_contact,
-            organisation_name=self._names[before.language],
+            org=self._config,
+            records=records,
+            now=now,
+            profile=copy.deepcopy(before.profile),
             flow=before.flow,
             step=before.step,
-            draft=dict(before.draft),
+            draft=copy.deepcopy(before.draft),
             stopped=before.stopped_at is not None,
+            idle=now - before.updated_at,
         )
         replies = self._handler(event, ctx)
-        now = utcnow()
         after = replace(
             before,
             language=ctx.language,
@@ -105,16 +121,30 @@ class Dispatcher:
             flow=ctx.flow,
             step=ctx.step,
             draft=ctx.draft,
+            profile=ctx.profile,
         )
         repo.save_dialogue(session=session, dialogue=after, before=before, now=now)
-        repo.enqueue_outbound(
-            session=session,
-            channel=event.channel,
-            chat_id=event.chat_id,
-            payloads=[render(reply, ctx.language).to_payload() for reply in replies],
-            source_event_id=inbox_id,
-        )
+        self._enqueue(session, event, replies, ctx.language, inbox_id)
         return True
+
+    def _enqueue(
+        self, session: Session, event: Inbound, replies: list[Reply], language: str, inbox_id: int
+    ) -> None:
+        """Queue the replies: to the sender in their language, to others in theirs, in order."""
+
+        def destination(reply: Reply) -> tuple[str, str, str]:
+            if reply.to is None:
+                return event.channel, event.chat_id, language
+            return reply.to.channel, reply.to.chat_id, reply.to.language
+
+        for (channel, chat_id, shown_in), group in itertools.groupby(replies, key=destination):
+            repo.enqueue_outbound(
+                session=session,
+                channel=channel,
+                chat_id=chat_id,
+                payloads=[render(reply, shown_in).to_payload() for reply in group],
+                source_event_id=inbox_id,
+            )
 
     def _first_language(self, event: Inbound) -> str:
         hinted = supported(event.language_hint)

@@ -1,22 +1,49 @@
 """What a handler sees of the person and their dialogue, and may change."""
 
+import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
+from zoneinfo import ZoneInfo
+
+from bot.config import OrgConfig
+from bot.domain.people import Profile
+from bot.domain.tickets import YouthRecords
 
 
 @dataclass
 class Context:
-    """The person's language and dialogue state; the dispatcher loads and saves it."""
+    """The person's settings, dialogue state and records; the dispatcher loads and saves it.
+
+    `now` is the time of the event (UTC): handlers never read the clock themselves.
+    """
 
     language: str
     first_contact: bool
-    organisation_name: str
+    org: OrgConfig
+    records: YouthRecords
+    now: dt.datetime
+    profile: Profile = field(default_factory=Profile)
     flow: str | None = None
     step: str | None = None
     draft: dict[str, Any] = field(default_factory=dict)
     stopped: bool = False
+    idle: dt.timedelta = dt.timedelta()
+
+    @property
+    def organisation_name(self) -> str:
+        """The organisation's name in the person's language."""
+        return str(getattr(self.org.raw.organisation.name, self.language))
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The organisation's time zone, for showing dates."""
+        return ZoneInfo(self.org.raw.organisation.timezone)
+
+    def go(self, flow: str | None, step: str | None) -> None:
+        """Move the dialogue to a step (None, None: no dialogue)."""
+        self.flow = flow
+        self.step = step
 
     def reset_dialogue(self) -> None:
         """Leave any dialogue, dropping its step but not the person's settings."""
-        self.flow = None
-        self.step = None
+        self.go(None, None)

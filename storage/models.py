@@ -92,6 +92,8 @@ class ChannelIdentity(SQLModel, table=True):
 class Ticket(SQLModel, table=True):
     """A submission: complaint, question, idea, story or confidential report."""
 
+    __table_args__ = (Index("ix_ticket_author_created", "author_id", "created_at"),)
+
     id: int | None = Field(default=None, primary_key=True)
     code: str = Field(max_length=20, unique=True)
     kind: str = Field(max_length=20, index=True)
@@ -137,6 +139,13 @@ class Attachment(SQLModel, table=True):
     size_bytes: int | None = None
     hidden: bool = False
     created_at: dt.datetime = _created()
+
+
+class Counter(SQLModel, table=True):
+    """A named sequence, e.g. the numbers of one month's complaint codes."""
+
+    name: str = Field(primary_key=True, max_length=40)
+    value: int = 0
 
 
 class Conversation(SQLModel, table=True):

@@ -11,6 +11,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
+from bot.domain.people import Profile
 from storage.models import (
     ChannelIdentity,
     Conversation,
@@ -59,7 +60,8 @@ _CLAIM = (
         col(InboxEvent.event_id) == bindparam("p_event"),
         col(InboxEvent.status) == "pending",
     )
-    .values(status="done", processed_at=bindparam("p_now"))
+    # The payload (names, texts) is needed only until the event is handled: keep no copy.
+    .values(status="done", processed_at=bindparam("p_now"), payload={})
     .returning(col(InboxEvent.id))
 )
 
@@ -244,6 +246,8 @@ class Dialogue:
     flow: str | None
     step: str | None
     draft: dict[str, Any]
+    profile: Profile
+    updated_at: dt.datetime
     first_contact: bool = False
 
 
@@ -256,6 +260,13 @@ _LOAD_DIALOGUE = (
         col(Conversation.flow),
         col(Conversation.step),
         col(Conversation.draft),
+        col(Conversation.updated_at),
+        col(Person.unit_code),
+        col(Person.consent_at),
+        col(Person.profile),
+        col(Person.always_anonymous),
+        col(Person.subscriptions),
+        col(Person.banned),
     )
     .join(Person, col(Person.id) == col(ChannelIdentity.person_id))
     .join(
@@ -283,7 +294,15 @@ _SAVE_CONVERSATION = (
 _SAVE_PERSON = (
     update(Person)
     .where(col(Person.id) == bindparam("p_id"))
-    .values(language=bindparam("p_language"), stopped_at=bindparam("p_stopped"))
+    .values(
+        language=bindparam("p_language"),
+        stopped_at=bindparam("p_stopped"),
+        unit_code=bindparam("p_unit"),
+        consent_at=bindparam("p_consent"),
+        profile=bindparam("p_profile", type_=JSON),
+        always_anonymous=bindparam("p_anonymous"),
+        subscriptions=bindparam("p_subscriptions", type_=JSON),
+    )
 )
 
 
@@ -293,8 +312,28 @@ def load_dialogue(*, session: Session, channel: str, external_id: str) -> Dialog
     row: Any = _core(session, _LOAD_DIALOGUE, params).first()
     if row is None:
         return None
-    person_id, conversation_id, language, stopped_at, flow, step, draft = row
-    return Dialogue(person_id, conversation_id, language, stopped_at, flow, step, dict(draft))
+    (person_id, conversation_id, language, stopped_at, flow, step, draft, updated_at) = row[:8]
+    unit_code, consent_at, extra, always_anonymous, subscriptions, banned = row[8:]
+    profile = Profile(
+        unit_code=unit_code,
+        consented_at=consent_at,
+        age_group=extra.get("age_group"),
+        workplace=extra.get("workplace"),
+        always_anonymous=always_anonymous,
+        subscriptions=list(subscriptions),
+        banned=banned,
+    )
+    return Dialogue(
+        person_id,
+        conversation_id,
+        language,
+        stopped_at,
+        flow,
+        step,
+        dict(draft),
+        profile,
+        updated_at,
+    )
 
 
 _NEW_PERSON = insert(Person).returning(col(Person.id))
@@ -315,7 +354,9 @@ def create_dialogue(
     conversation: dict[str, Any] = {"channel": channel, "external_id": external_id}
     conversation |= {"draft": {}, "updated_at": now}
     conversation_id: int = _core(session, _NEW_CONVERSATION, conversation).scalar_one()
-    return Dialogue(person_id, conversation_id, language, None, None, None, {}, True)
+    return Dialogue(
+        person_id, conversation_id, language, None, None, None, {}, Profile(), now, True
+    )
 
 
 def save_dialogue(
@@ -333,16 +374,21 @@ def save_dialogue(
             "p_now": now,
         },
     )
-    if (dialogue.language, dialogue.stopped_at) != (before.language, before.stopped_at):
-        _core(
-            session,
-            _SAVE_PERSON,
-            {
-                "p_id": dialogue.person_id,
-                "p_language": dialogue.language,
-                "p_stopped": dialogue.stopped_at,
-            },
-        )
+    person = (dialogue.language, dialogue.stopped_at, dialogue.profile)
+    if person != (before.language, before.stopped_at, before.profile):
+        profile = dialogue.profile
+        extra = {"age_group": profile.age_group, "workplace": profile.workplace}
+        params = {
+            "p_id": dialogue.person_id,
+            "p_language": dialogue.language,
+            "p_stopped": dialogue.stopped_at,
+            "p_unit": profile.unit_code,
+            "p_consent": profile.consented_at,
+            "p_profile": {k: v for k, v in extra.items() if v is not None},
+            "p_anonymous": profile.always_anonymous,
+            "p_subscriptions": profile.subscriptions,
+        }
+        _core(session, _SAVE_PERSON, params)
 
 
 # ---- units -------------------------------------------------------------------------------

@@ -10,15 +10,16 @@ from typing import Any, TypeVar
 
 import psycopg
 import pytest
+import yaml
 from sqlalchemy.engine import make_url
 from sqlmodel import SQLModel, col, select
 from telegram.ext import ContextTypes
 
 from bot.app import CauNoi, build_application
-from bot.config import OrgConfig, load_config
+from bot.config import OrgConfig, load_config, parse_config
 from bot.dispatch import Handler
 from bot.settings import Settings
-from handlers import basics
+from handlers import youth
 from storage.db import Database
 from storage.migrate import upgrade
 from storage.models import utcnow
@@ -87,6 +88,33 @@ def org_config() -> OrgConfig:
     return load_config(ROOT / "config.yaml")
 
 
+def _merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def config_data(changes: dict[str, Any]) -> dict[str, Any]:
+    """The shipped config.yaml as data, with some sections changed."""
+    data = yaml.safe_load((ROOT / "config.yaml").read_text(encoding="utf-8"))
+    return _merge(data, changes)
+
+
+def config_with(changes: dict[str, Any]) -> OrgConfig:
+    """The shipped organisation with some sections changed (e.g. staff chat ids)."""
+    return parse_config(config_data(changes))
+
+
+def config_file(path: Path, changes: dict[str, Any]) -> Path:
+    """Write a changed config.yaml for a bot run in another process."""
+    path.write_text(yaml.safe_dump(config_data(changes), allow_unicode=True), encoding="utf-8")
+    return path
+
+
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeTelegram]:
     """A fake Bot API server on a free local port."""
@@ -123,8 +151,9 @@ async def make_app(
         *,
         serve_http: bool = False,
         clock: Callable[[], dt.datetime] = utcnow,
-        handler: Handler = basics.handle,
+        handler: Handler = youth.handle,
         expected_errors: int = 0,
+        config: OrgConfig | None = None,
         **overrides: Any,
     ) -> CauNoi:
         values: dict[str, Any] = {
@@ -134,7 +163,8 @@ async def make_app(
             "http_port": 0,
             **overrides,
         }
-        app = build_application(Settings(**values), org_config, clock=clock, handler=handler)
+        organisation = config or org_config
+        app = build_application(Settings(**values), organisation, clock=clock, handler=handler)
         recorder = ErrorRecorder(expected_errors)
         if app.telegram is not None:
             app.telegram.application.add_error_handler(recorder)

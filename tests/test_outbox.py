@@ -3,6 +3,7 @@
 import datetime as dt
 
 from bot.app import CauNoi
+from bot.domain.i18n import text
 from storage.models import OutboxMessage
 from tests.conftest import AppFactory, rows
 from tests.fake_telegram import FakeTelegram
@@ -50,15 +51,15 @@ async def test_server_error_is_retried_with_backoff_in_order(
     clock = Clock()
     app = await make_app(clock=clock)
     fake.fail("sendMessage", 500)
-    fake.message(USER, "/start")
     fake.message(USER, "/help")
+    fake.message(USER, "/language")
     await fake.wait_for(lambda: any(c.status == 500 for c in fake.calls))
     await app.outbox.drain()
     assert fake.texts(USER) == []
     clock.now += dt.timedelta(seconds=3)
     app.outbox.wake()
     await fake.wait_for(lambda: len(fake.texts(USER)) == 2)
-    assert fake.texts(USER)[0].startswith("Xin chào"), "the failed message still goes first"
+    assert fake.texts(USER)[0] == text("help.body", "vi"), "the failed message still goes first"
 
 
 async def test_refused_message_is_given_up_and_the_next_one_goes(
@@ -66,8 +67,8 @@ async def test_refused_message_is_given_up_and_the_next_one_goes(
 ) -> None:
     app = await make_app()
     fake.fail("sendMessage", 400, description="Bad Request: message is too long")
-    fake.message(USER, "/start")
     fake.message(USER, "/help")
+    fake.message(USER, "/language")
     await fake.wait_for(lambda: len(fake.texts(USER)) == 1)
     await app.outbox.drain()
     statuses = [m.status for m in await _outbox(app)]

@@ -74,7 +74,7 @@ async def test_webhook_rejects_garbage(fake: FakeTelegram, make_app: AppFactory)
 
 async def test_health_and_metrics(fake: FakeTelegram, make_app: AppFactory) -> None:
     app = await make_app(serve_http=True)
-    fake.message(USER, "/start")
+    fake.message(USER, "/help")
     await fake.wait_for(lambda: len(fake.texts(USER)) == 1)
     base = f"http://127.0.0.1:{app.http_port}"
     async with httpx.AsyncClient() as client:

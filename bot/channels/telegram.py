@@ -11,7 +11,14 @@ from typing import Any
 # on every RetryAfter it builds. Set before any Bot API call; read by PTB at call time.
 os.environ.setdefault("PTB_TIMEDELTA", "1")
 
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram import (
+    Bot,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    InputFile,
+    Message,
+    Update,
+)
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.ext import BaseUpdateProcessor
 
@@ -28,6 +35,7 @@ from bot.domain.text import nfc
 
 CHANNEL = "telegram"
 MAX_TEXT = 4096
+MAX_CAPTION = 1024
 MAX_CALLBACK_BYTES = 64
 log = logging.getLogger(__name__)
 
@@ -42,16 +50,10 @@ class TelegramSender:
         self._bot = bot
 
     async def send(self, chat_id: str, message: Rendered) -> str | None:
-        """Send text (split when too long) with the choices as buttons under the last piece."""
-        keyboard = _keyboard(message)
-        pieces = split_text(message.text, MAX_TEXT)
-        sent: Message | None = None
+        """Send text (split when too long) with the choices as buttons under the last piece;
+        a document goes last, with the text as its caption when it fits."""
         try:
-            for index, piece in enumerate(pieces):
-                markup = keyboard if index == len(pieces) - 1 else None
-                sent = await self._bot.send_message(
-                    chat_id=chat_id, text=piece, reply_markup=markup
-                )
+            sent = await self._send(chat_id, message)
         except RetryAfter as error:
             raise RateLimited(_seconds(error)) from error
         except Forbidden as error:
@@ -63,6 +65,26 @@ class TelegramSender:
         except (NetworkError, TelegramError) as error:
             raise TemporaryFailure(str(error)) from error
         return str(sent.message_id) if sent else None
+
+    async def _send(self, chat_id: str, message: Rendered) -> Message | None:
+        keyboard = _keyboard(message)
+        document = message.document
+        caption_fits = document is not None and len(message.text) <= MAX_CAPTION
+        pieces = [] if caption_fits else split_text(message.text, MAX_TEXT)
+        sent: Message | None = None
+        for index, piece in enumerate(pieces):
+            last = index == len(pieces) - 1 and document is None
+            sent = await self._bot.send_message(
+                chat_id=chat_id, text=piece, reply_markup=keyboard if last else None
+            )
+        if document is not None:
+            sent = await self._bot.send_document(
+                chat_id=chat_id,
+                document=InputFile(document.content.encode(), filename=document.name),
+                caption=message.text if caption_fits else None,
+                reply_markup=keyboard,
+            )
+        return sent
 
 
 def _seconds(error: RetryAfter) -> float:

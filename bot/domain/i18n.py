@@ -53,4 +53,5 @@ def render(reply: Reply, language: str) -> Rendered:
     choices = tuple(
         tuple((c.id, text(c.key, language, **c.values)) for c in row) for row in reply.choices
     )
-    return Rendered(text=text(reply.key, language, **reply.values), choices=choices)
+    body = text(reply.key, language, **reply.values)
+    return Rendered(text=body, choices=choices, document=reply.document)

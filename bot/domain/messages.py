@@ -57,12 +57,34 @@ class Choice:
 
 
 @dataclass(frozen=True)
+class Recipient:
+    """Someone other than the sender: a staff member's or a group's chat on a channel."""
+
+    channel: str
+    chat_id: str
+    language: str
+
+
+@dataclass(frozen=True)
+class Document:
+    """A small file made for the person (e.g. their data), sent with the reply as caption."""
+
+    name: str
+    content: str
+
+
+@dataclass(frozen=True)
 class Reply:
-    """What to say, as a catalog key and its values, with optional rows of choices."""
+    """What to say, as a catalog key and its values, with optional rows of choices.
+
+    It goes to the sender unless `to` names someone else; it is then rendered in their language.
+    """
 
     key: str
     values: Mapping[str, str] = field(default_factory=dict)
     choices: tuple[tuple[Choice, ...], ...] = ()
+    to: Recipient | None = None
+    document: Document | None = None
 
 
 @dataclass(frozen=True)
@@ -71,10 +93,17 @@ class Rendered:
 
     text: str
     choices: tuple[tuple[tuple[str, str], ...], ...] = ()
+    document: Document | None = None
 
     def to_payload(self) -> dict[str, object]:
         """The JSON form kept in the outbox."""
-        return {"text": self.text, "choices": [[list(c) for c in row] for row in self.choices]}
+        payload: dict[str, object] = {
+            "text": self.text,
+            "choices": [[list(c) for c in row] for row in self.choices],
+        }
+        if self.document is not None:
+            payload["document"] = {"name": self.document.name, "content": self.document.content}
+        return payload
 
     @classmethod
     def from_payload(cls, payload: Mapping[str, object]) -> "Rendered":
@@ -83,4 +112,10 @@ class Rendered:
         if not isinstance(rows, list):
             rows = []
         choices = tuple(tuple((str(c[0]), str(c[1])) for c in row) for row in rows)
-        return cls(text=str(payload["text"]), choices=choices)
+        document = payload.get("document")
+        attached = (
+            Document(str(document["name"]), str(document["content"]))
+            if isinstance(document, dict)
+            else None
+        )
+        return cls(text=str(payload["text"]), choices=choices, document=attached)

@@ -1,0 +1,20 @@
+"""A person as the dialogue sees them."""
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+AGE_GROUPS = ("under-16", "16-18", "19-24", "25-30", "over-30")
+SUBSCRIPTIONS = ("announcements", "daily")
+
+
+@dataclass
+class Profile:
+    """What we know of a person beyond their dialogue: choices made in onboarding and settings."""
+
+    unit_code: str | None = None
+    consented_at: dt.datetime | None = None
+    age_group: str | None = None
+    workplace: str | None = None
+    always_anonymous: bool = False
+    subscriptions: list[str] = field(default_factory=list)
+    banned: bool = False

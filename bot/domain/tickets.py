@@ -1,0 +1,183 @@
+"""Submissions as the sender sees them: codes, statuses, what the sender may do, and the
+records port that storage implements."""
+
+import datetime as dt
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Protocol
+
+from bot.domain.kinds import Kind
+
+CODE_PREFIX = {
+    Kind.COMPLAINT: "PA",
+    Kind.QUESTION: "HD",
+    Kind.IDEA: "YT",
+    Kind.STORY: "TT",
+    Kind.CONFIDENTIAL: "BC",
+}
+
+
+class Status(StrEnum):
+    """Where a submission is in its life."""
+
+    NEW = "new"
+    ASSIGNED = "assigned"
+    WAITING = "waiting"
+    ANSWERED = "answered"
+    CLOSED = "closed"
+    REJECTED = "rejected"
+
+
+class SenderAction(StrEnum):
+    """What the sender may do to their own submission."""
+
+    ADD_INFO = "add_info"
+    CLOSE = "close"
+    REOPEN = "reopen"
+    RATE = "rate"
+
+
+def sequence_name(kind: Kind, local_day: dt.date) -> str:
+    """The counter a code is numbered from: one per kind and month, e.g. 'PA-2611'."""
+    return f"{CODE_PREFIX[kind]}-{local_day:%y%m}"
+
+
+def ticket_code(sequence: str, number: int) -> str:
+    """'PA-2611-0042': kind, year and month, then the number within that month."""
+    return f"{sequence}-{number:04d}"
+
+
+@dataclass(frozen=True)
+class AttachmentRef:
+    """A file or location the sender attached, as a reference on their channel."""
+
+    media_kind: str
+    file_ref: str
+    size_bytes: int | None = None
+
+
+@dataclass(frozen=True)
+class Submission:
+    """Everything the sender confirmed on the preview."""
+
+    code: str
+    kind: Kind
+    category: str
+    unit_code: str | None
+    text: str
+    attachments: tuple[AttachmentRef, ...]
+    anonymous: bool
+    publish: str | None
+    language: str
+    display_name: str | None
+    due_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class TicketSummary:
+    """One of the sender's submissions, for the list and the detail view."""
+
+    code: str
+    kind: Kind
+    category: str
+    status: Status
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    due_at: dt.datetime | None
+    first_answer_at: dt.datetime | None
+    closed_at: dt.datetime | None
+    rating: int | None
+    assigned: bool
+
+
+@dataclass(frozen=True)
+class ThreadEntry:
+    """A message in a submission's thread that the sender may read."""
+
+    from_staff: bool
+    body: str
+    at: dt.datetime
+    attachments: int = 0
+
+
+def allowed(
+    action: SenderAction, ticket: TicketSummary, now: dt.datetime, reopen_days: int
+) -> bool:
+    """Whether the sender may take this action on their submission now."""
+    if action is SenderAction.ADD_INFO:
+        return ticket.status not in (Status.CLOSED, Status.REJECTED)
+    if action is SenderAction.CLOSE:
+        return ticket.status not in (Status.CLOSED, Status.REJECTED)
+    if action is SenderAction.RATE:
+        return ticket.first_answer_at is not None and ticket.rating is None
+    closed = ticket.closed_at
+    return (
+        ticket.status is Status.CLOSED
+        and closed is not None
+        and now - closed <= dt.timedelta(days=reopen_days)
+    )
+
+
+def status_after(action: SenderAction, ticket: TicketSummary) -> Status:
+    """The status a submission takes after the sender's action."""
+    if action is SenderAction.CLOSE:
+        return Status.CLOSED
+    if action is SenderAction.RATE or ticket.status is Status.NEW:
+        return ticket.status
+    # More information or a reopening puts it back in front of staff.
+    return Status.ASSIGNED if ticket.assigned else Status.NEW
+
+
+class YouthRecords(Protocol):
+    """What the youth dialogue reads and writes, scoped to the one person it talks to."""
+
+    def next_number(self, sequence: str) -> int:
+        """The next number of a code sequence (never handed out twice)."""
+        ...
+
+    def submit(self, submission: Submission, *, now: dt.datetime) -> None:
+        """File a submission with its attachments."""
+        ...
+
+    def submissions_since(self, since: dt.datetime) -> int:
+        """How many submissions this person filed since a moment."""
+        ...
+
+    def my_tickets(self, limit: int) -> list[TicketSummary]:
+        """This person's latest submissions, most recently active first."""
+        ...
+
+    def my_ticket(self, code: str) -> TicketSummary | None:
+        """One of this person's submissions; None for anyone else's."""
+        ...
+
+    def thread(self, code: str) -> list[ThreadEntry]:
+        """The messages of this person's submission that they may read, oldest first."""
+        ...
+
+    def add_to_ticket(
+        self,
+        code: str,
+        text: str,
+        attachments: tuple[AttachmentRef, ...],
+        status: Status,
+        now: dt.datetime,
+    ) -> None:
+        """Append the sender's message to their submission."""
+        ...
+
+    def set_status(self, code: str, status: Status, now: dt.datetime) -> None:
+        """Close or reopen this person's submission."""
+        ...
+
+    def rate(self, code: str, rating: int, comment: str | None, now: dt.datetime) -> None:
+        """Record the sender's rating of the answer."""
+        ...
+
+    def export(self) -> dict[str, Any]:
+        """Everything we hold about this person, for them to take away."""
+        ...
+
+    def forget(self, now: dt.datetime) -> None:
+        """Delete this person's data, keeping only anonymous counts of their submissions."""
+        ...

@@ -1,0 +1,191 @@
+"""Hồ sơ của tôi: the person's submissions, their threads, adding to them, closing,
+reopening and rating."""
+
+from bot.domain.clock import show_date, show_datetime
+from bot.domain.i18n import text
+from bot.domain.messages import Choice, Inbound, InputKind, Reply
+from bot.domain.tickets import AttachmentRef, SenderAction, TicketSummary, allowed, status_after
+from handlers import menu
+from handlers.context import Context
+from handlers.steps import Step, goto, register, rows, text_of
+
+FLOW = "mine"
+LIST_SIZE = 10
+THREAD_ENTRIES = 10
+ENTRY_CHARS = 600
+RATINGS = ("1", "2", "3", "4", "5")
+MAX_COMMENT_CHARS = 1000
+
+
+def show_list(ctx: Context) -> list[Reply]:
+    """The person's latest submissions as buttons."""
+    tickets = ctx.records.my_tickets(LIST_SIZE)
+    if not tickets:
+        return [menu.main_menu("mine.empty")]
+    choices = [
+        Choice(
+            f"mine:open:{t.code}",
+            "mine.item",
+            {
+                "code": t.code,
+                "status": text(f"status.{t.status}", ctx.language),
+                "date": show_date(t.updated_at, ctx.zone),
+            },
+        )
+        for t in tickets
+    ]
+    back = Choice("menu:show", "menu.back")
+    return [Reply("mine.list", {"count": str(len(tickets))}, choices=rows([*choices, back]))]
+
+
+def on_choice(event: Inbound, ctx: Context) -> list[Reply] | None:
+    """A button on the list or on one submission."""
+    parts = event.choice.split(":")
+    if parts == ["mine", "list"]:
+        return show_list(ctx)
+    if len(parts) != 3:
+        return None
+    action, code = parts[1], parts[2]
+    ticket = ctx.records.my_ticket(code)
+    if ticket is None:
+        return None
+    if action == "open":
+        return _show(ctx, ticket)
+    sender_action = {
+        "add": SenderAction.ADD_INFO,
+        "close": SenderAction.CLOSE,
+        "reopen": SenderAction.REOPEN,
+        "rate": SenderAction.RATE,
+    }.get(action)
+    if sender_action is None:
+        return None
+    if not allowed(sender_action, ticket, ctx.now, ctx.org.raw.limits.reopen_days):
+        return [Reply("mine.not_now", {"code": code}), *_show(ctx, ticket)]
+    ctx.draft["ticket"] = code
+    if sender_action is SenderAction.ADD_INFO:
+        return goto(ctx, FLOW, "add")
+    if sender_action is SenderAction.RATE:
+        return goto(ctx, FLOW, "rate")
+    ctx.records.set_status(code, status_after(sender_action, ticket), ctx.now)
+    done = Reply(f"mine.done_{action}", {"code": code})
+    updated = ctx.records.my_ticket(code)
+    return [done, *_show(ctx, updated)] if updated else [done]
+
+
+def _show(ctx: Context, ticket: TicketSummary) -> list[Reply]:
+    entries = ctx.records.thread(ticket.code)[-THREAD_ENTRIES:]
+    organisation = ctx.organisation_name
+    you = text("mine.you", ctx.language)
+    lines = []
+    for entry in entries:
+        body = entry.body[:ENTRY_CHARS] + ("…" if len(entry.body) > ENTRY_CHARS else "")
+        files = text("mine.files", ctx.language, count=str(entry.attachments))
+        who = organisation if entry.from_staff else you
+        lines.append(
+            f"[{show_datetime(entry.at, ctx.zone)}] {who}: {body}"
+            + (f" {files}" if entry.attachments else "")
+        )
+    category = ctx.org.category(ticket.kind, ticket.category)
+    values = {
+        "code": ticket.code,
+        "kind": text(f"kinds.{ticket.kind}", ctx.language),
+        "category": getattr(category, ctx.language) if category else ticket.category,
+        "status": text(f"status.{ticket.status}", ctx.language),
+        "created": show_date(ticket.created_at, ctx.zone),
+        "due": show_date(ticket.due_at, ctx.zone) if ticket.due_at else "",
+        "thread": "\n".join(lines),
+    }
+    limit = ctx.org.raw.limits.reopen_days
+    actions = [
+        Choice(f"mine:{name}:{ticket.code}", f"mine.action_{name}")
+        for name, action in (
+            ("add", SenderAction.ADD_INFO),
+            ("rate", SenderAction.RATE),
+            ("close", SenderAction.CLOSE),
+            ("reopen", SenderAction.REOPEN),
+        )
+        if allowed(action, ticket, ctx.now, limit)
+    ]
+    back = Choice("mine:list", "mine.back")
+    return [Reply("mine.detail", values, choices=rows([*actions, back], 2))]
+
+
+def _code(ctx: Context) -> str:
+    return str(ctx.draft.get("ticket", ""))
+
+
+def _ask_add(ctx: Context) -> list[Reply]:
+    return [Reply("mine.add_ask", {"code": _code(ctx)})]
+
+
+def _take_add(event: Inbound, ctx: Context) -> list[Reply] | None:
+    ticket = ctx.records.my_ticket(_code(ctx))
+    if ticket is None or not allowed(SenderAction.ADD_INFO, ticket, ctx.now, 0):
+        ctx.reset_dialogue()
+        return [Reply("errors.stale_choice")]
+    typed = text_of(event) or ""
+    attachments: tuple[AttachmentRef, ...] = ()
+    if event.media is not None:
+        limit_mb = ctx.org.raw.limits.attachment_max_mb
+        if (event.media.size_bytes or 0) > limit_mb * 1024 * 1024:
+            return [Reply("submit.attachment_too_big", {"mb": str(limit_mb)})]
+        media = event.media
+        attachments = (AttachmentRef(media.media_kind, media.file_ref, media.size_bytes),)
+    elif event.location is not None:
+        ref = "{:.6f},{:.6f}".format(*event.location)
+        attachments = (AttachmentRef("location", ref),)
+    elif event.kind is not InputKind.TEXT or not typed:
+        return None
+    limit = ctx.org.raw.limits.text_max_chars
+    if len(typed) > limit:
+        return [Reply("submit.too_long", {"max": str(limit), "count": str(len(typed))})]
+    status = status_after(SenderAction.ADD_INFO, ticket)
+    ctx.records.add_to_ticket(ticket.code, typed, attachments, status, ctx.now)
+    ctx.reset_dialogue()
+    return [Reply("mine.added", {"code": ticket.code}), menu.main_menu("menu.again")]
+
+
+def _ask_rate(ctx: Context) -> list[Reply]:
+    choices = [Choice(f"rate:{r}", "mine.stars", {"count": r}) for r in RATINGS]
+    return [Reply("mine.rate_ask", {"code": _code(ctx)}, choices=rows(choices, 5))]
+
+
+def _take_rate(event: Inbound, ctx: Context) -> list[Reply] | None:
+    rating = event.choice.removeprefix("rate:")
+    if not event.choice.startswith("rate:") or rating not in RATINGS:
+        return None
+    ctx.draft["rating"] = int(rating)
+    return goto(ctx, FLOW, "comment")
+
+
+def _ask_comment(ctx: Context) -> list[Reply]:
+    return [Reply("mine.comment_ask", choices=((Choice("comment:skip", "common.skip"),),))]
+
+
+def _take_comment(event: Inbound, ctx: Context) -> list[Reply] | None:
+    if event.choice == "comment:skip":
+        comment = None
+    elif event.kind is InputKind.TEXT and (typed := text_of(event)):
+        if len(typed) > MAX_COMMENT_CHARS:
+            values = {"max": str(MAX_COMMENT_CHARS), "count": str(len(typed))}
+            return [Reply("submit.too_long", values)]
+        comment = typed
+    else:
+        return None
+    code, rating = _code(ctx), int(ctx.draft.pop("rating", 0))
+    ticket = ctx.records.my_ticket(code)
+    ctx.reset_dialogue()
+    if ticket is None or not 1 <= rating <= 5:
+        return [Reply("errors.stale_choice")]
+    ctx.records.rate(code, rating, comment, ctx.now)
+    return [Reply("mine.rated", {"code": code}), menu.main_menu("menu.again")]
+
+
+register(
+    FLOW,
+    {
+        "add": Step(_ask_add, _take_add),
+        "rate": Step(_ask_rate, _take_rate),
+        "comment": Step(_ask_comment, _take_comment),
+    },
+)

@@ -1,0 +1,168 @@
+"""Onboarding (consent, unit, age group, school or workplace) and /settings, which reuses
+the same questions."""
+
+from bot.domain.i18n import text
+from bot.domain.messages import Choice, Inbound, InputKind, Reply
+from bot.domain.people import AGE_GROUPS, SUBSCRIPTIONS
+from bot.domain.units import MAX_MATCHES, search_units
+from handlers import menu
+from handlers.context import Context
+from handlers.steps import Step, goto, label, register, rows, text_of
+
+ONBOARDING = "onboarding"
+SETTINGS = "settings"
+MAX_WORKPLACE_CHARS = 200
+
+
+def start_onboarding(ctx: Context) -> list[Reply]:
+    """Greet a newcomer and ask for their consent."""
+    greeting = Reply("welcome.greeting", {"organisation": ctx.organisation_name})
+    return [greeting, *goto(ctx, ONBOARDING, "consent")]
+
+
+def _ask_consent(ctx: Context) -> list[Reply]:
+    choices = [
+        Choice("consent:yes", "consent.agree"),
+        Choice("consent:privacy", "consent.read"),
+        Choice("consent:no", "consent.decline"),
+    ]
+    return [Reply("consent.ask", choices=rows(choices))]
+
+
+def _take_consent(event: Inbound, ctx: Context) -> list[Reply] | None:
+    if event.choice == "consent:yes":
+        ctx.profile.consented_at = ctx.now
+        if not ctx.profile.subscriptions and not ctx.stopped:
+            ctx.profile.subscriptions = ["announcements"]
+        return [Reply("consent.thanks"), *goto(ctx, ONBOARDING, "unit")]
+    if event.choice == "consent:no":
+        ctx.reset_dialogue()
+        return [Reply("consent.declined")]
+    return None
+
+
+def _ask_unit(ctx: Context) -> list[Reply]:
+    return [Reply("unit.ask")]
+
+
+def _unit_choices(units: list[tuple[str, str]]) -> tuple[tuple[Choice, ...], ...]:
+    found = [Choice(f"unit:{code}", "common.label", label(name)) for code, name in units]
+    return rows([*found, Choice("unit:retry", "unit.none_of_these")])
+
+
+def _take_unit(event: Inbound, ctx: Context) -> list[Reply] | None:
+    if event.choice == "unit:retry":
+        return _ask_unit(ctx)
+    if event.choice.startswith("unit:"):
+        unit = ctx.org.unit(event.choice.removeprefix("unit:"))
+        if unit is None:
+            return None
+        ctx.profile.unit_code = unit.code
+        return [Reply("unit.chosen", {"unit": unit.name}), *_after(ctx, "age")]
+    query = text_of(event)
+    if query is None or event.kind is not InputKind.TEXT:
+        return [Reply("unit.type_name")]
+    matches, total = search_units(ctx.org.unit_names(), query[:100])
+    found = [(u.code, u.name) for u in matches]
+    if not found:
+        return [Reply("unit.no_match", {"query": query[:100]})]
+    key = "unit.many" if total > MAX_MATCHES else "unit.pick"
+    values = {"count": str(total), "shown": str(len(found))}
+    return [Reply(key, values, choices=_unit_choices(found))]
+
+
+def _ask_age(ctx: Context) -> list[Reply]:
+    choices = [Choice(f"age:{group}", f"age.{group}") for group in AGE_GROUPS]
+    return [Reply("age.ask", choices=rows([*choices, Choice("age:skip", "common.skip")], 3))]
+
+
+def _take_age(event: Inbound, ctx: Context) -> list[Reply] | None:
+    group = event.choice.removeprefix("age:")
+    if event.choice.startswith("age:") and (group in AGE_GROUPS or group == "skip"):
+        ctx.profile.age_group = None if group == "skip" else group
+        return _after(ctx, "workplace")
+    return None
+
+
+def _ask_workplace(ctx: Context) -> list[Reply]:
+    return [Reply("workplace.ask", choices=((Choice("work:skip", "common.skip"),),))]
+
+
+def _take_workplace(event: Inbound, ctx: Context) -> list[Reply] | None:
+    if event.choice == "work:skip":
+        ctx.profile.workplace = None
+        return _after(ctx, None)
+    answer = text_of(event)
+    if answer is None or event.kind is not InputKind.TEXT:
+        return None
+    if len(answer) > MAX_WORKPLACE_CHARS:
+        return [Reply("workplace.too_long", {"max": str(MAX_WORKPLACE_CHARS)})]
+    ctx.profile.workplace = answer
+    return _after(ctx, None)
+
+
+def _after(ctx: Context, next_step: str | None) -> list[Reply]:
+    """Onboarding goes on to the next question; a change from /settings goes back there."""
+    if ctx.flow == SETTINGS:
+        ctx.reset_dialogue()
+        return show_settings(ctx)
+    if next_step is None:
+        ctx.reset_dialogue()
+        return [Reply("onboarding.done"), menu.main_menu()]
+    return goto(ctx, ONBOARDING, next_step)
+
+
+def show_settings(ctx: Context) -> list[Reply]:
+    """The person's settings, each with a button to change it."""
+    profile = ctx.profile
+    unit = ctx.org.unit(profile.unit_code) if profile.unit_code else None
+    unset = text("common.not_set", ctx.language)
+    on, off = text("common.on", ctx.language), text("common.off", ctx.language)
+    values = {
+        "unit": unit.name if unit else unset,
+        "age": text(f"age.{profile.age_group}", ctx.language) if profile.age_group else unset,
+        "workplace": profile.workplace or unset,
+        "anonymous": on if profile.always_anonymous else off,
+        "announcements": on if "announcements" in profile.subscriptions else off,
+        "daily": on if "daily" in profile.subscriptions else off,
+        "language": text(f"language.name_{ctx.language}", ctx.language),
+    }
+    choices = [
+        Choice("set:unit", "settings.change_unit"),
+        Choice("set:age", "settings.change_age"),
+        Choice("set:workplace", "settings.change_workplace"),
+        Choice("set:anonymous", "settings.toggle_anonymous"),
+        *(Choice(f"set:sub:{name}", f"settings.toggle_{name}") for name in SUBSCRIPTIONS),
+        Choice("set:language", "settings.change_language"),
+        Choice("menu:show", "menu.back"),
+    ]
+    return [Reply("settings.summary", values, choices=rows(choices, 2))]
+
+
+def on_settings_choice(event: Inbound, ctx: Context) -> list[Reply] | None:
+    """A button under the settings summary."""
+    what = event.choice.removeprefix("set:")
+    if what in ("unit", "age", "workplace"):
+        return goto(ctx, SETTINGS, what)
+    if what == "anonymous":
+        ctx.profile.always_anonymous = not ctx.profile.always_anonymous
+        return show_settings(ctx)
+    if what.startswith("sub:") and what[4:] in SUBSCRIPTIONS:
+        name = what[4:]
+        subscribed = ctx.profile.subscriptions
+        ctx.profile.subscriptions = (
+            [s for s in subscribed if s != name] if name in subscribed else [*subscribed, name]
+        )
+        if ctx.profile.subscriptions:
+            ctx.stopped = False
+        return show_settings(ctx)
+    return None
+
+
+_QUESTIONS = {
+    "unit": Step(_ask_unit, _take_unit),
+    "age": Step(_ask_age, _take_age),
+    "workplace": Step(_ask_workplace, _take_workplace),
+}
+register(ONBOARDING, {"consent": Step(_ask_consent, _take_consent), **_QUESTIONS})
+register(SETTINGS, _QUESTIONS)

@@ -1,0 +1,364 @@
+"""The five kinds of submission: category, text, attachments, privacy, preview, send."""
+
+import datetime as dt
+from typing import Any
+
+from bot.domain.clock import show_date
+from bot.domain.i18n import text
+from bot.domain.kinds import Kind
+from bot.domain.messages import Choice, Inbound, InputKind, Recipient, Reply
+from bot.domain.sla import due_at
+from bot.domain.tickets import AttachmentRef, Submission, sequence_name, ticket_code
+from handlers import menu
+from handlers.context import Context
+from handlers.steps import Step, goto, label, register, rows, text_of
+
+FLOW = "submit"
+DRAFT = "submission"
+NEXT_KIND = "next_kind"
+STAFF_LANGUAGE = "vi"
+CARD_TEXT_CHARS = 3000
+ANONYMITY_KINDS = (Kind.COMPLAINT, Kind.QUESTION)
+PUBLISHING_KINDS = (Kind.STORY, Kind.IDEA)
+PUBLISH_CHOICES = ("named", "anonymous", "no")
+
+
+def _draft(ctx: Context) -> dict[str, Any]:
+    draft: dict[str, Any] = ctx.draft.setdefault(DRAFT, {})
+    return draft
+
+
+def _kind(ctx: Context) -> Kind:
+    return Kind(_draft(ctx)["kind"])
+
+
+def has_draft(ctx: Context) -> bool:
+    """Whether an unsent submission is kept."""
+    return bool(ctx.draft.get(DRAFT))
+
+
+def start(ctx: Context, kind: Kind) -> list[Reply]:
+    """Begin a submission of one kind, or offer the unsent draft first."""
+    if has_draft(ctx):
+        ctx.draft[NEXT_KIND] = kind
+        return [_draft_offer(ctx, "draft.exists")]
+    ctx.draft[DRAFT] = {"kind": kind, "attachments": []}
+    intro = [Reply("submit.confidential_notice", {"who": _inspection_names(ctx)})]
+    return [*(intro if kind is Kind.CONFIDENTIAL else []), *goto(ctx, FLOW, "category")]
+
+
+def cancel(ctx: Context, key: str = "submit.cancelled") -> list[Reply]:
+    """Leave the submission, keeping its draft to resume later."""
+    if ctx.flow == FLOW:
+        _draft(ctx)["step"] = ctx.step
+    ctx.reset_dialogue()
+    return [_draft_offer(ctx, key)]
+
+
+def on_draft_choice(event: Inbound, ctx: Context) -> list[Reply] | None:
+    """Resume or discard the kept draft."""
+    if not has_draft(ctx):
+        return None
+    next_kind = ctx.draft.pop(NEXT_KIND, None)
+    if event.choice == "draft:resume":
+        return goto(ctx, FLOW, _draft(ctx).get("step") or "category")
+    if event.choice == "draft:discard":
+        ctx.draft.pop(DRAFT, None)
+        ctx.reset_dialogue()
+        if next_kind in set(Kind):
+            return [Reply("draft.discarded"), *start(ctx, Kind(next_kind))]
+        return [Reply("draft.discarded"), menu.main_menu()]
+    return None
+
+
+def _draft_offer(ctx: Context, key: str) -> Reply:
+    draft = _draft(ctx)
+    preview = " ".join(str(draft.get("text") or "").split())[:60]
+    values = {"kind": text(f"kinds.{draft['kind']}", ctx.language), "text": preview or "…"}
+    choices = (
+        (Choice("draft:resume", "draft.resume"),),
+        (Choice("draft:discard", "draft.discard"),),
+    )
+    return Reply(key, values, choices=choices)
+
+
+def _inspection_names(ctx: Context) -> str:
+    rule = ctx.org.routes().inspection
+    names = [m.name for code in rule.staff if (m := ctx.org.staff_member(code))]
+    return ", ".join(names)
+
+
+# ---- category ---------------------------------------------------------------------------
+
+
+def _ask_category(ctx: Context) -> list[Reply]:
+    kind = _kind(ctx)
+    categories = ctx.org.raw.categories[kind]
+    choices = [
+        Choice(f"cat:{c.code}", "common.label", label(getattr(c, ctx.language)))
+        for c in categories
+    ]
+    return [Reply(f"submit.category_ask.{kind}", choices=rows(choices, 2))]
+
+
+def _take_category(event: Inbound, ctx: Context) -> list[Reply] | None:
+    code = event.choice.removeprefix("cat:")
+    if not event.choice.startswith("cat:") or ctx.org.category(_kind(ctx), code) is None:
+        return None
+    _draft(ctx)["category"] = code
+    return _next(ctx, "text")
+
+
+# ---- text -------------------------------------------------------------------------------
+
+
+def _ask_text(ctx: Context) -> list[Reply]:
+    limits = ctx.org.raw.limits
+    values = {"min": str(limits.text_min_chars), "max": str(limits.text_max_chars)}
+    return [Reply(f"submit.text_ask.{_kind(ctx)}", values)]
+
+
+def _take_text(event: Inbound, ctx: Context) -> list[Reply] | None:
+    typed = text_of(event)
+    replies: list[Reply] = []
+    if event.kind in (InputKind.MEDIA, InputKind.LOCATION):
+        replies = _attach(event, ctx)
+        if typed is None:
+            return [*replies, Reply("submit.text_after_file")]
+    if typed is None:
+        return None
+    problem = _check_length(typed, ctx)
+    if problem is not None:
+        return [*replies, problem]
+    _draft(ctx)["text"] = typed
+    return [*replies, *_next(ctx, "attachments")]
+
+
+def _check_length(typed: str, ctx: Context) -> Reply | None:
+    limits = ctx.org.raw.limits
+    count = str(len(typed))
+    if len(typed) < limits.text_min_chars:
+        return Reply("submit.too_short", {"min": str(limits.text_min_chars), "count": count})
+    if len(typed) > limits.text_max_chars:
+        return Reply("submit.too_long", {"max": str(limits.text_max_chars), "count": count})
+    return None
+
+
+# ---- attachments ------------------------------------------------------------------------
+
+
+def _done_button() -> tuple[tuple[Choice, ...], ...]:
+    return ((Choice("att:done", "submit.attachments_done"),),)
+
+
+def _ask_attachments(ctx: Context) -> list[Reply]:
+    limits = ctx.org.raw.limits
+    values = {
+        "max": str(limits.attachments_per_submission),
+        "mb": str(limits.attachment_max_mb),
+        "count": str(len(_draft(ctx)["attachments"])),
+    }
+    return [Reply("submit.attachments_ask", values, choices=_done_button())]
+
+
+def _take_attachments(event: Inbound, ctx: Context) -> list[Reply] | None:
+    if event.choice == "att:done":
+        return _next(ctx, "privacy")
+    if event.kind in (InputKind.MEDIA, InputKind.LOCATION):
+        return _attach(event, ctx)
+    if event.kind is InputKind.TEXT and event.text.strip():
+        return [Reply("submit.attachments_hint", choices=_done_button())]
+    return None
+
+
+def _attach(event: Inbound, ctx: Context) -> list[Reply]:
+    """Keep one file or location on the draft, within the limits."""
+    limits = ctx.org.raw.limits
+    attachments: list[dict[str, Any]] = _draft(ctx)["attachments"]
+    if len(attachments) >= limits.attachments_per_submission:
+        values = {"max": str(limits.attachments_per_submission)}
+        return [Reply("submit.attachments_full", values, choices=_done_button())]
+    if event.media is not None:
+        size = event.media.size_bytes
+        if size is not None and size > limits.attachment_max_mb * 1024 * 1024:
+            values = {"mb": str(limits.attachment_max_mb)}
+            return [Reply("submit.attachment_too_big", values, choices=_done_button())]
+        item = {"media_kind": event.media.media_kind, "file_ref": event.media.file_ref}
+        attachments.append({**item, "size_bytes": size})
+    elif event.location is not None:
+        latitude, longitude = event.location
+        ref = f"{latitude:.6f},{longitude:.6f}"
+        attachments.append({"media_kind": "location", "file_ref": ref, "size_bytes": None})
+    values = {"count": str(len(attachments)), "max": str(limits.attachments_per_submission)}
+    return [Reply("submit.attachment_added", values, choices=_done_button())]
+
+
+# ---- privacy: anonymity or consent to publish --------------------------------------------
+
+
+def _ask_privacy(ctx: Context) -> list[Reply]:
+    kind = _kind(ctx)
+    if kind in PUBLISHING_KINDS:
+        choices = [Choice(f"pub:{p}", f"submit.publish_{p}") for p in PUBLISH_CHOICES]
+        return [Reply("submit.publish_ask", choices=rows(choices))]
+    choices = [Choice("anon:no", "submit.with_name"), Choice("anon:yes", "submit.anonymous")]
+    return [Reply("submit.anonymity_ask", choices=rows(choices))]
+
+
+def _take_privacy(event: Inbound, ctx: Context) -> list[Reply] | None:
+    draft = _draft(ctx)
+    if event.choice in ("anon:yes", "anon:no") and _kind(ctx) in ANONYMITY_KINDS:
+        draft["anonymous"] = event.choice == "anon:yes"
+    elif event.choice.removeprefix("pub:") in PUBLISH_CHOICES and _kind(ctx) in PUBLISHING_KINDS:
+        draft["publish"] = event.choice.removeprefix("pub:")
+    else:
+        return None
+    return goto(ctx, FLOW, "preview")
+
+
+def _needs_privacy_question(ctx: Context) -> bool:
+    kind = _kind(ctx)
+    if kind in ANONYMITY_KINDS and ctx.profile.always_anonymous:
+        _draft(ctx)["anonymous"] = True
+        return False
+    return kind in ANONYMITY_KINDS or kind in PUBLISHING_KINDS
+
+
+# ---- preview and send -------------------------------------------------------------------
+
+
+def _privacy_line(ctx: Context) -> str:
+    draft, kind, language = _draft(ctx), _kind(ctx), ctx.language
+    if kind is Kind.CONFIDENTIAL:
+        return text("submit.line_confidential", language, who=_inspection_names(ctx))
+    if kind in PUBLISHING_KINDS:
+        return text(f"submit.publish_{draft.get('publish', 'no')}", language)
+    return text("submit.anonymous" if draft.get("anonymous") else "submit.with_name", language)
+
+
+def _ask_preview(ctx: Context) -> list[Reply]:
+    draft, kind = _draft(ctx), _kind(ctx)
+    category = ctx.org.category(kind, draft["category"])
+    unit = ctx.org.unit(ctx.profile.unit_code or "")
+    values = {
+        "kind": text(f"kinds.{kind}", ctx.language),
+        "category": getattr(category, ctx.language) if category else "",
+        "unit": unit.name if unit else text("common.not_set", ctx.language),
+        "attachments": str(len(draft["attachments"])),
+        "privacy": _privacy_line(ctx),
+        "text": draft["text"],
+    }
+    choices = (
+        (Choice("preview:send", "submit.send"),),
+        (Choice("preview:edit", "submit.edit"), Choice("preview:cancel", "submit.cancel")),
+    )
+    return [Reply("submit.preview", values, choices=choices)]
+
+
+def _edit_menu(ctx: Context) -> list[Reply]:
+    items = ["text", "category", "attachments"]
+    if _kind(ctx) in ANONYMITY_KINDS + PUBLISHING_KINDS:
+        items.append("privacy")
+    choices = [Choice(f"edit:{item}", f"submit.edit_{item}") for item in items]
+    return [Reply("submit.edit_ask", choices=rows(choices, 2))]
+
+
+def _take_preview(event: Inbound, ctx: Context) -> list[Reply] | None:
+    if event.choice == "preview:send":
+        return _send(event, ctx)
+    if event.choice == "preview:edit":
+        return _edit_menu(ctx)
+    if event.choice == "preview:cancel":
+        return cancel(ctx)
+    what = event.choice.removeprefix("edit:")
+    if event.choice.startswith("edit:") and what in ("text", "category", "attachments", "privacy"):
+        _draft(ctx)["editing"] = True
+        return goto(ctx, FLOW, what)
+    if event.kind is InputKind.TEXT and event.text.strip():
+        return [Reply("submit.preview_hint")]
+    return None
+
+
+def _next(ctx: Context, step: str) -> list[Reply]:
+    """The next question; when editing from the preview, back to the preview instead."""
+    if _draft(ctx).get("editing"):
+        return goto(ctx, FLOW, "preview")
+    if step == "privacy" and not _needs_privacy_question(ctx):
+        return goto(ctx, FLOW, "preview")
+    return goto(ctx, FLOW, step)
+
+
+def _send(event: Inbound, ctx: Context) -> list[Reply]:
+    limits = ctx.org.raw.limits
+    if ctx.records.submissions_since(ctx.now - dt.timedelta(days=1)) >= limits.submissions_per_day:
+        ctx.reset_dialogue()
+        _draft(ctx)["step"] = "preview"
+        return [Reply("submit.limit_reached", {"max": str(limits.submissions_per_day)})]
+    submission = _submission(event, ctx)
+    ctx.records.submit(submission, now=ctx.now)
+    ctx.draft.pop(DRAFT, None)
+    ctx.reset_dialogue()
+    receipt = Reply(
+        f"submit.received.{submission.kind}",
+        {"code": submission.code, "due": show_date(submission.due_at, ctx.zone)},
+    )
+    return [receipt, *_staff_notices(ctx, submission), menu.main_menu("menu.again")]
+
+
+def _submission(event: Inbound, ctx: Context) -> Submission:
+    draft, kind = _draft(ctx), _kind(ctx)
+    sequence = sequence_name(kind, ctx.now.astimezone(ctx.zone).date())
+    sla = ctx.org.raw.sla
+    return Submission(
+        code=ticket_code(sequence, ctx.records.next_number(sequence)),
+        kind=kind,
+        category=draft["category"],
+        unit_code=ctx.profile.unit_code,
+        text=draft["text"],
+        attachments=tuple(AttachmentRef(**item) for item in draft["attachments"]),
+        anonymous=bool(draft.get("anonymous")) or kind is Kind.CONFIDENTIAL,
+        publish=draft.get("publish"),
+        language=ctx.language,
+        display_name=event.display_name,
+        due_at=due_at(ctx.now, sla.working_days[kind], set(sla.holidays), ctx.zone),
+    )
+
+
+def _staff_notices(ctx: Context, submission: Submission) -> list[Reply]:
+    """Tell the staff the routing chose; never with the identity of a hidden sender."""
+    rule = ctx.org.routes().choose(submission.kind, submission.category, submission.unit_code)
+    category = ctx.org.category(submission.kind, submission.category)
+    unit = ctx.org.unit(submission.unit_code or "")
+    language = STAFF_LANGUAGE
+    if submission.kind is Kind.CONFIDENTIAL:
+        sender = text("staff.sender_confidential", language)
+    elif submission.anonymous:
+        sender = text("staff.sender_anonymous", language)
+    else:
+        sender = submission.display_name or text("staff.sender_unnamed", language)
+    values = {
+        "code": submission.code,
+        "kind": text(f"kinds.{submission.kind}", language),
+        "category": getattr(category, language) if category else submission.category,
+        "unit": unit.name if unit else text("common.not_set", language),
+        "sender": sender,
+        "due": show_date(submission.due_at, ctx.zone),
+        "attachments": str(len(submission.attachments)),
+        "text": submission.text[:CARD_TEXT_CHARS],
+    }
+    return [
+        Reply("staff.new_ticket", values, to=Recipient(channel, chat_id, language))
+        for channel, chat_id in ctx.org.recipients(rule)
+    ]
+
+
+register(
+    FLOW,
+    {
+        "category": Step(_ask_category, _take_category),
+        "text": Step(_ask_text, _take_text),
+        "attachments": Step(_ask_attachments, _take_attachments),
+        "privacy": Step(_ask_privacy, _take_privacy),
+        "preview": Step(_ask_preview, _take_preview),
+    },
+)

@@ -1,0 +1,235 @@
+"""The youth dialogue: commands that work everywhere, the menu, and the current step."""
+
+import datetime as dt
+from collections.abc import Callable
+
+from bot.domain.i18n import LANGUAGES
+from bot.domain.kinds import Kind
+from bot.domain.messages import Choice, Inbound, InputKind, Reply
+from handlers import menu, mine, privacy, profile, submission
+from handlers.context import Context
+from handlers.steps import ask_again, current
+
+LANGUAGE_PREFIX = "lang:"
+FLOOD_KEY = "_flood"
+FLOOD_WINDOW = dt.timedelta(minutes=1)
+# What a banned person may still do: their rights over their data.
+ALWAYS_ALLOWED = frozenset({"privacy", "mydata", "forget"})
+
+
+def handle(event: Inbound, ctx: Context) -> list[Reply]:
+    """Answer one event from a young person; every input gets a reply in their language."""
+    if not event.private_chat:
+        return []  # group chats belong to the staff desk
+    if event.kind is not InputKind.CHOICE and _flooding(ctx):
+        return [Reply("errors.flood")] if _flood_count(ctx) == _flood_limit(ctx) + 1 else []
+    if ctx.profile.banned and not (event.kind is InputKind.COMMAND and _allowed_banned(event)):
+        return [Reply("errors.banned")]
+    if event.kind is InputKind.COMMAND:
+        return _on_command(event, ctx)
+    expired = _expire(ctx)
+    if expired:
+        return expired
+    if ctx.profile.consented_at is None and ctx.flow != profile.ONBOARDING:
+        if event.choice == "consent:privacy" or event.choice.startswith(LANGUAGE_PREFIX):
+            return _on_global_choice(event, ctx) or []
+        return _onboard(ctx)
+    if event.kind is InputKind.CHOICE:
+        replies = _on_global_choice(event, ctx)
+        if replies is not None:
+            return replies
+    step = current(ctx)
+    if step is not None:
+        replies = step.take(event, ctx)
+        if replies is not None:
+            return replies
+        return [_not_understood(event, expects_choice=True), *ask_again(ctx)]
+    if event.kind is InputKind.CHOICE:
+        return [Reply("errors.stale_choice")]
+    return [_not_understood(event, expects_choice=False), menu.main_menu()]
+
+
+def _allowed_banned(event: Inbound) -> bool:
+    return event.command in ALWAYS_ALLOWED
+
+
+def _onboard(ctx: Context) -> list[Reply]:
+    if ctx.first_contact or ctx.flow is None:
+        return profile.start_onboarding(ctx)
+    return ask_again(ctx)
+
+
+def _not_understood(event: Inbound, *, expects_choice: bool) -> Reply:
+    if event.kind is InputKind.CHOICE:
+        return Reply("errors.stale_choice")
+    if event.kind is InputKind.UNSUPPORTED:
+        return Reply("errors.unsupported")
+    if event.kind is InputKind.TEXT and not event.text.strip():
+        return Reply("errors.empty_text")
+    if expects_choice and event.kind is InputKind.TEXT:
+        return Reply("errors.use_buttons")
+    if expects_choice:
+        return Reply("errors.not_expected")
+    return Reply("fallback.received")
+
+
+# ---- commands ---------------------------------------------------------------------------
+
+
+def _start(ctx: Context) -> list[Reply]:
+    ctx.stopped = False
+    if ctx.profile.consented_at is None:
+        return profile.start_onboarding(ctx)
+    greeting = Reply("welcome.back", {"organisation": ctx.organisation_name})
+    if ctx.flow == submission.FLOW:
+        return [greeting, *submission.cancel(ctx, "draft.kept")]
+    ctx.reset_dialogue()
+    return [greeting, menu.main_menu()]
+
+
+def _cancel(ctx: Context) -> list[Reply]:
+    if ctx.flow == submission.FLOW:
+        return submission.cancel(ctx)
+    if ctx.flow is None:
+        return [menu.main_menu("cancel.nothing")]
+    ctx.reset_dialogue()
+    return [menu.main_menu("cancel.done")]
+
+
+def _stop(ctx: Context) -> list[Reply]:
+    ctx.stopped = True
+    ctx.profile.subscriptions = []
+    if ctx.flow == submission.FLOW:
+        _ = submission.cancel(ctx)
+    ctx.reset_dialogue()
+    return [Reply("stop.done")]
+
+
+def _consented(action: Callable[[Context], list[Reply]]) -> Callable[[Context], list[Reply]]:
+    def guarded(ctx: Context) -> list[Reply]:
+        if ctx.profile.consented_at is None:
+            return _onboard(ctx)
+        return action(ctx)
+
+    return guarded
+
+
+def _and_again(action: Callable[[Context], list[Reply]]) -> Callable[[Context], list[Reply]]:
+    """Answer a side question, then repeat the question the person was at."""
+    return lambda ctx: [*action(ctx), *ask_again(ctx)]
+
+
+def _language_menu(ctx: Context) -> list[Reply]:
+    row = tuple(Choice(f"{LANGUAGE_PREFIX}{code}", f"language.name_{code}") for code in LANGUAGES)
+    return [Reply("language.ask", choices=(row,))]
+
+
+COMMANDS: dict[str, Callable[[Context], list[Reply]]] = {
+    "start": _start,
+    "menu": _consented(lambda ctx: _leave_and([menu.main_menu()], ctx)),
+    "help": _and_again(lambda ctx: [Reply("help.body")]),
+    "language": _language_menu,
+    "privacy": _and_again(privacy.notice),
+    "cancel": _cancel,
+    "stop": _stop,
+    "settings": _consented(lambda ctx: _leave_and(profile.show_settings(ctx), ctx)),
+    "mine": _consented(lambda ctx: _leave_and(mine.show_list(ctx), ctx)),
+    "mydata": _and_again(privacy.my_data),
+    "forget": privacy.ask_forget,
+}
+
+
+def _on_command(event: Inbound, ctx: Context) -> list[Reply]:
+    action = COMMANDS.get(event.command)
+    if action is None:
+        return [Reply("errors.unknown_command", {"command": event.command}), *ask_again(ctx)]
+    return action(ctx)
+
+
+def _leave_and(replies: list[Reply], ctx: Context) -> list[Reply]:
+    """Leave the current dialogue (keeping a submission's draft) before showing something else."""
+    if ctx.flow == submission.FLOW:
+        submission.cancel(ctx)
+    ctx.reset_dialogue()
+    return replies
+
+
+# ---- buttons that work from anywhere ----------------------------------------------------
+
+
+def _on_global_choice(event: Inbound, ctx: Context) -> list[Reply] | None:
+    choice = event.choice
+    if choice.startswith(LANGUAGE_PREFIX) and choice[len(LANGUAGE_PREFIX) :] in LANGUAGES:
+        ctx.language = choice[len(LANGUAGE_PREFIX) :]
+        return [Reply("language.changed"), *ask_again(ctx)]
+    if choice == "consent:privacy":
+        return [*privacy.notice(ctx), *ask_again(ctx)]
+    if choice.startswith("menu:"):
+        return _on_menu(choice.removeprefix("menu:"), ctx)
+    if choice.startswith("mine:"):
+        return _leave_and_maybe(mine.on_choice, event, ctx)
+    if choice == "set:language":
+        return _language_menu(ctx)
+    if choice.startswith("set:"):
+        return _leave_and_maybe(profile.on_settings_choice, event, ctx)
+    if choice.startswith("draft:"):
+        return submission.on_draft_choice(event, ctx)
+    return None
+
+
+def _leave_and_maybe(
+    action: Callable[[Inbound, Context], list[Reply] | None], event: Inbound, ctx: Context
+) -> list[Reply] | None:
+    if ctx.flow == submission.FLOW:
+        submission.cancel(ctx)
+    return action(event, ctx)
+
+
+def _on_menu(item: str, ctx: Context) -> list[Reply] | None:
+    if item in set(Kind):
+        if ctx.flow == submission.FLOW:
+            submission.cancel(ctx)
+        ctx.reset_dialogue()
+        return submission.start(ctx, Kind(item))
+    simple: dict[str, Callable[[Context], list[Reply]]] = {
+        "show": lambda c: [menu.main_menu()],
+        "mine": mine.show_list,
+        "settings": profile.show_settings,
+        "help": lambda c: [Reply("help.body"), menu.main_menu()],
+    }
+    action = simple.get(item)
+    return _leave_and(action(ctx), ctx) if action else None
+
+
+# ---- timeouts and flood -----------------------------------------------------------------
+
+
+def _expire(ctx: Context) -> list[Reply]:
+    """After a long silence a dialogue ends; a submission's draft is kept and offered."""
+    timeout = dt.timedelta(minutes=ctx.org.raw.limits.dialogue_timeout_minutes)
+    if ctx.flow is None or ctx.idle <= timeout:
+        return []
+    if ctx.flow == submission.FLOW:
+        return submission.cancel(ctx, "draft.expired")
+    ctx.reset_dialogue()
+    return []
+
+
+def _flood_limit(ctx: Context) -> int:
+    return ctx.org.raw.limits.messages_per_minute
+
+
+def _flood_count(ctx: Context) -> int:
+    return int(ctx.draft.get(FLOOD_KEY, [0, 0])[1])
+
+
+def _flooding(ctx: Context) -> bool:
+    """Count this message in the current minute; True beyond the limit.
+
+    Button presses are not counted: they only answer what the bot asked."""
+    started, count = ctx.draft.get(FLOOD_KEY, [0.0, 0])
+    now = ctx.now.timestamp()
+    if now - float(started) > FLOOD_WINDOW.total_seconds():
+        started, count = now, 0
+    ctx.draft[FLOOD_KEY] = [started, int(count) + 1]
+    return int(count) + 1 > _flood_limit(ctx)

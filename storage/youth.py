@@ -1,0 +1,319 @@
+"""The youth dialogue's records, scoped to one person: their submissions, data and erasure."""
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import delete, func, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import Session, col, select
+
+from bot.domain.kinds import Kind
+from bot.domain.tickets import (
+    AttachmentRef,
+    Status,
+    Submission,
+    ThreadEntry,
+    TicketSummary,
+)
+from storage.models import (
+    Attachment,
+    ChannelIdentity,
+    Conversation,
+    Counter,
+    OutboxMessage,
+    Person,
+    Ticket,
+    TicketMessage,
+    Unit,
+)
+
+SENDER = "youth"
+
+
+def _summary(ticket: Ticket) -> TicketSummary:
+    return TicketSummary(
+        code=ticket.code,
+        kind=Kind(ticket.kind),
+        category=ticket.category,
+        status=Status(ticket.status),
+        created_at=ticket.created_at,
+        updated_at=ticket.updated_at,
+        due_at=ticket.due_at,
+        first_answer_at=ticket.first_answer_at,
+        closed_at=ticket.closed_at,
+        rating=ticket.rating,
+        assigned=ticket.assignee_id is not None,
+    )
+
+
+class SqlYouthRecords:
+    """YouthRecords on the dispatcher's session, for the person behind one channel account."""
+
+    def __init__(
+        self, *, session: Session, person_id: int, channel: str, external_id: str
+    ) -> None:
+        self._session = session
+        self._person_id = person_id
+        self._channel = channel
+        self._external_id = external_id
+
+    def next_number(self, sequence: str) -> int:
+        """The next number of a code sequence (an atomic upsert; never handed out twice)."""
+        dialect = self._session.get_bind().dialect.name
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        statement = (
+            insert(Counter)
+            .values(name=sequence, value=1)
+            .on_conflict_do_update(index_elements=["name"], set_={"value": Counter.value + 1})
+            .returning(col(Counter.value))
+        )
+        number: int = self._session.exec(statement).scalar_one()
+        return number
+
+    def submit(self, submission: Submission, *, now: dt.datetime) -> None:
+        """File a submission with its first thread entry and its attachments."""
+        ticket = Ticket(
+            code=submission.code,
+            kind=submission.kind,
+            category=submission.category,
+            unit_code=submission.unit_code,
+            author_id=self._person_id,
+            anonymous=submission.anonymous,
+            publish_consent=submission.publish,
+            language=submission.language,
+            text=submission.text,
+            created_at=now,
+            updated_at=now,
+            due_at=submission.due_at,
+        )
+        self._session.add(ticket)
+        self._session.flush()
+        self._add_message(ticket, submission.text, submission.attachments, now)
+        if submission.display_name and not submission.anonymous:
+            self._identity().display_name = submission.display_name[:200]
+
+    def submissions_since(self, since: dt.datetime) -> int:
+        """How many submissions this person filed since a moment."""
+        statement = (
+            select(func.count())
+            .select_from(Ticket)
+            .where(Ticket.author_id == self._person_id, Ticket.created_at >= since)
+        )
+        return self._session.exec(statement).one()
+
+    def my_tickets(self, limit: int) -> list[TicketSummary]:
+        """This person's latest submissions, most recently active first."""
+        statement = (
+            select(Ticket)
+            .where(Ticket.author_id == self._person_id)
+            .order_by(col(Ticket.updated_at).desc(), col(Ticket.id).desc())
+            .limit(limit)
+        )
+        return [_summary(t) for t in self._session.exec(statement)]
+
+    def my_ticket(self, code: str) -> TicketSummary | None:
+        """One of this person's submissions; None for anyone else's."""
+        ticket = self._own(code)
+        return _summary(ticket) if ticket else None
+
+    def thread(self, code: str) -> list[ThreadEntry]:
+        """The sender's and staff's public messages on their submission, oldest first."""
+        ticket = self._own(code)
+        if ticket is None:
+            return []
+        counts = dict(
+            self._session.exec(
+                select(Attachment.message_id, func.count())
+                .where(Attachment.ticket_id == ticket.id)
+                .group_by(col(Attachment.message_id))
+            ).all()
+        )
+        messages = self._session.exec(
+            select(TicketMessage)
+            .where(TicketMessage.ticket_id == ticket.id, col(TicketMessage.internal).is_(False))
+            .order_by(col(TicketMessage.id))
+        )
+        return [
+            ThreadEntry(m.author_role != SENDER, m.body, m.created_at, counts.get(m.id, 0))
+            for m in messages
+        ]
+
+    def add_to_ticket(
+        self,
+        code: str,
+        text: str,
+        attachments: tuple[AttachmentRef, ...],
+        status: Status,
+        now: dt.datetime,
+    ) -> None:
+        """Append the sender's message to their submission."""
+        ticket = self._own(code)
+        if ticket is None:
+            return
+        self._add_message(ticket, text, attachments, now)
+        ticket.status = status
+        ticket.updated_at = now
+        self._session.add(ticket)
+
+    def set_status(self, code: str, status: Status, now: dt.datetime) -> None:
+        """Close or reopen this person's submission."""
+        ticket = self._own(code)
+        if ticket is None:
+            return
+        ticket.status = status
+        ticket.updated_at = now
+        ticket.closed_at = now if status is Status.CLOSED else None
+        self._session.add(ticket)
+
+    def rate(self, code: str, rating: int, comment: str | None, now: dt.datetime) -> None:
+        """Record the sender's rating of the answer."""
+        ticket = self._own(code)
+        if ticket is None:
+            return
+        ticket.rating = rating
+        ticket.rating_comment = comment
+        ticket.updated_at = now
+        self._session.add(ticket)
+
+    def export(self) -> dict[str, Any]:
+        """Everything we hold about this person, for them to take away."""
+        person = self._session.get_one(Person, self._person_id)
+        unit = self._session.get(Unit, person.unit_code) if person.unit_code else None
+        identities = self._session.exec(
+            select(ChannelIdentity).where(ChannelIdentity.person_id == self._person_id)
+        )
+        tickets = self._session.exec(
+            select(Ticket).where(Ticket.author_id == self._person_id).order_by(col(Ticket.id))
+        ).all()
+        return {
+            "person": {
+                "language": person.language,
+                "unit": unit.name if unit else None,
+                "profile": person.profile,
+                "consent_at": _iso(person.consent_at),
+                "always_anonymous": person.always_anonymous,
+                "subscriptions": person.subscriptions,
+                "stopped_at": _iso(person.stopped_at),
+                "created_at": _iso(person.created_at),
+            },
+            "accounts": [
+                {"channel": i.channel, "id": i.external_id, "name": i.display_name}
+                for i in identities
+            ],
+            "submissions": [self._export_ticket(t) for t in tickets],
+        }
+
+    def forget(self, now: dt.datetime) -> None:
+        """Delete this person and everything they wrote; their submissions stay only as
+        anonymous counts (kind, category, unit, status, dates)."""
+        session = self._session
+        ticket_ids = list(
+            session.exec(select(Ticket.id).where(Ticket.author_id == self._person_id)).all()
+        )
+        if ticket_ids:
+            session.exec(delete(Attachment).where(col(Attachment.ticket_id).in_(ticket_ids)))
+            session.exec(delete(TicketMessage).where(col(TicketMessage.ticket_id).in_(ticket_ids)))
+            session.exec(
+                update(Ticket)
+                .where(col(Ticket.id).in_(ticket_ids))
+                .values(
+                    author_id=None,
+                    anonymous=True,
+                    text="",
+                    rating_comment=None,
+                    publish_consent=None,
+                    updated_at=now,
+                )
+            )
+        session.exec(
+            update(TicketMessage)
+            .where(col(TicketMessage.author_id) == self._person_id)
+            .values(author_id=None)
+        )
+        identities = session.exec(
+            select(ChannelIdentity).where(ChannelIdentity.person_id == self._person_id)
+        ).all()
+        for identity in identities:
+            session.exec(
+                delete(OutboxMessage).where(
+                    col(OutboxMessage.channel) == identity.channel,
+                    col(OutboxMessage.chat_id) == identity.chat_id,
+                    col(OutboxMessage.status) != "pending",
+                )
+            )
+            session.exec(
+                delete(Conversation).where(
+                    col(Conversation.channel) == identity.channel,
+                    col(Conversation.external_id) == identity.external_id,
+                )
+            )
+            session.delete(identity)
+        session.flush()
+        session.exec(delete(Person).where(col(Person.id) == self._person_id))
+
+    # ---- helpers ---------------------------------------------------------------------
+
+    def _own(self, code: str) -> Ticket | None:
+        statement = select(Ticket).where(Ticket.code == code, Ticket.author_id == self._person_id)
+        return self._session.exec(statement).first()
+
+    def _identity(self) -> ChannelIdentity:
+        statement = select(ChannelIdentity).where(
+            ChannelIdentity.channel == self._channel,
+            ChannelIdentity.external_id == self._external_id,
+        )
+        return self._session.exec(statement).one()
+
+    def _add_message(
+        self,
+        ticket: Ticket,
+        text: str,
+        attachments: tuple[AttachmentRef, ...],
+        now: dt.datetime,
+    ) -> None:
+        assert ticket.id is not None
+        message = TicketMessage(
+            ticket_id=ticket.id,
+            author_id=self._person_id,
+            author_role=SENDER,
+            body=text,
+            created_at=now,
+        )
+        self._session.add(message)
+        self._session.flush()
+        for item in attachments:
+            self._session.add(
+                Attachment(
+                    ticket_id=ticket.id,
+                    message_id=message.id,
+                    channel=self._channel,
+                    media_kind=item.media_kind,
+                    file_ref=item.file_ref,
+                    size_bytes=item.size_bytes,
+                    created_at=now,
+                )
+            )
+
+    def _export_ticket(self, ticket: Ticket) -> dict[str, Any]:
+        return {
+            "code": ticket.code,
+            "kind": ticket.kind,
+            "category": ticket.category,
+            "status": ticket.status,
+            "anonymous": ticket.anonymous,
+            "created_at": _iso(ticket.created_at),
+            "rating": ticket.rating,
+            "thread": [
+                {
+                    "from": "you" if e.from_staff is False else "staff",
+                    "text": e.body,
+                    "at": _iso(e.at),
+                }
+                for e in self.thread(ticket.code)
+            ],
+        }
+
+
+def _iso(moment: dt.datetime | None) -> str | None:
+    return moment.isoformat() if moment else None

@@ -1,0 +1,58 @@
+"""A young person talking to the bot through the fake Bot API, one exchange at a time."""
+
+from typing import Any
+
+from bot.app import CauNoi
+from bot.config import OrgConfig
+from tests.fake_telegram import FakeTelegram
+
+
+class Chat:
+    """One user's private chat; each call waits for exactly the replies it expects."""
+
+    def __init__(self, fake: FakeTelegram, app: CauNoi, user: int) -> None:
+        self.fake = fake
+        self.app = app
+        self.user = user
+
+    @property
+    def texts(self) -> list[str]:
+        """Everything the bot said in this chat, in order."""
+        return self.fake.texts(self.user)
+
+    async def send(self, text: str | None = None, *, replies: int = 1, **extra: Any) -> list[str]:
+        """Send a message (text, or e.g. photo=[...]) and return the bot's replies."""
+        return await self._exchange(lambda: self.fake.message(self.user, text, **extra), replies)
+
+    async def press(self, data: str, *, replies: int = 1) -> list[str]:
+        """Press a button and return the bot's replies."""
+        return await self._exchange(lambda: self.fake.press(self.user, data), replies)
+
+    def buttons(self, back: int = 1) -> list[str]:
+        """The button ids under the bot's n-th latest message in this chat."""
+        message = self.fake.sent(chat_id=self.user)[-back]
+        rows = message.get("reply_markup", {}).get("inline_keyboard", [])
+        return [button["callback_data"] for row in rows for button in row]
+
+    async def _exchange(self, act: Any, replies: int) -> list[str]:
+        before = len(self.texts)
+        update_id = act()
+        await self.fake.wait_for(lambda: self.fake.confirmed_offset > update_id)
+        # The replies are committed with the update; once it is handled, drain sends them all.
+        await self.fake.wait_for(lambda: len(self.texts) >= before + min(replies, 1))
+        await self.app.outbox.drain()
+        got = self.texts[before:]
+        assert len(got) == replies, f"expected {replies} replies, got {got!r}"
+        return got
+
+
+async def onboard(chat: Chat, config: OrgConfig, unit: str = "Phường Gò Dầu") -> None:
+    """Consent, choose a unit, skip the optional questions: the main menu is showing."""
+    await chat.send("/start", replies=2)
+    await chat.press("consent:yes", replies=2)
+    await chat.send(unit, replies=1)
+    found = config.unit(unit)
+    assert found is not None
+    await chat.press(f"unit:{found.code}", replies=2)
+    await chat.press("age:skip")
+    await chat.press("work:skip", replies=2)
