@@ -124,17 +124,17 @@ class Dispatcher:
             profile=ctx.profile,
         )
         repo.save_dialogue(session=session, dialogue=after, before=before, now=now)
-        self._enqueue(session, event, replies, ctx.language, inbox_id)
+        self._enqueue(session, event, replies, ctx, inbox_id)
         return True
 
     def _enqueue(
-        self, session: Session, event: Inbound, replies: list[Reply], language: str, inbox_id: int
+        self, session: Session, event: Inbound, replies: list[Reply], ctx: Context, inbox_id: int
     ) -> None:
         """Queue the replies: to the sender in their language, to others in theirs, in order."""
 
         def destination(reply: Reply) -> tuple[str, str, str]:
             if reply.to is None:
-                return event.channel, event.chat_id, language
+                return event.channel, event.chat_id, ctx.language
             return reply.to.channel, reply.to.chat_id, reply.to.language
 
         for (channel, chat_id, shown_in), group in itertools.groupby(replies, key=destination):
@@ -144,6 +144,7 @@ class Dispatcher:
                 chat_id=chat_id,
                 payloads=[render(reply, shown_in).to_payload() for reply in group],
                 source_event_id=inbox_id,
+                now=ctx.now,
             )
 
     def _first_language(self, event: Inbound) -> str:
@@ -163,4 +164,5 @@ class Dispatcher:
             channel=event.channel,
             chat_id=event.chat_id,
             payloads=[apology.to_payload()],
+            now=self._clock(),
         )

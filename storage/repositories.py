@@ -108,11 +108,13 @@ def enqueue_outbound(
     chat_id: str,
     payloads: Sequence[dict[str, Any]],
     source_event_id: int | None = None,
+    now: dt.datetime | None = None,
 ) -> None:
-    """Add messages for one chat to the outbox, in order, in the caller's transaction."""
+    """Add messages for one chat to the outbox, in order, in the caller's transaction;
+    they are due at `now` (the caller's clock), by default at once."""
     if not payloads:
         return
-    now = utcnow()
+    now = now or utcnow()
     rows = [
         {
             "channel": channel,

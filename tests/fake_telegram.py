@@ -374,14 +374,14 @@ async def _params(request: Request, spec: dict[str, Any]) -> dict[str, Any]:
     content_type = request.headers.get("content-type", "")
     raw: dict[str, Any]
     if content_type.startswith("multipart/"):
-        form = await request.form()
         raw = {}
-        for key, value in form.items():
-            if isinstance(value, UploadFile):  # kept readable for tests: name and text
-                content = (await value.read()).decode("utf-8", "replace")
-                raw[key] = {"filename": value.filename, "content": content}
-            else:
-                raw[key] = value
+        async with request.form() as form:
+            for key, value in form.items():
+                if isinstance(value, UploadFile):  # kept readable for tests: name and text
+                    content = (await value.read()).decode("utf-8", "replace")
+                    raw[key] = {"filename": value.filename, "content": content}
+                else:
+                    raw[key] = value
     elif content_type.startswith("application/json"):
         raw = await request.json()
         return raw if isinstance(raw, dict) else {}

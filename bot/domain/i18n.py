@@ -43,7 +43,7 @@ def supported(language: str | None) -> str:
     return base if base in LANGUAGES else DEFAULT_LANGUAGE
 
 
-def text(key: str, language: str, **values: str) -> str:
+def text(key: str, language: str, /, **values: str) -> str:
     """One catalog text, filled in; an unknown key raises KeyError (a test keeps them in step)."""
     return catalog(supported(language))[key].format(**values)
 

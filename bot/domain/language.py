@@ -16,6 +16,26 @@ _VIETNAMESE_LETTERS = re.compile(
     "[ăâđêôơưàáảãạằắẳẵặầấẩẫậèéẻẽẹềếểễệìíỉĩịòóỏõọồốổỗộờớởỡợùúủũụừứửữựỳýỷỹỵ]", re.IGNORECASE
 )
 
+# Common Vietnamese words typed without diacritics, and teen-code, that are not English words:
+# langdetect has little to go on in a short unaccented message, but these give it away.
+# fmt: off
+_VIETNAMESE_WORDS = frozenset({
+    "ad", "ah", "ak", "anh", "ap", "bik", "biet", "bn", "cac", "chi", "chua", "cj", "co",
+    "cua", "dang", "dc", "di", "doan", "dum", "duoc", "e", "em", "giup", "gium", "gi", "hoi",
+    "hok", "j", "khong", "ko", "lam", "lm", "ma", "mik", "minh", "mn", "mun", "muon", "nao",
+    "nay", "ne", "nek", "nha", "nhe", "nho", "nhung", "oi", "qa", "r", "roi", "sao", "thi",
+    "toi", "tr", "troi", "tui", "va", "vay", "ve", "viec", "voi", "vs", "xa", "xin",
+})
+# fmt: on
+_WORD = re.compile(r"[a-z0-9]+")
+VIETNAMESE_WORD_SHARE = 0.4
+
+
+def _looks_vietnamese(text: str) -> bool:
+    words = _WORD.findall(text.lower())
+    known = sum(word in _VIETNAMESE_WORDS for word in words)
+    return bool(words) and known / len(words) >= VIETNAMESE_WORD_SHARE
+
 
 @cache
 def _factory() -> DetectorFactory:
@@ -34,7 +54,7 @@ def detect_language(text: str, fallback: str = DEFAULT_LANGUAGE) -> str:
     """Return 'vi' or 'en' for a text; short or unclear texts give the fallback."""
     if len(text.strip()) < MIN_RELIABLE_CHARS:
         return fallback
-    if _VIETNAMESE_LETTERS.search(text):
+    if _VIETNAMESE_LETTERS.search(text) or _looks_vietnamese(text):
         return "vi"
     detector = _factory().create()
     detector.append(text)
