@@ -2,6 +2,7 @@
 
 import datetime as dt
 from collections.abc import Iterable
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -192,9 +193,17 @@ class OrgConfig(BaseModel):
 
     def unit(self, ref: str) -> Unit | None:
         """Return the unit with this code or this name (diacritics and case ignored)."""
-        folded = fold(ref)
-        return next((u for u in self.units if ref == u.code or folded == fold(u.name)), None)
+        by_code, by_name = self._unit_index
+        return by_code.get(ref) or by_name.get(fold(ref))
 
+    @cached_property
+    def _unit_index(self) -> tuple[dict[str, Unit], dict[str, Unit]]:
+        by_name: dict[str, Unit] = {}
+        for unit in self.units:
+            by_name.setdefault(fold(unit.name), unit)
+        return {u.code: u for u in self.units}, by_name
+
+    @cached_property
     def unit_names(self) -> list[UnitName]:
         """Every unit, as the picker searches them."""
         return [UnitName(u.code, u.name) for u in self.units]
@@ -207,6 +216,7 @@ class OrgConfig(BaseModel):
         """A staff member declared in config."""
         return next((s for s in self.raw.staff if s.code == code), None)
 
+    @cached_property
     def routes(self) -> Routes:
         """The routing rules with unit names resolved to codes."""
         routing = self.raw.routing

@@ -4,10 +4,11 @@ reopening and rating."""
 from bot.domain.clock import show_date, show_datetime
 from bot.domain.i18n import text
 from bot.domain.messages import Choice, Inbound, InputKind, Reply
-from bot.domain.tickets import AttachmentRef, SenderAction, TicketSummary, allowed, status_after
+from bot.domain.tickets import SenderAction, TicketSummary, allowed, status_after
 from handlers import menu
 from handlers.context import Context
 from handlers.steps import Step, goto, register, rows, text_of
+from handlers.submission import attachment_of
 
 FLOW = "mine"
 LIST_SIZE = 10
@@ -15,6 +16,13 @@ THREAD_ENTRIES = 10
 ENTRY_CHARS = 600
 RATINGS = ("1", "2", "3", "4", "5")
 MAX_COMMENT_CHARS = 1000
+# Button name -> what the sender does, in the order the buttons are shown.
+ACTIONS = {
+    "add": SenderAction.ADD_INFO,
+    "rate": SenderAction.RATE,
+    "close": SenderAction.CLOSE,
+    "reopen": SenderAction.REOPEN,
+}
 
 
 def show_list(ctx: Context) -> list[Reply]:
@@ -51,12 +59,7 @@ def on_choice(event: Inbound, ctx: Context) -> list[Reply] | None:
         return None
     if action == "open":
         return _show(ctx, ticket)
-    sender_action = {
-        "add": SenderAction.ADD_INFO,
-        "close": SenderAction.CLOSE,
-        "reopen": SenderAction.REOPEN,
-        "rate": SenderAction.RATE,
-    }.get(action)
+    sender_action = ACTIONS.get(action)
     if sender_action is None:
         return None
     if not allowed(sender_action, ticket, ctx.now, ctx.org.raw.limits.reopen_days):
@@ -98,12 +101,7 @@ def _show(ctx: Context, ticket: TicketSummary) -> list[Reply]:
     limit = ctx.org.raw.limits.reopen_days
     actions = [
         Choice(f"mine:{name}:{ticket.code}", f"mine.action_{name}")
-        for name, action in (
-            ("add", SenderAction.ADD_INFO),
-            ("rate", SenderAction.RATE),
-            ("close", SenderAction.CLOSE),
-            ("reopen", SenderAction.REOPEN),
-        )
+        for name, action in ACTIONS.items()
         if allowed(action, ticket, ctx.now, limit)
     ]
     back = Choice("mine:list", "mine.back")
@@ -124,18 +122,12 @@ def _take_add(event: Inbound, ctx: Context) -> list[Reply] | None:
         ctx.reset_dialogue()
         return [Reply("errors.stale_choice")]
     typed = text_of(event) or ""
-    attachments: tuple[AttachmentRef, ...] = ()
-    if event.media is not None:
-        limit_mb = ctx.org.raw.limits.attachment_max_mb
-        if (event.media.size_bytes or 0) > limit_mb * 1024 * 1024:
-            return [Reply("submit.attachment_too_big", {"mb": str(limit_mb)})]
-        media = event.media
-        attachments = (AttachmentRef(media.media_kind, media.file_ref, media.size_bytes),)
-    elif event.location is not None:
-        ref = "{:.6f},{:.6f}".format(*event.location)
-        attachments = (AttachmentRef("location", ref),)
-    elif event.kind is not InputKind.TEXT or not typed:
+    found = attachment_of(event, ctx)
+    if isinstance(found, Reply):
+        return [found]
+    if found is None and (event.kind is not InputKind.TEXT or not typed):
         return None
+    attachments = (found,) if found else ()
     limit = ctx.org.raw.limits.text_max_chars
     if len(typed) > limit:
         return [Reply("submit.too_long", {"max": str(limit), "count": str(len(typed))})]

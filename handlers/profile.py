@@ -62,7 +62,7 @@ def _take_unit(event: Inbound, ctx: Context) -> list[Reply] | None:
     query = text_of(event)
     if query is None or event.kind is not InputKind.TEXT:
         return [Reply("unit.type_name")]
-    matches, total = search_units(ctx.org.unit_names(), query[:100])
+    matches, total = search_units(ctx.org.unit_names, query[:100])
     found = [(u.code, u.name) for u in matches]
     if not found:
         return [Reply("unit.no_match", {"query": query[:100]})]

@@ -1,6 +1,7 @@
 """The five kinds of submission: category, text, attachments, privacy, preview, send."""
 
 import datetime as dt
+from dataclasses import asdict, replace
 from typing import Any
 
 from bot.domain.clock import show_date
@@ -47,11 +48,16 @@ def start(ctx: Context, kind: Kind) -> list[Reply]:
     return [*(intro if kind is Kind.CONFIDENTIAL else []), *goto(ctx, FLOW, "category")]
 
 
-def cancel(ctx: Context, key: str = "submit.cancelled") -> list[Reply]:
-    """Leave the submission, keeping its draft to resume later."""
+def set_aside(ctx: Context) -> None:
+    """Leave any dialogue; a submission's draft is kept, with its step, to resume later."""
     if ctx.flow == FLOW:
         _draft(ctx)["step"] = ctx.step
     ctx.reset_dialogue()
+
+
+def cancel(ctx: Context, key: str = "submit.cancelled") -> list[Reply]:
+    """Leave the submission, keeping its draft, and offer to resume or discard it."""
+    set_aside(ctx)
     return [_draft_offer(ctx, key)]
 
 
@@ -83,7 +89,7 @@ def _draft_offer(ctx: Context, key: str) -> Reply:
 
 
 def _inspection_names(ctx: Context) -> str:
-    rule = ctx.org.routes().inspection
+    rule = ctx.org.routes.inspection
     names = [m.name for code in rule.staff if (m := ctx.org.staff_member(code))]
     return ", ".join(names)
 
@@ -171,6 +177,19 @@ def _take_attachments(event: Inbound, ctx: Context) -> list[Reply] | None:
     return None
 
 
+def attachment_of(event: Inbound, ctx: Context) -> AttachmentRef | Reply | None:
+    """The file or location an event carries, a refusal when it is over the size limit, or
+    None when it carries neither."""
+    if event.media is not None:
+        media, limit_mb = event.media, ctx.org.raw.limits.attachment_max_mb
+        if media.size_bytes is not None and media.size_bytes > limit_mb * 1024 * 1024:
+            return Reply("submit.attachment_too_big", {"mb": str(limit_mb)})
+        return AttachmentRef(media.media_kind, media.file_ref, media.size_bytes)
+    if event.location is not None:
+        return AttachmentRef("location", "{:.6f},{:.6f}".format(*event.location))
+    return None
+
+
 def _attach(event: Inbound, ctx: Context) -> list[Reply]:
     """Keep one file or location on the draft, within the limits."""
     limits = ctx.org.raw.limits
@@ -178,17 +197,11 @@ def _attach(event: Inbound, ctx: Context) -> list[Reply]:
     if len(attachments) >= limits.attachments_per_submission:
         values = {"max": str(limits.attachments_per_submission)}
         return [Reply("submit.attachments_full", values, choices=_done_button())]
-    if event.media is not None:
-        size = event.media.size_bytes
-        if size is not None and size > limits.attachment_max_mb * 1024 * 1024:
-            values = {"mb": str(limits.attachment_max_mb)}
-            return [Reply("submit.attachment_too_big", values, choices=_done_button())]
-        item = {"media_kind": event.media.media_kind, "file_ref": event.media.file_ref}
-        attachments.append({**item, "size_bytes": size})
-    elif event.location is not None:
-        latitude, longitude = event.location
-        ref = f"{latitude:.6f},{longitude:.6f}"
-        attachments.append({"media_kind": "location", "file_ref": ref, "size_bytes": None})
+    found = attachment_of(event, ctx)
+    if isinstance(found, Reply):
+        return [replace(found, choices=_done_button())]
+    if found is not None:
+        attachments.append(asdict(found))
     values = {"count": str(len(attachments)), "max": str(limits.attachments_per_submission)}
     return [Reply("submit.attachment_added", values, choices=_done_button())]
 
@@ -291,8 +304,7 @@ def _next(ctx: Context, step: str) -> list[Reply]:
 def _send(event: Inbound, ctx: Context) -> list[Reply]:
     limits = ctx.org.raw.limits
     if ctx.records.submissions_since(ctx.now - dt.timedelta(days=1)) >= limits.submissions_per_day:
-        ctx.reset_dialogue()
-        _draft(ctx)["step"] = "preview"
+        set_aside(ctx)
         return [Reply("submit.limit_reached", {"max": str(limits.submissions_per_day)})]
     submission = _submission(event, ctx)
     ctx.records.submit(submission, now=ctx.now)
@@ -326,7 +338,7 @@ def _submission(event: Inbound, ctx: Context) -> Submission:
 
 def _staff_notices(ctx: Context, submission: Submission) -> list[Reply]:
     """Tell the staff the routing chose; never with the identity of a hidden sender."""
-    rule = ctx.org.routes().choose(submission.kind, submission.category, submission.unit_code)
+    rule = ctx.org.routes.choose(submission.kind, submission.category, submission.unit_code)
     category = ctx.org.category(submission.kind, submission.category)
     unit = ctx.org.unit(submission.unit_code or "")
     language = STAFF_LANGUAGE

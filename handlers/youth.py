@@ -21,8 +21,10 @@ def handle(event: Inbound, ctx: Context) -> list[Reply]:
     """Answer one event from a young person; every input gets a reply in their language."""
     if not event.private_chat:
         return []  # group chats belong to the staff desk
-    if event.kind is not InputKind.CHOICE and _flooding(ctx):
-        return [Reply("errors.flood")] if _flood_count(ctx) == _flood_limit(ctx) + 1 else []
+    if event.kind is not InputKind.CHOICE:  # buttons only answer what the bot asked
+        flooded = _flood_guard(ctx)
+        if flooded is not None:
+            return flooded
     if ctx.profile.banned and not (event.kind is InputKind.COMMAND and _allowed_banned(event)):
         return [Reply("errors.banned")]
     if event.kind is InputKind.COMMAND:
@@ -99,9 +101,7 @@ def _cancel(ctx: Context) -> list[Reply]:
 def _stop(ctx: Context) -> list[Reply]:
     ctx.stopped = True
     ctx.profile.subscriptions = []
-    if ctx.flow == submission.FLOW:
-        _ = submission.cancel(ctx)
-    ctx.reset_dialogue()
+    submission.set_aside(ctx)
     return [Reply("stop.done")]
 
 
@@ -112,6 +112,16 @@ def _consented(action: Callable[[Context], list[Reply]]) -> Callable[[Context], 
         return action(ctx)
 
     return guarded
+
+
+def _leaving(action: Callable[[Context], list[Reply]]) -> Callable[[Context], list[Reply]]:
+    """Leave the current dialogue (keeping a submission's draft), then show something else."""
+
+    def left(ctx: Context) -> list[Reply]:
+        submission.set_aside(ctx)
+        return action(ctx)
+
+    return left
 
 
 def _and_again(action: Callable[[Context], list[Reply]]) -> Callable[[Context], list[Reply]]:
@@ -126,14 +136,14 @@ def _language_menu(ctx: Context) -> list[Reply]:
 
 COMMANDS: dict[str, Callable[[Context], list[Reply]]] = {
     "start": _start,
-    "menu": _consented(lambda ctx: _leave_and([menu.main_menu()], ctx)),
+    "menu": _consented(_leaving(lambda ctx: [menu.main_menu()])),
     "help": _and_again(lambda ctx: [Reply("help.body")]),
     "language": _language_menu,
     "privacy": _and_again(privacy.notice),
     "cancel": _cancel,
     "stop": _stop,
-    "settings": _consented(lambda ctx: _leave_and(profile.show_settings(ctx), ctx)),
-    "mine": _consented(lambda ctx: _leave_and(mine.show_list(ctx), ctx)),
+    "settings": _consented(_leaving(profile.show_settings)),
+    "mine": _consented(_leaving(mine.show_list)),
     "mydata": _and_again(privacy.my_data),
     "forget": privacy.ask_forget,
 }
@@ -144,14 +154,6 @@ def _on_command(event: Inbound, ctx: Context) -> list[Reply]:
     if action is None:
         return [Reply("errors.unknown_command", {"command": event.command}), *ask_again(ctx)]
     return action(ctx)
-
-
-def _leave_and(replies: list[Reply], ctx: Context) -> list[Reply]:
-    """Leave the current dialogue (keeping a submission's draft) before showing something else."""
-    if ctx.flow == submission.FLOW:
-        submission.cancel(ctx)
-    ctx.reset_dialogue()
-    return replies
 
 
 # ---- buttons that work from anywhere ----------------------------------------------------
@@ -167,38 +169,33 @@ def _on_global_choice(event: Inbound, ctx: Context) -> list[Reply] | None:
     if choice.startswith("menu:"):
         return _on_menu(choice.removeprefix("menu:"), ctx)
     if choice.startswith("mine:"):
-        return _leave_and_maybe(mine.on_choice, event, ctx)
+        submission.set_aside(ctx)
+        return mine.on_choice(event, ctx)
     if choice == "set:language":
         return _language_menu(ctx)
     if choice.startswith("set:"):
-        return _leave_and_maybe(profile.on_settings_choice, event, ctx)
+        submission.set_aside(ctx)
+        return profile.on_settings_choice(event, ctx)
     if choice.startswith("draft:"):
         return submission.on_draft_choice(event, ctx)
     return None
 
 
-def _leave_and_maybe(
-    action: Callable[[Inbound, Context], list[Reply] | None], event: Inbound, ctx: Context
-) -> list[Reply] | None:
-    if ctx.flow == submission.FLOW:
-        submission.cancel(ctx)
-    return action(event, ctx)
+MENU_PAGES: dict[str, Callable[[Context], list[Reply]]] = {
+    "show": lambda ctx: [menu.main_menu()],
+    "mine": mine.show_list,
+    "settings": profile.show_settings,
+    "help": lambda ctx: [Reply("help.body"), menu.main_menu()],
+}
 
 
 def _on_menu(item: str, ctx: Context) -> list[Reply] | None:
+    if item not in set(Kind) and item not in MENU_PAGES:
+        return None
+    submission.set_aside(ctx)
     if item in set(Kind):
-        if ctx.flow == submission.FLOW:
-            submission.cancel(ctx)
-        ctx.reset_dialogue()
         return submission.start(ctx, Kind(item))
-    simple: dict[str, Callable[[Context], list[Reply]]] = {
-        "show": lambda c: [menu.main_menu()],
-        "mine": mine.show_list,
-        "settings": profile.show_settings,
-        "help": lambda c: [Reply("help.body"), menu.main_menu()],
-    }
-    action = simple.get(item)
-    return _leave_and(action(ctx), ctx) if action else None
+    return MENU_PAGES[item](ctx)
 
 
 # ---- timeouts and flood -----------------------------------------------------------------
@@ -215,21 +212,16 @@ def _expire(ctx: Context) -> list[Reply]:
     return []
 
 
-def _flood_limit(ctx: Context) -> int:
-    return ctx.org.raw.limits.messages_per_minute
-
-
-def _flood_count(ctx: Context) -> int:
-    return int(ctx.draft.get(FLOOD_KEY, [0, 0])[1])
-
-
-def _flooding(ctx: Context) -> bool:
-    """Count this message in the current minute; True beyond the limit.
-
-    Button presses are not counted: they only answer what the bot asked."""
+def _flood_guard(ctx: Context) -> list[Reply] | None:
+    """Count this message in the current minute: None within the limit, one warning just
+    past it, then silence until the minute is over."""
     started, count = ctx.draft.get(FLOOD_KEY, [0.0, 0])
     now = ctx.now.timestamp()
     if now - float(started) > FLOOD_WINDOW.total_seconds():
         started, count = now, 0
-    ctx.draft[FLOOD_KEY] = [started, int(count) + 1]
-    return int(count) + 1 > _flood_limit(ctx)
+    count = int(count) + 1
+    ctx.draft[FLOOD_KEY] = [started, count]
+    limit = ctx.org.raw.limits.messages_per_minute
+    if count <= limit:
+        return None
+    return [Reply("errors.flood")] if count == limit + 1 else []

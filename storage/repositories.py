@@ -30,6 +30,11 @@ def _core(session: Session, statement: Executable, params: Any = None) -> Cursor
     return session.connection().execute(statement, params)
 
 
+def upsert_insert(session: Session) -> Any:
+    """The dialect's INSERT that supports ON CONFLICT (PostgreSQL's or SQLite's)."""
+    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+
+
 # ---- inbox -------------------------------------------------------------------------------
 
 
@@ -37,10 +42,8 @@ def record_inbound(
     *, session: Session, channel: str, event_id: str, payload: dict[str, Any]
 ) -> bool:
     """Store an inbound event once; False when it was stored before (a redelivery)."""
-    dialect = session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
     statement = (
-        insert(InboxEvent)
+        upsert_insert(session)(InboxEvent)
         .values(
             channel=channel,
             event_id=event_id,

@@ -4,8 +4,6 @@ import datetime as dt
 from typing import Any
 
 from sqlalchemy import delete, func, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
 from bot.domain.kinds import Kind
@@ -27,6 +25,7 @@ from storage.models import (
     TicketMessage,
     Unit,
 )
+from storage.repositories import upsert_insert
 
 SENDER = "youth"
 
@@ -60,10 +59,8 @@ class SqlYouthRecords:
 
     def next_number(self, sequence: str) -> int:
         """The next number of a code sequence (an atomic upsert; never handed out twice)."""
-        dialect = self._session.get_bind().dialect.name
-        insert = pg_insert if dialect == "postgresql" else sqlite_insert
         statement = (
-            insert(Counter)
+            upsert_insert(self._session)(Counter)
             .values(name=sequence, value=1)
             .on_conflict_do_update(index_elements=["name"], set_={"value": Counter.value + 1})
             .returning(col(Counter.value))
@@ -306,7 +303,7 @@ class SqlYouthRecords:
             "rating": ticket.rating,
             "thread": [
                 {
-                    "from": "you" if e.from_staff is False else "staff",
+                    "from": "staff" if e.from_staff else "you",
                     "text": e.body,
                     "at": _iso(e.at),
                 }

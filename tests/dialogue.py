@@ -56,3 +56,20 @@ async def onboard(chat: Chat, config: OrgConfig, unit: str = "Phường Gò Dầ
     await chat.press(f"unit:{found.code}", replies=2)
     await chat.press("age:skip")
     await chat.press("work:skip", replies=2)
+
+
+async def onboarded(
+    fake: FakeTelegram, make_app: Any, config: OrgConfig, user: int, **app_args: Any
+) -> Chat:
+    """Start the app and bring one young person through onboarding to the main menu."""
+    app = await make_app(config=config, **app_args)
+    chat = Chat(fake, app, user)
+    await onboard(chat, config)
+    return chat
+
+
+async def start_draft(chat: Chat, kind: str, category: str, body: str) -> None:
+    """From the menu: choose a kind and a category and type the text (attachments come next)."""
+    await chat.press(f"menu:{kind}")
+    await chat.press(category)
+    await chat.send(body)

@@ -11,7 +11,7 @@ from bot.domain.i18n import text
 from bot.domain.kinds import Kind
 from storage.models import Attachment, Conversation, Person, Ticket
 from tests.conftest import AppFactory, config_with, rows
-from tests.dialogue import Chat, onboard
+from tests.dialogue import Chat, onboarded, start_draft
 from tests.fake_telegram import FakeTelegram
 
 USER = 6001
@@ -165,9 +165,8 @@ async def test_each_kind_is_filed_with_a_code_and_a_deadline(
     prefix: str,
     privacy: str | None,
 ) -> None:
-    app = await make_app()
-    chat = Chat(fake, app, USER)
-    await onboard(chat, org_config)
+    chat = await onboarded(fake, make_app, org_config, USER)
+    app = chat.app
     body = "Đèn đường ở khu phố 3 bị hỏng hai tuần nay, buổi tối rất tối."
     receipt, _menu = await _submit(chat, kind, body, privacy)
     match = re.search(rf"\b({prefix}-\d{{4}}-0001)\b", receipt)
@@ -191,9 +190,8 @@ async def test_each_kind_is_filed_with_a_code_and_a_deadline(
 async def test_codes_count_up_within_a_month(
     fake: FakeTelegram, make_app: AppFactory, org_config: OrgConfig
 ) -> None:
-    app = await make_app()
-    chat = Chat(fake, app, USER)
-    await onboard(chat, org_config)
+    chat = await onboarded(fake, make_app, org_config, USER)
+    app = chat.app
     await _submit(chat, Kind.QUESTION, "Cho mình hỏi thủ tục chuyển sinh hoạt Đoàn?", "anon:no")
     await _submit(chat, Kind.QUESTION, "Cho mình hỏi về học bổng của Tỉnh đoàn?", "anon:no")
     codes = [t.code for t in await rows(app.db, Ticket)]
@@ -203,12 +201,11 @@ async def test_codes_count_up_within_a_month(
 async def test_preview_edit_loop_changes_text_and_category(
     fake: FakeTelegram, make_app: AppFactory, org_config: OrgConfig
 ) -> None:
-    app = await make_app()
-    chat = Chat(fake, app, USER)
-    await onboard(chat, org_config)
-    await chat.press("menu:complaint")
-    await chat.press("cat:food-safety")
-    await chat.send("Quán ăn trước cổng trường bán đồ ăn ôi thiu.")
+    chat = await onboarded(fake, make_app, org_config, USER)
+    app = chat.app
+    await start_draft(
+        chat, "complaint", "cat:food-safety", "Quán ăn trước cổng trường bán đồ ăn ôi thiu."
+    )
     await chat.press("att:done")
     [preview] = await chat.press("anon:no")
     assert "Vệ sinh an toàn thực phẩm" in preview
@@ -237,9 +234,8 @@ async def test_preview_edit_loop_changes_text_and_category(
 async def test_attachments_within_limits(
     fake: FakeTelegram, make_app: AppFactory, org_config: OrgConfig
 ) -> None:
-    app = await make_app()
-    chat = Chat(fake, app, USER)
-    await onboard(chat, org_config)
+    chat = await onboarded(fake, make_app, org_config, USER)
+    app = chat.app
     await chat.press("menu:complaint")
     await chat.press("cat:environment")
     # A photo with a caption gives both the text and the first attachment.
@@ -268,9 +264,7 @@ async def test_staff_never_see_who_sent_an_anonymous_or_confidential_report(
     fake: FakeTelegram, make_app: AppFactory
 ) -> None:
     config = _staffed_config()
-    app = await make_app(config=config)
-    chat = Chat(fake, app, USER)
-    await onboard(chat, config)
+    chat = await onboarded(fake, make_app, config, USER)
     await _submit(chat, Kind.COMPLAINT, "Nước thải từ xưởng chảy ra mương.", "anon:yes")
     await _submit(chat, Kind.CONFIDENTIAL, "Thủ quỹ chi đoàn giữ tiền đoàn phí không nộp.")
     await _submit(chat, Kind.QUESTION, "Cho mình hỏi lịch tiếp dân của Tỉnh đoàn.", "anon:no")
@@ -288,9 +282,8 @@ async def test_staff_never_see_who_sent_an_anonymous_or_confidential_report(
 async def test_commands_work_mid_dialogue_and_keep_the_draft(
     fake: FakeTelegram, make_app: AppFactory, org_config: OrgConfig
 ) -> None:
-    app = await make_app()
-    chat = Chat(fake, app, USER)
-    await onboard(chat, org_config)
+    chat = await onboarded(fake, make_app, org_config, USER)
+    app = chat.app
     await chat.press("menu:question")
     [ask] = await chat.press("cat:jobs")
     assert await chat.send("/help", replies=2) == [text("help.body", "vi"), ask]
@@ -329,12 +322,14 @@ async def test_commands_work_mid_dialogue_and_keep_the_draft(
 async def test_a_restart_mid_dialogue_resumes_with_the_draft(
     fake: FakeTelegram, make_app: AppFactory, org_config: OrgConfig
 ) -> None:
-    first = await make_app()
-    chat = Chat(fake, first, USER)
-    await onboard(chat, org_config)
-    await chat.press("menu:story")
-    await chat.press("cat:volunteering")
-    await chat.send("Bạn Lan ở ấp 4 dạy học miễn phí cho các em nhỏ mỗi tối.")
+    chat = await onboarded(fake, make_app, org_config, USER)
+    first = chat.app
+    await start_draft(
+        chat,
+        "story",
+        "cat:volunteering",
+        "Bạn Lan ở ấp 4 dạy học miễn phí cho các em nhỏ mỗi tối.",
+    )
     await first.stop()
     second = await make_app()
     chat = Chat(fake, second, USER)
@@ -349,9 +344,8 @@ async def test_a_restart_mid_dialogue_resumes_with_the_draft(
 async def test_bad_input_gets_a_clear_reply_and_changes_nothing(
     fake: FakeTelegram, make_app: AppFactory, org_config: OrgConfig
 ) -> None:
-    app = await make_app()
-    chat = Chat(fake, app, USER)
-    await onboard(chat, org_config)
+    chat = await onboarded(fake, make_app, org_config, USER)
+    app = chat.app
     await chat.press("menu:complaint")
     [ask] = await chat.press("cat:environment")
     [before] = await rows(app.db, Conversation)

@@ -123,7 +123,7 @@ def test_routing_takes_the_first_matching_rule(
 def test_shipped_routes_resolve_unit_names(org_config: OrgConfig) -> None:
     go_dau = org_config.unit("go dau") or org_config.unit("Phường Gò Dầu")
     assert go_dau is not None
-    assert org_config.routes().choose("complaint", "environment", go_dau.code).staff == (
+    assert org_config.routes.choose("complaint", "environment", go_dau.code).staff == (
         "nguyen-van-an",
     )
 

@@ -10,7 +10,7 @@ from bot.config import OrgConfig
 from bot.domain.i18n import text
 from storage.models import ChannelIdentity, Conversation, Person, Ticket, TicketMessage, utcnow
 from tests.conftest import AppFactory, config_with, rows
-from tests.dialogue import Chat, onboard
+from tests.dialogue import Chat, onboard, onboarded, start_draft
 from tests.fake_telegram import FakeTelegram
 
 USER = 6101
@@ -28,9 +28,9 @@ class Clock:
 
 
 async def _question(chat: Chat) -> str:
-    await chat.press("menu:question")
-    await chat.press("cat:jobs")
-    await chat.send("Tỉnh đoàn có giới thiệu việc làm cho thanh niên không ạ?")
+    await start_draft(
+        chat, "question", "cat:jobs", "Tỉnh đoàn có giới thiệu việc làm cho thanh niên không ạ?"
+    )
     await chat.press("att:done")
     await chat.press("anon:no")
     await chat.press("preview:send", replies=2)
@@ -53,9 +53,8 @@ def _answer(session: Session, code: str) -> None:
 async def test_my_submissions_thread_add_rate_close_and_reopen(
     fake: FakeTelegram, make_app: AppFactory, org_config: OrgConfig
 ) -> None:
-    app = await make_app()
-    chat = Chat(fake, app, USER)
-    await onboard(chat, org_config)
+    chat = await onboarded(fake, make_app, org_config, USER)
+    app = chat.app
     code = await _question(chat)
     await chat.send("/mine")
     assert chat.buttons() == [f"mine:open:{code}", "menu:show"]
@@ -102,9 +101,7 @@ async def test_reopening_ends_after_the_configured_days(
     fake: FakeTelegram, make_app: AppFactory, org_config: OrgConfig
 ) -> None:
     clock = Clock()
-    app = await make_app(clock=clock)
-    chat = Chat(fake, app, USER)
-    await onboard(chat, org_config)
+    chat = await onboarded(fake, make_app, org_config, USER, clock=clock)
     code = await _question(chat)
     await chat.press(f"mine:close:{code}", replies=2)
     clock.now += dt.timedelta(days=15)
@@ -117,9 +114,8 @@ async def test_reopening_ends_after_the_configured_days(
 async def test_mydata_sends_a_file_and_forget_erases_the_person(
     fake: FakeTelegram, make_app: AppFactory, org_config: OrgConfig
 ) -> None:
-    app = await make_app()
-    chat = Chat(fake, app, USER)
-    await onboard(chat, org_config)
+    chat = await onboarded(fake, make_app, org_config, USER)
+    app = chat.app
     code = await _question(chat)
     fake.message(USER, "/mydata")
     await fake.wait_for(lambda: len(fake.sent("sendDocument", USER)) == 1)
@@ -144,9 +140,8 @@ async def test_mydata_sends_a_file_and_forget_erases_the_person(
 async def test_forget_can_be_called_off(
     fake: FakeTelegram, make_app: AppFactory, org_config: OrgConfig
 ) -> None:
-    app = await make_app()
-    chat = Chat(fake, app, USER)
-    await onboard(chat, org_config)
+    chat = await onboarded(fake, make_app, org_config, USER)
+    app = chat.app
     await chat.send("/forget")
     [kept] = await chat.press("forget:no")
     assert kept == text("privacy.forget_kept", "vi")
@@ -155,13 +150,12 @@ async def test_forget_can_be_called_off(
 
 async def test_daily_limit_keeps_the_draft(fake: FakeTelegram, make_app: AppFactory) -> None:
     config = config_with({"limits": {"submissions_per_day": 1}})
-    app = await make_app(config=config)
-    chat = Chat(fake, app, USER)
-    await onboard(chat, config)
+    chat = await onboarded(fake, make_app, config, USER)
+    app = chat.app
     await _question(chat)
-    await chat.press("menu:idea")
-    await chat.press("cat:digital")
-    await chat.send("Làm bản đồ số các điểm sinh hoạt thanh thiếu nhi trong tỉnh.")
+    await start_draft(
+        chat, "idea", "cat:digital", "Làm bản đồ số các điểm sinh hoạt thanh thiếu nhi trong tỉnh."
+    )
     await chat.press("att:done")
     await chat.press("pub:named")
     [limited] = await chat.press("preview:send")
@@ -194,12 +188,10 @@ async def test_a_long_silence_ends_the_dialogue_but_keeps_the_draft(
     fake: FakeTelegram, make_app: AppFactory, org_config: OrgConfig
 ) -> None:
     clock = Clock()
-    app = await make_app(clock=clock)
-    chat = Chat(fake, app, USER)
-    await onboard(chat, org_config)
-    await chat.press("menu:complaint")
-    await chat.press("cat:environment")
-    await chat.send("Bãi rác tự phát ở đầu hẻm 12 bốc mùi.")
+    chat = await onboarded(fake, make_app, org_config, USER, clock=clock)
+    await start_draft(
+        chat, "complaint", "cat:environment", "Bãi rác tự phát ở đầu hẻm 12 bốc mùi."
+    )
     clock.now += dt.timedelta(hours=3)
     [expired] = await chat.send(
         None, photo=[{"file_id": "p", "file_unique_id": "u", "width": 1, "height": 1}]
@@ -213,9 +205,8 @@ async def test_a_long_silence_ends_the_dialogue_but_keeps_the_draft(
 async def test_a_banned_person_is_refused_politely_but_keeps_data_rights(
     fake: FakeTelegram, make_app: AppFactory, org_config: OrgConfig
 ) -> None:
-    app = await make_app()
-    chat = Chat(fake, app, USER)
-    await onboard(chat, org_config)
+    chat = await onboarded(fake, make_app, org_config, USER)
+    app = chat.app
     await app.db.run(lambda s: s.exec(update(Person).values(banned=True)))
     assert await chat.press("menu:complaint") == [text("errors.banned", "vi")]
     [notice] = await chat.send("/privacy")
@@ -225,9 +216,8 @@ async def test_a_banned_person_is_refused_politely_but_keeps_data_rights(
 async def test_settings_change_unit_and_toggles(
     fake: FakeTelegram, make_app: AppFactory, org_config: OrgConfig
 ) -> None:
-    app = await make_app()
-    chat = Chat(fake, app, USER)
-    await onboard(chat, org_config)
+    chat = await onboarded(fake, make_app, org_config, USER)
+    app = chat.app
     [summary] = await chat.send("/settings")
     assert "Đơn vị: Phường Gò Dầu" in summary
     await chat.press("set:unit")
@@ -245,8 +235,6 @@ async def test_settings_change_unit_and_toggles(
     assert person.always_anonymous
     assert person.subscriptions == ["announcements", "daily"]
     # Always anonymous: a complaint skips the question and is filed anonymously.
-    await chat.press("menu:complaint")
-    await chat.press("cat:environment")
-    await chat.send("Khói từ lò gạch làm cả xóm khó thở.")
+    await start_draft(chat, "complaint", "cat:environment", "Khói từ lò gạch làm cả xóm khó thở.")
     [preview] = await chat.press("att:done")
     assert text("submit.anonymous", "vi") in preview

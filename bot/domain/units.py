@@ -2,6 +2,7 @@
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 from bot.domain.text import fold
 
@@ -18,12 +19,12 @@ class UnitName:
     code: str
     name: str
 
-    @property
+    @cached_property
     def folded(self) -> str:
         """The name without diacritics, case or extra spaces."""
         return fold(self.name)
 
-    @property
+    @cached_property
     def bare(self) -> str:
         """The folded name without its leading title ('xa', 'phuong', 'doan'...)."""
         folded = self.folded
