@@ -11,6 +11,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import uvicorn
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from starlette.applications import Starlette
 from telegram import BotCommand, Update
 from telegram.error import TelegramError
@@ -28,13 +29,15 @@ from bot.config import OrgConfig
 from bot.dispatch import Dispatcher, Handler
 from bot.domain.i18n import LANGUAGES, text
 from bot.domain.text import fold
+from bot.jobs import DeskJobs, schedule
 from bot.metrics import Metrics
 from bot.outbox import OutboxSender
 from bot.settings import Settings
 from bot.web import TELEGRAM_WEBHOOK_PATH, QuietServer, build_web
-from handlers import youth
+from handlers import entry
 from storage import repositories as repo
 from storage.db import Database
+from storage.desk import sync_staff
 from storage.models import utcnow
 
 log = logging.getLogger(__name__)
@@ -116,6 +119,8 @@ class CauNoi:
     outbox: OutboxSender
     web: Starlette
     telegram: TelegramRuntime | None
+    jobs: DeskJobs
+    scheduler: AsyncIOScheduler
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _server: uvicorn.Server | None = None
     _socket: socket.socket | None = None
@@ -125,9 +130,14 @@ class CauNoi:
         """Start everything; a stored but unhandled update is handled again."""
         units = [(u.code, u.name, fold(u.name), u.kind) for u in self.config.units]
         await self.db.run(lambda session: repo.sync_units(session=session, units=units))
+        staff = self.config.declared_staff()
+        await self.db.run(lambda session: sync_staff(session=session, members=staff))
         if self.telegram is not None:
             await self.telegram.start(self.db)
+            username = self.telegram.application.bot.username
+            self.dispatcher.links[TELEGRAM] = f"https://t.me/{username}?start={{}}"
         self._tasks.append(asyncio.create_task(self.outbox.run(), name="outbox"))
+        self.scheduler.start()
         if serve_http:
             self._socket = socket.create_server((self.settings.http_host, self.settings.http_port))
             self._server = QuietServer(
@@ -154,6 +164,8 @@ class CauNoi:
         self._stopped = True
         if self._server is not None:
             self._server.should_exit = True
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
         if self.telegram is not None:
             await self.telegram.stop()
         await self.outbox.stop()
@@ -205,7 +217,7 @@ def build_application(
     settings: Settings,
     config: OrgConfig,
     *,
-    handler: Handler = youth.handle,
+    handler: Handler = entry.handle,
     clock: Callable[[], dt.datetime] = utcnow,
 ) -> CauNoi:
     """Wire the product for these settings and this organisation."""
@@ -246,7 +258,11 @@ def build_application(
         telegram_sink=telegram.take_webhook_update if telegram and webhook else None,
         webhook_secret=webhook[1] if webhook else None,
     )
-    return CauNoi(settings, config, db, metrics, dispatcher, outbox, web, telegram)
+    jobs = DeskJobs(db=db, config=config, on_outbox=outbox.wake)
+    scheduler = schedule(jobs, config, clock)
+    return CauNoi(
+        settings, config, db, metrics, dispatcher, outbox, web, telegram, jobs, scheduler
+    )
 
 
 def _telegram_callback(dispatcher: Dispatcher) -> Any:

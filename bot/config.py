@@ -5,6 +5,7 @@ from collections.abc import Iterable
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
 
 import yaml
 from pydantic import (
@@ -17,8 +18,10 @@ from pydantic import (
 )
 from vietnam_provinces import Province, Ward
 
+from bot.domain.desk import Staff
 from bot.domain.kinds import Kind, Role
 from bot.domain.routing import Routes, Rule
+from bot.domain.sla import NudgePolicy
 from bot.domain.text import fold
 from bot.domain.units import UnitName
 
@@ -63,6 +66,8 @@ class Organisation(_Strict):
     name: Label
     province: str | int
     timezone: str = "Asia/Ho_Chi_Minh"
+    # Where a sender can turn when a submission is rejected (office, address, hotline).
+    contact: Label | None = None
 
 
 class StaffMember(_Strict):
@@ -113,6 +118,20 @@ class Sla(_Strict):
             if days < 1:
                 raise ValueError(f"{kind}: the deadline must be at least 1 working day")
         return value
+
+
+class Desk(_Strict):
+    """How the staff desk works: signatures, nudges around deadlines, canned answers."""
+
+    # Answers are signed with the organisation's name unless this is true.
+    show_staff_names: bool = False
+    auto_close_days: int = Field(default=7, ge=1, le=90)
+    remind_working_days_before: int = Field(default=1, ge=0, le=10)
+    escalate_admin_after_working_days: int = Field(default=2, ge=0, le=30)
+    morning_summary: dt.time = dt.time(7, 45)
+    sweep_minutes: int = Field(default=15, ge=1, le=240)
+    invite_hours: int = Field(default=72, ge=1, le=24 * 30)
+    canned_answers: dict[str, list[Label]] = Field(default_factory=dict)
 
 
 class Weekly(_Strict):
@@ -167,6 +186,7 @@ class RawConfig(_Strict):
     staff: list[StaffMember] = Field(default_factory=list)
     routing: Routing
     sla: Sla
+    desk: Desk = Desk()
     schedule: Schedule
     channels: Channels = Channels()
     limits: Limits = Limits()
@@ -208,6 +228,22 @@ class OrgConfig(BaseModel):
         """Every unit, as the picker searches them."""
         return [UnitName(u.code, u.name) for u in self.units]
 
+    def declared_staff(self) -> list[tuple[Staff, str | None]]:
+        """The staff in config.yaml, with unit names resolved, and their Telegram ids."""
+        return [
+            (
+                Staff(
+                    code=m.code,
+                    name=m.name,
+                    roles=frozenset(m.roles),
+                    units=frozenset(u.code for ref in m.units if (u := self.unit(ref))),
+                    categories=frozenset(m.categories),
+                ),
+                str(m.telegram_id) if m.telegram_id is not None else None,
+            )
+            for m in self.raw.staff
+        ]
+
     def category(self, kind: str, code: str) -> Category | None:
         """A category of one kind by its code."""
         return next((c for c in self.raw.categories.get(Kind(kind), []) if c.code == code), None)
@@ -227,14 +263,16 @@ class OrgConfig(BaseModel):
             self._rule("inspection", routing.inspection),
         )
 
-    def recipients(self, rule: Rule) -> list[tuple[str, str]]:
-        """The (channel, chat id) pairs a rule sends to: its group, then its staff."""
-        chats = [str(rule.group_chat_id)] if rule.group_chat_id is not None else []
-        for code in rule.staff:
-            member = self.staff_member(code)
-            if member is not None and member.telegram_id is not None:
-                chats.append(str(member.telegram_id))
-        return [("telegram", chat) for chat in dict.fromkeys(chats)]
+    @cached_property
+    def nudges(self) -> NudgePolicy:
+        """When reminders and escalations about a deadline are due."""
+        desk = self.raw.desk
+        return NudgePolicy(
+            remind_before=desk.remind_working_days_before,
+            admin_after=desk.escalate_admin_after_working_days,
+            holidays=frozenset(self.raw.sla.holidays),
+            zone=ZoneInfo(self.raw.organisation.timezone),
+        )
 
     def _rule(self, name: str, route: Route) -> Rule:
         units = frozenset(u.code for ref in route.units if (u := self.unit(ref)) is not None)
@@ -293,6 +331,7 @@ def _validate_references(raw: RawConfig, unit_codes: set[str]) -> None:
         _check_refs(f"{where}.units", route.units, unit_codes, "unit")
         _check_refs(f"{where}.categories", route.categories, category_codes, "category")
         _check_refs(f"{where}.staff", route.staff, staff_codes, "staff code")
+    _check_refs("desk.canned_answers", raw.desk.canned_answers, category_codes, "category")
     missing_sla = sorted(set(Kind) - set(raw.sla.working_days))
     if missing_sla:
         raise ConfigError(f"sla.working_days: add a deadline for {', '.join(missing_sla)}")

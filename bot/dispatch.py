@@ -12,11 +12,12 @@ from sqlmodel import Session
 from bot.config import OrgConfig
 from bot.domain.i18n import render, supported
 from bot.domain.language import detect_language
-from bot.domain.messages import Inbound, InputKind, Reply
+from bot.domain.messages import Inbound, InputKind, Recipient, Reply
 from bot.metrics import Metrics
 from handlers.context import Context
 from storage import repositories as repo
 from storage.db import Database
+from storage.desk import SqlDeskRecords
 from storage.youth import SqlYouthRecords
 
 Handler = Callable[[Inbound, Context], list[Reply]]
@@ -46,6 +47,8 @@ class Dispatcher:
         self._metrics = metrics
         self._on_outbox = on_outbox
         self._clock = clock
+        # Per channel, a link that opens the bot with a start payload; set once it is known.
+        self.links: dict[str, str] = {}
 
     async def record(self, event_id: str, channel: str, payload: dict[str, object]) -> bool:
         """Store an event durably; False if it was stored before."""
@@ -105,7 +108,11 @@ class Dispatcher:
             first_contact=before.first_contact,
             org=self._config,
             records=records,
+            desk=SqlDeskRecords(session=session),
             now=now,
+            person_id=before.person_id,
+            staff_code=before.staff_code,
+            links=self.links,
             profile=copy.deepcopy(before.profile),
             flow=before.flow,
             step=before.step,
@@ -130,22 +137,8 @@ class Dispatcher:
     def _enqueue(
         self, session: Session, event: Inbound, replies: list[Reply], ctx: Context, inbox_id: int
     ) -> None:
-        """Queue the replies: to the sender in their language, to others in theirs, in order."""
-
-        def destination(reply: Reply) -> tuple[str, str, str]:
-            if reply.to is None:
-                return event.channel, event.chat_id, ctx.language
-            return reply.to.channel, reply.to.chat_id, reply.to.language
-
-        for (channel, chat_id, shown_in), group in itertools.groupby(replies, key=destination):
-            repo.enqueue_outbound(
-                session=session,
-                channel=channel,
-                chat_id=chat_id,
-                payloads=[render(reply, shown_in).to_payload() for reply in group],
-                source_event_id=inbox_id,
-                now=ctx.now,
-            )
+        sender = Recipient(event.channel, event.chat_id, ctx.language)
+        queue_replies(session, replies, now=ctx.now, sender=sender, source_event_id=inbox_id)
 
     def _first_language(self, event: Inbound) -> str:
         hinted = supported(event.language_hint)
@@ -165,4 +158,31 @@ class Dispatcher:
             chat_id=event.chat_id,
             payloads=[apology.to_payload()],
             now=self._clock(),
+        )
+
+
+def queue_replies(
+    session: Session,
+    replies: list[Reply],
+    *,
+    now: dt.datetime,
+    sender: Recipient | None = None,
+    source_event_id: int | None = None,
+) -> None:
+    """Queue replies in order, each rendered in its recipient's language; a reply without
+    `to` goes to the sender."""
+
+    def destination(reply: Reply) -> Recipient:
+        to = reply.to or sender
+        assert to is not None, "a reply without a recipient needs a sender"
+        return to
+
+    for to, group in itertools.groupby(replies, key=destination):
+        repo.enqueue_outbound(
+            session=session,
+            channel=to.channel,
+            chat_id=to.chat_id,
+            payloads=[render(reply, to.language).to_payload() for reply in group],
+            source_event_id=source_event_id,
+            now=now,
         )

@@ -8,6 +8,7 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 
 from bot.channels.base import (
+    CannotEdit,
     ChannelSender,
     PermanentFailure,
     RateLimited,
@@ -124,9 +125,7 @@ class OutboxSender:
             await self._retry(message, "no such channel is running", give_up=True)
             return True
         try:
-            external_id = await sender.send(
-                message.chat_id, Rendered.from_payload(message.payload)
-            )
+            external_id = await self._deliver(sender, channel, message)
         except RateLimited as error:
             self._paused_until = self._clock() + dt.timedelta(seconds=error.retry_after)
             await self._retry(message, "rate limited", give_up=False, at=self._paused_until)
@@ -165,6 +164,23 @@ class OutboxSender:
         )
         self._metrics.sent.labels(channel).inc()
         return True
+
+    async def _deliver(self, sender: ChannelSender, channel: str, message: Outgoing) -> str | None:
+        """Send the message, or edit the earlier one with its key where the channel can."""
+        rendered = Rendered.from_payload(message.payload)
+        key = rendered.key
+        if key is None or not sender.capabilities.edits:
+            return await sender.send(message.chat_id, rendered)
+        chat_id = message.chat_id
+        earlier = await self._db.run(
+            lambda session: repo.sent_with_key(
+                session=session, channel=channel, chat_id=chat_id, key=key
+            )
+        )
+        if earlier is not None:
+            with contextlib.suppress(CannotEdit):
+                return await sender.edit(chat_id, earlier, rendered)
+        return await sender.send(chat_id, rendered)
 
     async def _retry(
         self, message: Outgoing, error: str, *, give_up: bool, at: dt.datetime | None = None

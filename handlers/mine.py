@@ -5,7 +5,8 @@ from bot.domain.clock import show_date, show_datetime
 from bot.domain.i18n import text
 from bot.domain.messages import Choice, Inbound, InputKind, Reply
 from bot.domain.tickets import SenderAction, TicketSummary, allowed, status_after
-from handlers import menu
+from handlers import cards, menu
+from handlers.cards import STAFF_LANGUAGE
 from handlers.context import Context
 from handlers.steps import Step, goto, register, rows, text_of
 from handlers.submission import attachment_of
@@ -72,7 +73,14 @@ def on_choice(event: Inbound, ctx: Context) -> list[Reply] | None:
     ctx.records.set_status(code, status_after(sender_action, ticket), ctx.now)
     done = Reply(f"mine.done_{action}", {"code": code})
     updated = ctx.records.my_ticket(code)
-    return [done, *_show(ctx, updated)] if updated else [done]
+    staff = _tell_staff(ctx, code, f"desk.sender_{action}", "")
+    return [done, *_show(ctx, updated), *staff] if updated else [done, *staff]
+
+
+def _tell_staff(ctx: Context, code: str, key: str, typed: str) -> list[Reply]:
+    """A notice on every card of the submission, and the cards brought up to date."""
+    notices = cards.to_cards(ctx.desk, code, key, {"code": code, "text": typed})
+    return [*notices, *cards.refresh_cards(ctx.org, ctx.desk, code, ctx.now)]
 
 
 def _show(ctx: Context, ticket: TicketSummary) -> list[Reply]:
@@ -134,7 +142,12 @@ def _take_add(event: Inbound, ctx: Context) -> list[Reply] | None:
     status = status_after(SenderAction.ADD_INFO, ticket)
     ctx.records.add_to_ticket(ticket.code, typed, attachments, status, ctx.now)
     ctx.reset_dialogue()
-    return [Reply("mine.added", {"code": ticket.code}), menu.main_menu("menu.again")]
+    shown = typed or text("mine.files", STAFF_LANGUAGE, count=str(len(attachments)))
+    return [
+        Reply("mine.added", {"code": ticket.code}),
+        menu.main_menu("menu.again"),
+        *_tell_staff(ctx, ticket.code, "desk.sender_added", shown),
+    ]
 
 
 def _ask_rate(ctx: Context) -> list[Reply]:

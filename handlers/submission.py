@@ -7,18 +7,16 @@ from typing import Any
 from bot.domain.clock import show_date
 from bot.domain.i18n import text
 from bot.domain.kinds import Kind
-from bot.domain.messages import Choice, Inbound, InputKind, Recipient, Reply
+from bot.domain.messages import Choice, Inbound, InputKind, Reply
 from bot.domain.sla import due_at
 from bot.domain.tickets import AttachmentRef, Submission, sequence_name, ticket_code
-from handlers import menu
+from handlers import cards, menu
 from handlers.context import Context
 from handlers.steps import Step, goto, label, register, rows, text_of
 
 FLOW = "submit"
 DRAFT = "submission"
 NEXT_KIND = "next_kind"
-STAFF_LANGUAGE = "vi"
-CARD_TEXT_CHARS = 3000
 ANONYMITY_KINDS = (Kind.COMPLAINT, Kind.QUESTION)
 PUBLISHING_KINDS = (Kind.STORY, Kind.IDEA)
 PUBLISH_CHOICES = ("named", "anonymous", "no")
@@ -314,7 +312,8 @@ def _send(event: Inbound, ctx: Context) -> list[Reply]:
         f"submit.received.{submission.kind}",
         {"code": submission.code, "due": show_date(submission.due_at, ctx.zone)},
     )
-    return [receipt, *_staff_notices(ctx, submission), menu.main_menu("menu.again")]
+    staff_cards = cards.new_ticket(ctx.org, ctx.desk, submission.code, ctx.now)
+    return [receipt, *staff_cards, menu.main_menu("menu.again")]
 
 
 def _submission(event: Inbound, ctx: Context) -> Submission:
@@ -334,34 +333,6 @@ def _submission(event: Inbound, ctx: Context) -> Submission:
         display_name=event.display_name,
         due_at=due_at(ctx.now, sla.working_days[kind], set(sla.holidays), ctx.zone),
     )
-
-
-def _staff_notices(ctx: Context, submission: Submission) -> list[Reply]:
-    """Tell the staff the routing chose; never with the identity of a hidden sender."""
-    rule = ctx.org.routes.choose(submission.kind, submission.category, submission.unit_code)
-    category = ctx.org.category(submission.kind, submission.category)
-    unit = ctx.org.unit(submission.unit_code or "")
-    language = STAFF_LANGUAGE
-    if submission.kind is Kind.CONFIDENTIAL:
-        sender = text("staff.sender_confidential", language)
-    elif submission.anonymous:
-        sender = text("staff.sender_anonymous", language)
-    else:
-        sender = submission.display_name or text("staff.sender_unnamed", language)
-    values = {
-        "code": submission.code,
-        "kind": text(f"kinds.{submission.kind}", language),
-        "category": getattr(category, language) if category else submission.category,
-        "unit": unit.name if unit else text("common.not_set", language),
-        "sender": sender,
-        "due": show_date(submission.due_at, ctx.zone),
-        "attachments": str(len(submission.attachments)),
-        "text": submission.text[:CARD_TEXT_CHARS],
-    }
-    return [
-        Reply("staff.new_ticket", values, to=Recipient(channel, chat_id, language))
-        for channel, chat_id in ctx.org.recipients(rule)
-    ]
 
 
 register(

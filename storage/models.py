@@ -183,7 +183,10 @@ class InboxEvent(SQLModel, table=True):
 class OutboxMessage(SQLModel, table=True):
     """A message that must reach someone; sent, retried and recorded by the one sender."""
 
-    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_outbox_due", "status", "next_attempt_at"),
+        Index("ix_outbox_key", "chat_id", "message_key"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     channel: str = Field(max_length=20)
@@ -196,7 +199,36 @@ class OutboxMessage(SQLModel, table=True):
     next_attempt_at: dt.datetime = _created()
     sent_at: dt.datetime | None = _when()
     external_message_id: str | None = Field(default=None, max_length=64)
+    # Messages with the same key in one chat are one message, edited where the channel can.
+    message_key: str | None = Field(default=None, max_length=40)
     error: str | None = Field(default=None, sa_column=Column(String(500)))
+
+
+class StaffMember(SQLModel, table=True):
+    """A member of staff: from config.yaml or invited by an admin; revoked ones stay inactive."""
+
+    code: str = Field(primary_key=True, max_length=40)
+    name: str = Field(max_length=200)
+    roles: list[str] = _json(list)
+    units: list[str] = _json(list)
+    categories: list[str] = _json(list)
+    person_id: int | None = Field(default=None, foreign_key="person.id", index=True)
+    source: str = Field(max_length=10)
+    active: bool = True
+    created_at: dt.datetime = _created()
+
+
+class Invite(SQLModel, table=True):
+    """A one-time link that gives whoever opens it a staff role."""
+
+    token: str = Field(primary_key=True, max_length=40)
+    roles: list[str] = _json(list)
+    units: list[str] = _json(list)
+    created_by: str = Field(max_length=40)
+    created_at: dt.datetime = _created()
+    expires_at: dt.datetime = _created()
+    used_at: dt.datetime | None = _when()
+    used_by: int | None = Field(default=None, foreign_key="person.id")
 
 
 class AuditEntry(SQLModel, table=True):

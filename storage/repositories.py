@@ -18,6 +18,7 @@ from storage.models import (
     InboxEvent,
     OutboxMessage,
     Person,
+    Publication,
     Unit,
     utcnow,
 )
@@ -128,6 +129,7 @@ def enqueue_outbound(
             "source_event_id": source_event_id,
             "created_at": now,
             "next_attempt_at": now,
+            "message_key": payload.get("key"),
         }
         for payload in payloads
     ]
@@ -143,6 +145,27 @@ class Outgoing:
     chat_id: str
     payload: dict[str, Any]
     attempts: int
+
+
+_EARLIER_WITH_KEY = (
+    sa_select(col(OutboxMessage.external_message_id))
+    .where(
+        col(OutboxMessage.chat_id) == bindparam("p_chat"),
+        col(OutboxMessage.message_key) == bindparam("p_key"),
+        col(OutboxMessage.channel) == bindparam("p_channel"),
+        col(OutboxMessage.status) == "sent",
+        col(OutboxMessage.external_message_id).is_not(None),
+    )
+    .order_by(col(OutboxMessage.id).desc())
+    .limit(1)
+)
+
+
+def sent_with_key(*, session: Session, channel: str, chat_id: str, key: str) -> str | None:
+    """The channel's id of the latest message sent to a chat under this key, if any."""
+    params = {"p_chat": chat_id, "p_key": key, "p_channel": channel}
+    found: str | None = _core(session, _EARLIER_WITH_KEY, params).scalar_one_or_none()
+    return found
 
 
 _DUE = (
@@ -254,6 +277,7 @@ class Dialogue:
     profile: Profile
     updated_at: dt.datetime
     first_contact: bool = False
+    staff_code: str | None = None
 
 
 _LOAD_DIALOGUE = (
@@ -272,6 +296,7 @@ _LOAD_DIALOGUE = (
         col(Person.always_anonymous),
         col(Person.subscriptions),
         col(Person.banned),
+        col(Person.staff_code),
     )
     .join(Person, col(Person.id) == col(ChannelIdentity.person_id))
     .join(
@@ -318,7 +343,7 @@ def load_dialogue(*, session: Session, channel: str, external_id: str) -> Dialog
     if row is None:
         return None
     (person_id, conversation_id, language, stopped_at, flow, step, draft, updated_at) = row[:8]
-    unit_code, consent_at, extra, always_anonymous, subscriptions, banned = row[8:]
+    unit_code, consent_at, extra, always_anonymous, subscriptions, banned, staff_code = row[8:]
     profile = Profile(
         unit_code=unit_code,
         consented_at=consent_at,
@@ -338,6 +363,7 @@ def load_dialogue(*, session: Session, channel: str, external_id: str) -> Dialog
         dict(draft),
         profile,
         updated_at,
+        staff_code=staff_code,
     )
 
 
@@ -411,3 +437,17 @@ def sync_units(*, session: Session, units: Iterable[tuple[str, str, str, str]]) 
             session.add(existing)
         count += 1
     return count
+
+
+# ---- publications and other once-only sends ---------------------------------------------
+
+
+def claim_publication(*, session: Session, kind: str, period: str, now: dt.datetime) -> bool:
+    """Record that a post of this kind for this period is being made; False if it was before
+    (by this or another process), so nothing is ever sent twice."""
+    statement = (
+        upsert_insert(session)(Publication)
+        .values(kind=kind, period=period, status="posted", payload={}, created_at=now)
+        .on_conflict_do_nothing(index_elements=["kind", "period"])
+    )
+    return bool(_core(session, statement).rowcount)

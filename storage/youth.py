@@ -7,9 +7,9 @@ from sqlalchemy import delete, func, update
 from sqlmodel import Session, col, select
 
 from bot.domain.kinds import Kind
+from bot.domain.lifecycle import Status
 from bot.domain.tickets import (
     AttachmentRef,
-    Status,
     Submission,
     ThreadEntry,
     TicketSummary,

@@ -19,7 +19,7 @@ from bot.app import CauNoi, build_application
 from bot.config import OrgConfig, load_config, parse_config
 from bot.dispatch import Handler
 from bot.settings import Settings
-from handlers import youth
+from handlers import entry
 from storage.db import Database
 from storage.migrate import upgrade
 from storage.models import utcnow
@@ -151,7 +151,7 @@ async def make_app(
         *,
         serve_http: bool = False,
         clock: Callable[[], dt.datetime] = utcnow,
-        handler: Handler = youth.handle,
+        handler: Handler = entry.handle,
         expected_errors: int = 0,
         config: OrgConfig | None = None,
         **overrides: Any,

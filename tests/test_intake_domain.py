@@ -7,11 +7,11 @@ import pytest
 
 from bot.config import OrgConfig
 from bot.domain.kinds import Kind
+from bot.domain.lifecycle import Status
 from bot.domain.routing import Routes, Rule
 from bot.domain.sla import add_working_days, due_at
 from bot.domain.tickets import (
     SenderAction,
-    Status,
     TicketSummary,
     allowed,
     sequence_name,

@@ -30,6 +30,10 @@ class PermanentFailure(SendError):
     """The platform refused this message; sending it again will not help."""
 
 
+class CannotEdit(SendError):
+    """The earlier message is gone or too old to edit: send a new one instead."""
+
+
 @dataclass(frozen=True)
 class Capabilities:
     """What a channel can show."""
@@ -47,6 +51,10 @@ class ChannelSender(Protocol):
 
     async def send(self, chat_id: str, message: Rendered) -> str | None:
         """Deliver one message; return the platform's id for it."""
+        ...
+
+    async def edit(self, chat_id: str, message_id: str, message: Rendered) -> str | None:
+        """Replace an earlier message's text and choices (only if capabilities.edits)."""
         ...
 
 

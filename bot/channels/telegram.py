@@ -23,6 +23,7 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Tele
 from telegram.ext import BaseUpdateProcessor
 
 from bot.channels.base import (
+    CannotEdit,
     Capabilities,
     PermanentFailure,
     RateLimited,
@@ -65,6 +66,27 @@ class TelegramSender:
         except (NetworkError, TelegramError) as error:
             raise TemporaryFailure(str(error)) from error
         return str(sent.message_id) if sent else None
+
+    async def edit(self, chat_id: str, message_id: str, message: Rendered) -> str | None:
+        """Replace an earlier message's text and buttons; CannotEdit when it is gone."""
+        try:
+            await self._bot.edit_message_text(
+                chat_id=chat_id,
+                message_id=int(message_id),
+                text=message.text[:MAX_TEXT],
+                reply_markup=_keyboard(message),
+            )
+        except RetryAfter as error:
+            raise RateLimited(_seconds(error)) from error
+        except Forbidden as error:
+            raise RecipientGone(error.message) from error
+        except BadRequest as error:
+            if "not modified" in error.message.lower():
+                return message_id
+            raise CannotEdit(error.message) from error
+        except (NetworkError, TelegramError) as error:
+            raise TemporaryFailure(str(error)) from error
+        return message_id
 
     async def _send(self, chat_id: str, message: Rendered) -> Message | None:
         keyboard = _keyboard(message)

@@ -54,4 +54,4 @@ def render(reply: Reply, language: str) -> Rendered:
         tuple((c.id, text(c.key, language, **c.values)) for c in row) for row in reply.choices
     )
     body = text(reply.key, language, **reply.values)
-    return Rendered(text=body, choices=choices, document=reply.document)
+    return Rendered(text=body, choices=choices, document=reply.document, key=reply.replaces)

@@ -78,6 +78,8 @@ class Reply:
     """What to say, as a catalog key and its values, with optional rows of choices.
 
     It goes to the sender unless `to` names someone else; it is then rendered in their language.
+    Replies with the same `replaces` key in one chat are one message: where the channel can
+    edit, a later one replaces the earlier (e.g. a ticket card kept up to date).
     """
 
     key: str
@@ -85,6 +87,7 @@ class Reply:
     choices: tuple[tuple[Choice, ...], ...] = ()
     to: Recipient | None = None
     document: Document | None = None
+    replaces: str | None = None
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,7 @@ class Rendered:
     text: str
     choices: tuple[tuple[tuple[str, str], ...], ...] = ()
     document: Document | None = None
+    key: str | None = None
 
     def to_payload(self) -> dict[str, object]:
         """The JSON form kept in the outbox."""
@@ -101,6 +105,8 @@ class Rendered:
             "text": self.text,
             "choices": [[list(c) for c in row] for row in self.choices],
         }
+        if self.key is not None:
+            payload["key"] = self.key
         if self.document is not None:
             payload["document"] = {"name": self.document.name, "content": self.document.content}
         return payload
@@ -118,4 +124,10 @@ class Rendered:
             if isinstance(document, dict)
             else None
         )
-        return cls(text=str(payload["text"]), choices=choices, document=attached)
+        key = payload.get("key")
+        return cls(
+            text=str(payload["text"]),
+            choices=choices,
+            document=attached,
+            key=str(key) if key is not None else None,
+        )

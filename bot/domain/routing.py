@@ -20,14 +20,6 @@ class Rule:
     group_chat_id: int | None = None
     staff: tuple[str, ...] = ()
 
-    def matches(self, kind: str, category: str, unit_code: str | None) -> bool:
-        """Whether a submission falls under this rule."""
-        return (
-            (not self.kinds or kind in self.kinds)
-            and (not self.categories or category in self.categories)
-            and (not self.units or unit_code in self.units)
-        )
-
 
 @dataclass(frozen=True)
 class Routes:
@@ -39,6 +31,39 @@ class Routes:
 
     def choose(self, kind: str, category: str, unit_code: str | None) -> Rule:
         """The rule for a submission; confidential reports only ever go to inspection."""
-        if kind == Kind.CONFIDENTIAL:
-            return self.inspection
-        return next((r for r in self.rules if r.matches(kind, category, unit_code)), self.office)
+        return explain(self, kind, category, unit_code)[-1].rule
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Whether one rule matched a submission, and the conditions that failed if not."""
+
+    rule: Rule
+    matched: bool
+    failed: tuple[str, ...]
+
+
+def _failed(rule: Rule, kind: str, category: str, unit_code: str | None) -> tuple[str, ...]:
+    checks = (
+        ("kind", kind, rule.kinds),
+        ("category", category, rule.categories),
+        ("unit", unit_code or "", rule.units),
+    )
+    return tuple(
+        f"{what} {value or '(none)'} is not one of {', '.join(sorted(allowed))}"
+        for what, value, allowed in checks
+        if allowed and value not in allowed
+    )
+
+
+def explain(routes: Routes, kind: str, category: str, unit_code: str | None) -> list[Verdict]:
+    """Each rule tried in order, up to the one chosen (which is always last)."""
+    if kind == Kind.CONFIDENTIAL:
+        return [Verdict(routes.inspection, True, ())]
+    verdicts = []
+    for rule in routes.rules:
+        failed = _failed(rule, kind, category, unit_code)
+        verdicts.append(Verdict(rule, not failed, failed))
+        if not failed:
+            return verdicts
+    return [*verdicts, Verdict(routes.office, True, ())]

@@ -7,6 +7,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from bot.domain.kinds import Kind
+from bot.domain.lifecycle import Event, Status, can_happen, next_status
 
 CODE_PREFIX = {
     Kind.COMPLAINT: "PA",
@@ -15,17 +16,6 @@ CODE_PREFIX = {
     Kind.STORY: "TT",
     Kind.CONFIDENTIAL: "BC",
 }
-
-
-class Status(StrEnum):
-    """Where a submission is in its life."""
-
-    NEW = "new"
-    ASSIGNED = "assigned"
-    WAITING = "waiting"
-    ANSWERED = "answered"
-    CLOSED = "closed"
-    REJECTED = "rejected"
 
 
 class SenderAction(StrEnum):
@@ -98,34 +88,35 @@ class ThreadEntry:
     body: str
     at: dt.datetime
     attachments: int = 0
+    internal: bool = False
+
+
+SENDER_EVENTS = {
+    SenderAction.ADD_INFO: Event.SENDER_INFO,
+    SenderAction.CLOSE: Event.SENDER_CLOSE,
+    SenderAction.REOPEN: Event.REOPEN,
+}
 
 
 def allowed(
     action: SenderAction, ticket: TicketSummary, now: dt.datetime, reopen_days: int
 ) -> bool:
     """Whether the sender may take this action on their submission now."""
-    if action is SenderAction.ADD_INFO:
-        return ticket.status not in (Status.CLOSED, Status.REJECTED)
-    if action is SenderAction.CLOSE:
-        return ticket.status not in (Status.CLOSED, Status.REJECTED)
     if action is SenderAction.RATE:
         return ticket.first_answer_at is not None and ticket.rating is None
+    if not can_happen(ticket.status, SENDER_EVENTS[action]):
+        return False
     closed = ticket.closed_at
-    return (
-        ticket.status is Status.CLOSED
-        and closed is not None
-        and now - closed <= dt.timedelta(days=reopen_days)
+    return action is not SenderAction.REOPEN or (
+        closed is not None and now - closed <= dt.timedelta(days=reopen_days)
     )
 
 
 def status_after(action: SenderAction, ticket: TicketSummary) -> Status:
     """The status a submission takes after the sender's action."""
-    if action is SenderAction.CLOSE:
-        return Status.CLOSED
-    if action is SenderAction.RATE or ticket.status is Status.NEW:
+    if action is SenderAction.RATE:
         return ticket.status
-    # More information or a reopening puts it back in front of staff.
-    return Status.ASSIGNED if ticket.assigned else Status.NEW
+    return next_status(ticket.status, SENDER_EVENTS[action], assigned=ticket.assigned)
 
 
 class YouthRecords(Protocol):

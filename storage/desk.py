@@ -1,0 +1,380 @@
+"""The staff desk's records on the event's transaction: staff, tickets, cards, audit."""
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import func, update
+from sqlmodel import Session, col, select
+
+from bot.domain.desk import CARD_PREFIX, AuditLine, Change, Staff, TicketView, card_key
+from bot.domain.kinds import Kind
+from bot.domain.lifecycle import OPEN, Status
+from bot.domain.messages import Recipient
+from bot.domain.tickets import ThreadEntry
+from storage.models import (
+    Attachment,
+    AuditEntry,
+    ChannelIdentity,
+    Invite,
+    OutboxMessage,
+    Person,
+    StaffMember,
+    Ticket,
+    TicketMessage,
+)
+from storage.repositories import create_dialogue, load_dialogue
+
+SENDER = "youth"
+
+
+def _staff(row: StaffMember) -> Staff:
+    return Staff(
+        code=row.code,
+        name=row.name,
+        roles=frozenset(row.roles),
+        units=frozenset(row.units),
+        categories=frozenset(row.categories),
+        person_id=row.person_id,
+        active=row.active,
+    )
+
+
+class SqlDeskRecords:
+    """DeskRecords on one session."""
+
+    def __init__(self, *, session: Session) -> None:
+        self._session = session
+
+    # ---- staff ----------------------------------------------------------------------
+
+    def staff(self, code: str) -> Staff | None:
+        """A staff member by code, active or not."""
+        row = self._session.get(StaffMember, code)
+        return _staff(row) if row else None
+
+    def staff_of_person(self, person_id: int) -> Staff | None:
+        """The active staff member a person is, if any."""
+        row = self._session.exec(
+            select(StaffMember).where(
+                StaffMember.person_id == person_id, col(StaffMember.active).is_(True)
+            )
+        ).first()
+        return _staff(row) if row else None
+
+    def all_staff(self) -> list[Staff]:
+        """Every active staff member, by name."""
+        rows = self._session.exec(
+            select(StaffMember)
+            .where(col(StaffMember.active).is_(True))
+            .order_by(col(StaffMember.name))
+        )
+        return [_staff(r) for r in rows]
+
+    def chats_of(self, code: str) -> list[tuple[str, str]]:
+        """The reachable (channel, chat) pairs of a staff member."""
+        statement = (
+            select(ChannelIdentity.channel, ChannelIdentity.chat_id)
+            .join(StaffMember, col(StaffMember.person_id) == col(ChannelIdentity.person_id))
+            .where(
+                StaffMember.code == code,
+                col(StaffMember.active).is_(True),
+                col(ChannelIdentity.reachable).is_(True),
+            )
+            .order_by(col(ChannelIdentity.id))
+        )
+        return [(channel, chat) for channel, chat in self._session.exec(statement)]
+
+    def create_invite(
+        self, *, token: str, roles: list[str], units: list[str], by: Staff, expires: dt.datetime
+    ) -> None:
+        """Store a one-time invitation."""
+        self._session.add(
+            Invite(token=token, roles=roles, units=units, created_by=by.code, expires_at=expires)
+        )
+
+    def accept_invite(
+        self, *, token: str, person_id: int, name: str, now: dt.datetime
+    ) -> Staff | None:
+        """Turn an unused, unexpired invitation into a staff member; None if it is not valid."""
+        used = self._session.exec(
+            update(Invite)
+            .where(
+                col(Invite.token) == token,
+                col(Invite.used_at).is_(None),
+                col(Invite.expires_at) > now,
+            )
+            .values(used_at=now, used_by=person_id)
+        )
+        if not used.rowcount:
+            return None
+        invite = self._session.get_one(Invite, token)
+        code = f"p{person_id}"
+        row = self._session.get(StaffMember, code) or StaffMember(
+            code=code, name=name, source="invite"
+        )
+        row.name, row.roles, row.units, row.active = name[:200], invite.roles, invite.units, True
+        row.person_id = person_id
+        self._session.add(row)
+        self._set_person_staff(person_id, code)
+        return _staff(row)
+
+    def revoke(self, code: str, *, now: dt.datetime) -> bool:
+        """Take a staff member's roles away; False if there is no such active member."""
+        row = self._session.get(StaffMember, code)
+        if row is None or not row.active:
+            return False
+        row.active = False
+        self._session.add(row)
+        if row.person_id is not None:
+            self._set_person_staff(row.person_id, None)
+        return True
+
+    def _set_person_staff(self, person_id: int, code: str | None) -> None:
+        self._session.exec(
+            update(Person).where(col(Person.id) == person_id).values(staff_code=code)
+        )
+
+    # ---- tickets --------------------------------------------------------------------
+
+    def ticket(self, code: str) -> TicketView | None:
+        """A submission by code."""
+        row = self._session.exec(select(Ticket).where(Ticket.code == code)).first()
+        return self._view(row) if row else None
+
+    def open_tickets(self, unit_codes: frozenset[str] | None, limit: int) -> list[TicketView]:
+        """Open submissions (in these units, or all), earliest deadline first."""
+        statement = select(Ticket).where(col(Ticket.status).in_([s.value for s in OPEN]))
+        if unit_codes is not None:
+            statement = statement.where(col(Ticket.unit_code).in_(sorted(unit_codes)))
+        statement = statement.order_by(col(Ticket.due_at), col(Ticket.id)).limit(limit)
+        return [self._view(t) for t in self._session.exec(statement)]
+
+    def thread(self, code: str, *, internal: bool) -> list[ThreadEntry]:
+        """A submission's messages, internal notes included when asked."""
+        ticket = self._row(code)
+        if ticket is None:
+            return []
+        statement = select(TicketMessage).where(TicketMessage.ticket_id == ticket.id)
+        if not internal:
+            statement = statement.where(col(TicketMessage.internal).is_(False))
+        messages = self._session.exec(statement.order_by(col(TicketMessage.id)))
+        return [
+            ThreadEntry(m.author_role != SENDER, m.body, m.created_at, internal=m.internal)
+            for m in messages
+        ]
+
+    def change(self, code: str, *, expected: Status, change: Change, now: dt.datetime) -> bool:
+        """Apply a change if the submission is still in the expected status (one statement,
+        so two staff acting at once cannot both succeed)."""
+        values: dict[str, Any] = {"status": change.status.value, "updated_at": now}
+        if change.assignee_code is not None:
+            member = self._session.get_one(StaffMember, change.assignee_code)
+            values["assignee_id"] = member.person_id
+        if change.clear_assignee:
+            values["assignee_id"] = None
+        if change.unit_code is not None:
+            values["unit_code"] = change.unit_code
+        if change.due_at is not None:
+            values["due_at"] = change.due_at
+        if change.answered:
+            values["first_answer_at"] = func.coalesce(Ticket.first_answer_at, now)
+        if change.status is not expected:
+            ended = change.status in (Status.CLOSED, Status.REJECTED)
+            values["closed_at"] = now if ended else None
+        result = self._session.exec(
+            update(Ticket)
+            .where(col(Ticket.code) == code, col(Ticket.status) == expected.value)
+            .values(**values)
+        )
+        return bool(result.rowcount)
+
+    def add_message(
+        self, code: str, *, author: Staff, body: str, internal: bool, now: dt.datetime
+    ) -> None:
+        """Add a staff message or internal note to a submission's thread."""
+        ticket = self._row(code)
+        assert ticket is not None
+        assert ticket.id is not None
+        self._session.add(
+            TicketMessage(
+                ticket_id=ticket.id,
+                author_id=author.person_id,
+                author_role="staff",
+                internal=internal,
+                body=body,
+                created_at=now,
+            )
+        )
+
+    def audit(
+        self,
+        code: str,
+        *,
+        actor: Staff,
+        action: str,
+        before: dict[str, str],
+        after: dict[str, str],
+        now: dt.datetime,
+    ) -> None:
+        """Record a staff action (the actor's code is kept with the entry)."""
+        ticket = self._row(code)
+        self._session.add(
+            AuditEntry(
+                at=now,
+                actor_id=actor.person_id,
+                action=action,
+                ticket_id=ticket.id if ticket else None,
+                before=before,
+                after={**after, "by": actor.code},
+            )
+        )
+
+    def audit_log(self, code: str) -> list[AuditLine]:
+        """The recorded actions on a submission, oldest first."""
+        ticket = self._row(code)
+        if ticket is None:
+            return []
+        entries = self._session.exec(
+            select(AuditEntry)
+            .where(AuditEntry.ticket_id == ticket.id)
+            .order_by(col(AuditEntry.id))
+        )
+        lines = []
+        for entry in entries:
+            after = dict(entry.after)
+            actor = self.staff(str(after.pop("by", "")))
+            lines.append(
+                AuditLine(
+                    entry.at, actor.name if actor else "?", entry.action, entry.before, after
+                )
+            )
+        return lines
+
+    def sender(self, code: str) -> Recipient | None:
+        """Where the sender of a submission can be reached, in their language."""
+        ticket = self._row(code)
+        if ticket is None or ticket.author_id is None:
+            return None
+        row = self._session.exec(
+            select(ChannelIdentity.channel, ChannelIdentity.chat_id, Person.language)
+            .join(Person, col(Person.id) == col(ChannelIdentity.person_id))
+            .where(
+                ChannelIdentity.person_id == ticket.author_id,
+                col(ChannelIdentity.reachable).is_(True),
+            )
+            .order_by(col(ChannelIdentity.id))
+        ).first()
+        return Recipient(row[0], row[1], row[2]) if row else None
+
+    # ---- cards ----------------------------------------------------------------------
+
+    def card_chats(self, code: str) -> list[tuple[str, str]]:
+        """The (channel, chat) pairs that show a card of this submission."""
+        statement = (
+            select(OutboxMessage.channel, OutboxMessage.chat_id)
+            .where(OutboxMessage.message_key == card_key(code))
+            .group_by(col(OutboxMessage.channel), col(OutboxMessage.chat_id))
+            .order_by(func.min(OutboxMessage.id))
+        )
+        return [(channel, chat) for channel, chat in self._session.exec(statement)]
+
+    def card_replied_to(self, channel: str, chat_id: str, message_id: str) -> str | None:
+        """The code of the submission whose card is this message, if it is one."""
+        key = self._session.exec(
+            select(OutboxMessage.message_key).where(
+                OutboxMessage.chat_id == chat_id,
+                col(OutboxMessage.message_key).startswith(CARD_PREFIX),
+                OutboxMessage.channel == channel,
+                OutboxMessage.external_message_id == message_id,
+            )
+        ).first()
+        return key.removeprefix(CARD_PREFIX) if key else None
+
+    # ---- helpers --------------------------------------------------------------------
+
+    def _row(self, code: str) -> Ticket | None:
+        return self._session.exec(select(Ticket).where(Ticket.code == code)).first()
+
+    def _view(self, ticket: Ticket) -> TicketView:
+        assignee = (
+            self._session.exec(
+                select(StaffMember).where(StaffMember.person_id == ticket.assignee_id)
+            ).first()
+            if ticket.assignee_id is not None
+            else None
+        )
+        files = self._session.exec(
+            select(func.count()).select_from(Attachment).where(Attachment.ticket_id == ticket.id)
+        ).one()
+        hidden = ticket.anonymous or ticket.kind == Kind.CONFIDENTIAL
+        name = None if hidden or ticket.author_id is None else self._author_name(ticket)
+        return TicketView(
+            code=ticket.code,
+            kind=Kind(ticket.kind),
+            category=ticket.category,
+            unit_code=ticket.unit_code,
+            status=Status(ticket.status),
+            text=ticket.text,
+            attachments=files,
+            created_at=ticket.created_at,
+            updated_at=ticket.updated_at,
+            due_at=ticket.due_at,
+            assignee_code=assignee.code if assignee else None,
+            assignee_name=assignee.name if assignee else None,
+            sender_name=name,
+            anonymous=hidden,
+            language=ticket.language,
+        )
+
+    def _author_name(self, ticket: Ticket) -> str | None:
+        names = self._session.exec(
+            select(ChannelIdentity.display_name).where(
+                ChannelIdentity.person_id == ticket.author_id
+            )
+        )
+        return next((n for n in names if n), None)
+
+
+def sync_staff(*, session: Session, members: list[tuple[Staff, str | None]]) -> None:
+    """Make the staff table match config.yaml: add and update its members (with their
+    Telegram accounts), and deactivate config members that were removed from it."""
+    declared = {staff.code for staff, _ in members}
+    for staff, telegram_id in members:
+        row = session.get(StaffMember, staff.code) or StaffMember(
+            code=staff.code, name=staff.name, source="config"
+        )
+        row.name, row.roles, row.source, row.active = (
+            staff.name,
+            sorted(staff.roles),
+            "config",
+            True,
+        )
+        row.units, row.categories = sorted(staff.units), sorted(staff.categories)
+        if telegram_id is not None:
+            known = load_dialogue(session=session, channel="telegram", external_id=telegram_id)
+            dialogue = known or create_dialogue(
+                session=session,
+                channel="telegram",
+                external_id=telegram_id,
+                chat_id=telegram_id,
+                language="vi",
+            )
+            row.person_id = dialogue.person_id
+        session.add(row)
+        session.flush()
+        if row.person_id is not None:
+            session.exec(
+                update(Person).where(col(Person.id) == row.person_id).values(staff_code=row.code)
+            )
+    removed = session.exec(
+        select(StaffMember).where(
+            StaffMember.source == "config", col(StaffMember.code).not_in(declared)
+        )
+    )
+    for row in removed:
+        row.active = False
+        session.add(row)
+        if row.person_id is not None:
+            session.exec(
+                update(Person).where(col(Person.id) == row.person_id).values(staff_code=None)
+            )
