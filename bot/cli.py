@@ -11,7 +11,11 @@ from pydantic import ValidationError
 from telegram.error import InvalidToken, TelegramError
 
 from bot.app import build_application
-from bot.config import ConfigError, OrgConfig, load_config
+from bot.config import ConfigError, OrgConfig, Unit, load_config
+from bot.domain.kinds import Kind
+from bot.domain.routing import Mismatch, explain
+from bot.domain.text import fold
+from bot.domain.units import search_units
 from bot.logs import setup_logging
 from bot.settings import Settings
 from storage.migrate import upgrade
@@ -55,6 +59,54 @@ def check_config(settings: Settings) -> int:
         print(f"  {i + 1}. {kinds_text}; {len(rule.units) or 'any'} units -> {target}")
     print("config.yaml is valid.")
     return 0
+
+
+def explain_route(settings: Settings, kind: str, category: str, unit_ref: str | None) -> int:
+    """Print which routing rule a submission would match, and why the earlier ones did not."""
+    config = _config(settings)
+    unit = _find_unit(config, unit_ref) if unit_ref else None
+    if unit_ref and unit is None:
+        print(f"No single unit matches {unit_ref!r}; type more of its name.")
+        return 2
+    if config.category(kind, category) is None:
+        codes = ", ".join(c.code for c in config.raw.categories[Kind(kind)])
+        print(f"{kind} has no category {category!r}; its categories: {codes}")
+        return 2
+    print(f"Submission: {kind}, {category}, unit {unit.name if unit else '(none)'}")
+    verdicts = explain(config.routes, kind, category, unit.code if unit else None)
+    for verdict in verdicts:
+        rule = verdict.rule
+        if verdict.matched:
+            targets = [f"group {rule.group_chat_id}"] if rule.group_chat_id is not None else []
+            targets += [f"staff {code}" for code in rule.staff]
+            print(f"  {rule.name}: MATCHES -> {', '.join(targets)}")
+        else:
+            reasons = "; ".join(_mismatch(config, m) for m in verdict.failed)
+            print(f"  {rule.name}: no ({reasons})")
+    if kind == Kind.CONFIDENTIAL:
+        print("  (confidential reports always go to the inspection committee only)")
+    elif verdicts[-1].rule is config.routes.office:
+        print("  (no rule matched: the office receives it)")
+    return 0
+
+
+def _mismatch(config: OrgConfig, mismatch: Mismatch) -> str:
+    def name(value: str) -> str:
+        unit = config.unit(value) if mismatch.field == "unit" else None
+        return unit.name if unit else value or "(none)"
+
+    allowed = ", ".join(sorted(name(v) for v in mismatch.allowed))
+    return f"{mismatch.field} {name(mismatch.value)} is not one of: {allowed}"
+
+
+def _find_unit(config: OrgConfig, ref: str) -> Unit | None:
+    exact = config.unit(ref)
+    if exact is not None:
+        return exact
+    matches, total = search_units(config.unit_names, ref)
+    if total == 1 or (matches and fold(ref) in (matches[0].bare, matches[0].folded)):
+        return config.unit(matches[0].code)
+    return None
 
 
 async def _serve(settings: Settings, config: OrgConfig) -> int:
@@ -107,6 +159,10 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("run", help="migrate the database and run the bot")
     commands.add_parser("migrate", help="apply database migrations")
     commands.add_parser("check-config", help="validate config.yaml and print a summary")
+    route = commands.add_parser("route", help="explain which routing rule a submission matches")
+    route.add_argument("--kind", required=True, choices=[k.value for k in Kind])
+    route.add_argument("--category", required=True)
+    route.add_argument("--unit", help="a unit's code or name, diacritics optional")
     args = parser.parse_args(argv)
     settings = _settings()
     secrets = [
@@ -115,6 +171,8 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(settings.log_level, secrets)
     if args.command == "check-config":
         return check_config(settings)
+    if args.command == "route":
+        return explain_route(settings, args.kind, args.category, args.unit)
     if args.command == "migrate":
         upgrade(settings.database_url.get_secret_value())
         print("Database is up to date.")

@@ -53,8 +53,10 @@ def record_inbound(
             received_at=utcnow(),
         )
         .on_conflict_do_nothing(index_elements=["channel", "event_id"])
+        # RETURNING, not rowcount: through psycopg a skipped insert did not report 0 rows.
+        .returning(col(InboxEvent.id))
     )
-    return bool(_core(session, statement).rowcount)
+    return _core(session, statement).scalar_one_or_none() is not None
 
 
 _CLAIM = (
@@ -449,5 +451,6 @@ def claim_publication(*, session: Session, kind: str, period: str, now: dt.datet
         upsert_insert(session)(Publication)
         .values(kind=kind, period=period, status="posted", payload={}, created_at=now)
         .on_conflict_do_nothing(index_elements=["kind", "period"])
+        .returning(col(Publication.id))
     )
-    return bool(_core(session, statement).rowcount)
+    return _core(session, statement).scalar_one_or_none() is not None

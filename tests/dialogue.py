@@ -73,3 +73,17 @@ async def start_draft(chat: Chat, kind: str, category: str, body: str) -> None:
     await chat.press(f"menu:{kind}")
     await chat.press(category)
     await chat.send(body)
+
+
+async def submit(chat: Chat, kind: str, body: str, privacy: str | None = None) -> list[str]:
+    """Go through a whole submission from the menu (first category) and send it; return the
+    receipt and the menu."""
+    replies = 2 if kind == "confidential" else 1
+    await chat.press(f"menu:{kind}", replies=replies)
+    category = chat.buttons()[0]
+    await chat.press(category)
+    await chat.send(body)
+    await chat.press("att:done")
+    if privacy is not None:
+        await chat.press(privacy)
+    return await chat.press("preview:send", replies=2)

@@ -62,6 +62,7 @@ class Call:
     method: str
     params: dict[str, Any]
     status: int
+    result: Any = None
 
 
 @dataclass
@@ -165,8 +166,12 @@ class FakeTelegram:
         self._notify_soon()
         return int(update["update_id"])
 
-    def press(self, user_id: int, data: str, message_id: int = 1) -> int:
-        """Queue a button press on one of the bot's messages; returns its update_id."""
+    def press(
+        self, user_id: int, data: str, message_id: int = 1, chat_id: int | None = None
+    ) -> int:
+        """Queue a button press on one of the bot's messages (in the user's private chat
+        unless chat_id names a group); returns its update_id."""
+        chat = chat_id if chat_id is not None else user_id
         return self.push(
             {
                 "callback_query": {
@@ -177,7 +182,7 @@ class FakeTelegram:
                     "message": {
                         "message_id": message_id,
                         "date": int(time.time()),
-                        "chat": {"id": user_id, "type": "private"},
+                        "chat": {"id": chat, "type": "private" if chat > 0 else "supergroup"},
                         "from": BOT_USER,
                         "text": "…",
                     },
@@ -208,6 +213,29 @@ class FakeTelegram:
             and c.status == 200
             and (chat_id is None or str(c.params.get("chat_id")) == str(chat_id))
         ]
+
+    def message_ids(self, chat_id: int | str, containing: str) -> list[int]:
+        """The ids of the messages sent to a chat whose text contains a string."""
+        return [
+            int(c.result["message_id"])
+            for c in self.calls
+            if c.method == "sendMessage"
+            and c.status == 200
+            and str(c.params.get("chat_id")) == str(chat_id)
+            and containing in str(c.params.get("text"))
+        ]
+
+    def shown(self, chat_id: int | str, message_id: int) -> str:
+        """A message's text as the chat shows it now, after any edits."""
+        text = ""
+        for c in self.calls:
+            if c.status != 200 or str(c.params.get("chat_id")) != str(chat_id):
+                continue
+            if c.method == "sendMessage" and c.result["message_id"] == message_id:
+                text = str(c.params["text"])
+            if c.method == "editMessageText" and int(c.params["message_id"]) == message_id:
+                text = str(c.params["text"])
+        return text
 
     def texts(self, chat_id: int | str) -> list[str]:
         """The texts sent to one chat, in order."""
@@ -251,10 +279,13 @@ class FakeTelegram:
             return self._record(method, params, _failure_response(failure))
         if method == "getUpdates":
             return self._record(method, params, await self._get_updates(params))
-        return self._record(method, params, _ok(self._result(method, params, spec)))
+        result = self._result(method, params, spec)
+        return self._record(method, params, _ok(result), result)
 
-    def _record(self, method: str, params: dict[str, Any], response: Response) -> Response:
-        self.calls.append(Call(method, params, response.status_code))
+    def _record(
+        self, method: str, params: dict[str, Any], response: Response, result: Any = None
+    ) -> Response:
+        self.calls.append(Call(method, params, response.status_code, result))
         if response.status_code == 200:
             self._ok_counts[method] += 1
         self._notify_soon()

@@ -11,7 +11,7 @@ from bot.domain.i18n import text
 from bot.domain.kinds import Kind
 from storage.models import Attachment, Conversation, Person, Ticket
 from tests.conftest import AppFactory, config_with, rows
-from tests.dialogue import Chat, onboarded, start_draft
+from tests.dialogue import Chat, onboarded, start_draft, submit
 from tests.fake_telegram import FakeTelegram
 
 USER = 6001
@@ -57,19 +57,6 @@ def _staffed_config() -> OrgConfig:
         "inspection": {"staff": ["uy-ban-kiem-tra"]},
     }
     return config_with({"staff": staff, "routing": routing})
-
-
-async def _submit(chat: Chat, kind: str, body: str, privacy: str | None = None) -> list[str]:
-    """Go through a whole submission from the menu and send it; return the last replies."""
-    replies = 2 if kind == Kind.CONFIDENTIAL else 1
-    await chat.press(f"menu:{kind}", replies=replies)
-    category = chat.buttons()[0]
-    await chat.press(category)
-    await chat.send(body)
-    await chat.press("att:done")
-    if privacy is not None:
-        await chat.press(privacy)
-    return await chat.press("preview:send", replies=2)
 
 
 async def test_onboarding_records_consent_unit_and_profile(
@@ -168,7 +155,7 @@ async def test_each_kind_is_filed_with_a_code_and_a_deadline(
     chat = await onboarded(fake, make_app, org_config, USER)
     app = chat.app
     body = "Đèn đường ở khu phố 3 bị hỏng hai tuần nay, buổi tối rất tối."
-    receipt, _menu = await _submit(chat, kind, body, privacy)
+    receipt, _menu = await submit(chat, kind, body, privacy)
     match = re.search(rf"\b({prefix}-\d{{4}}-0001)\b", receipt)
     assert match, receipt
     assert re.search(r"\d{2}/\d{2}/\d{4}", receipt), "the expected answer date"
@@ -192,8 +179,8 @@ async def test_codes_count_up_within_a_month(
 ) -> None:
     chat = await onboarded(fake, make_app, org_config, USER)
     app = chat.app
-    await _submit(chat, Kind.QUESTION, "Cho mình hỏi thủ tục chuyển sinh hoạt Đoàn?", "anon:no")
-    await _submit(chat, Kind.QUESTION, "Cho mình hỏi về học bổng của Tỉnh đoàn?", "anon:no")
+    await submit(chat, Kind.QUESTION, "Cho mình hỏi thủ tục chuyển sinh hoạt Đoàn?", "anon:no")
+    await submit(chat, Kind.QUESTION, "Cho mình hỏi về học bổng của Tỉnh đoàn?", "anon:no")
     codes = [t.code for t in await rows(app.db, Ticket)]
     assert [c[-4:] for c in codes] == ["0001", "0002"]
 
@@ -265,9 +252,9 @@ async def test_staff_never_see_who_sent_an_anonymous_or_confidential_report(
 ) -> None:
     config = _staffed_config()
     chat = await onboarded(fake, make_app, config, USER)
-    await _submit(chat, Kind.COMPLAINT, "Nước thải từ xưởng chảy ra mương.", "anon:yes")
-    await _submit(chat, Kind.CONFIDENTIAL, "Thủ quỹ chi đoàn giữ tiền đoàn phí không nộp.")
-    await _submit(chat, Kind.QUESTION, "Cho mình hỏi lịch tiếp dân của Tỉnh đoàn.", "anon:no")
+    await submit(chat, Kind.COMPLAINT, "Nước thải từ xưởng chảy ra mương.", "anon:yes")
+    await submit(chat, Kind.CONFIDENTIAL, "Thủ quỹ chi đoàn giữ tiền đoàn phí không nộp.")
+    await submit(chat, Kind.QUESTION, "Cho mình hỏi lịch tiếp dân của Tỉnh đoàn.", "anon:no")
     group, inspection, office = (fake.texts(c) for c in (GROUP_CHAT, INSPECTION_CHAT, OFFICE_CHAT))
     assert len(group) == len(inspection) == len(office) == 1, "each went to its route only"
     assert "Nước thải" in group[0]

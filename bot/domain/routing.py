@@ -35,25 +35,30 @@ class Routes:
 
 
 @dataclass(frozen=True)
+class Mismatch:
+    """A condition of a rule that a submission failed: its kind, category or unit."""
+
+    field: str
+    value: str
+    allowed: frozenset[str]
+
+
+@dataclass(frozen=True)
 class Verdict:
     """Whether one rule matched a submission, and the conditions that failed if not."""
 
     rule: Rule
     matched: bool
-    failed: tuple[str, ...]
+    failed: tuple[Mismatch, ...]
 
 
-def _failed(rule: Rule, kind: str, category: str, unit_code: str | None) -> tuple[str, ...]:
+def _failed(rule: Rule, kind: str, category: str, unit_code: str | None) -> tuple[Mismatch, ...]:
     checks = (
-        ("kind", kind, rule.kinds),
-        ("category", category, rule.categories),
-        ("unit", unit_code or "", rule.units),
+        Mismatch("kind", kind, rule.kinds),
+        Mismatch("category", category, rule.categories),
+        Mismatch("unit", unit_code or "", rule.units),
     )
-    return tuple(
-        f"{what} {value or '(none)'} is not one of {', '.join(sorted(allowed))}"
-        for what, value, allowed in checks
-        if allowed and value not in allowed
-    )
+    return tuple(c for c in checks if c.allowed and c.value not in c.allowed)
 
 
 def explain(routes: Routes, kind: str, category: str, unit_code: str | None) -> list[Verdict]:
