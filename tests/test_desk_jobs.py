@@ -138,12 +138,15 @@ async def test_the_morning_summary_goes_out_once_on_working_days(
     await desk.after(job.func, sends=0)
 
 
-def test_once_only_records_refuse_a_second_claim(database_url: str) -> None:
+async def test_once_only_records_refuse_a_second_claim(database_url: str) -> None:
     db = Database(database_url)
     now = local("04/01/2027", "17:00")
-    with db.session() as session:
-        first = repo.record_inbound(session=session, channel="t", event_id="1", payload={})
-        again = repo.record_inbound(session=session, channel="t", event_id="1", payload={})
-        claimed = repo.claim_publication(session=session, kind="remind", period="x", now=now)
-        reclaimed = repo.claim_publication(session=session, kind="remind", period="x", now=now)
+    try:
+        with db.session() as session:
+            first = repo.record_inbound(session=session, channel="t", event_id="1", payload={})
+            again = repo.record_inbound(session=session, channel="t", event_id="1", payload={})
+            claimed = repo.claim_publication(session=session, kind="remind", period="x", now=now)
+            reclaimed = repo.claim_publication(session=session, kind="remind", period="x", now=now)
+    finally:
+        await db.dispose()
     assert (first, again, claimed, reclaimed) == (True, False, True, False)
