@@ -11,11 +11,9 @@ from pydantic import ValidationError
 from telegram.error import InvalidToken, TelegramError
 
 from bot.app import build_application
-from bot.config import ConfigError, OrgConfig, Unit, load_config
+from bot.config import ConfigError, OrgConfig, load_config
 from bot.domain.kinds import Kind
 from bot.domain.routing import Mismatch, explain
-from bot.domain.text import fold
-from bot.domain.units import search_units
 from bot.logs import setup_logging
 from bot.settings import Settings
 from storage.migrate import upgrade
@@ -64,7 +62,7 @@ def check_config(settings: Settings) -> int:
 def explain_route(settings: Settings, kind: str, category: str, unit_ref: str | None) -> int:
     """Print which routing rule a submission would match, and why the earlier ones did not."""
     config = _config(settings)
-    unit = _find_unit(config, unit_ref) if unit_ref else None
+    unit = config.find_unit(unit_ref) if unit_ref else None
     if unit_ref and unit is None:
         print(f"No single unit matches {unit_ref!r}; type more of its name.")
         return 2
@@ -97,16 +95,6 @@ def _mismatch(config: OrgConfig, mismatch: Mismatch) -> str:
 
     allowed = ", ".join(sorted(name(v) for v in mismatch.allowed))
     return f"{mismatch.field} {name(mismatch.value)} is not one of: {allowed}"
-
-
-def _find_unit(config: OrgConfig, ref: str) -> Unit | None:
-    exact = config.unit(ref)
-    if exact is not None:
-        return exact
-    matches, total = search_units(config.unit_names, ref)
-    if total == 1 or (matches and fold(ref) in (matches[0].bare, matches[0].folded)):
-        return config.unit(matches[0].code)
-    return None
 
 
 async def _serve(settings: Settings, config: OrgConfig) -> int:

@@ -23,7 +23,7 @@ from bot.domain.kinds import Kind, Role
 from bot.domain.routing import Routes, Rule
 from bot.domain.sla import NudgePolicy
 from bot.domain.text import fold
-from bot.domain.units import UnitName
+from bot.domain.units import UnitName, search_units
 
 
 class ConfigError(Exception):
@@ -215,6 +215,17 @@ class OrgConfig(BaseModel):
         """Return the unit with this code or this name (diacritics and case ignored)."""
         by_code, by_name = self._unit_index
         return by_code.get(ref) or by_name.get(fold(ref))
+
+    def find_unit(self, ref: str) -> Unit | None:
+        """The one unit a typed reference means: a code, a full name, or a part of a name
+        that matches a single unit or one exactly ('go dau'); None when it is unclear."""
+        exact = self.unit(ref)
+        if exact is not None:
+            return exact
+        matches, total = search_units(self.unit_names, ref[:100])
+        if total == 1 or (matches and fold(ref) in (matches[0].bare, matches[0].folded)):
+            return self.unit(matches[0].code)
+        return None
 
     @cached_property
     def _unit_index(self) -> tuple[dict[str, Unit], dict[str, Unit]]:

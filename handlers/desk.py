@@ -5,13 +5,13 @@ import datetime as dt
 import secrets
 from collections.abc import Callable
 
+from bot.config import Unit
 from bot.domain.clock import show_date, show_datetime
 from bot.domain.desk import Change, Staff, TicketView, can_see, handles
 from bot.domain.i18n import text
 from bot.domain.kinds import Kind, Role
 from bot.domain.lifecycle import TAKES_OVER, Event, Status, can_happen, next_status
 from bot.domain.messages import Choice, Inbound, InputKind, Reply
-from bot.domain.text import fold
 from bot.domain.units import search_units
 from handlers import cards
 from handlers.cards import PREFIX
@@ -484,9 +484,9 @@ def _invite(event: Inbound, ctx: Context, staff: Staff) -> list[Reply]:
     if role not in set(INVITABLE):
         return [Reply("desk.usage_invite")]
     refs = [r.strip() for r in " ".join(event.args[1:]).split(",") if r.strip()]
-    units: list[str] = []
+    units: list[Unit] = []
     for ref in refs:
-        unit = _one_unit(ctx, ref)
+        unit = ctx.org.find_unit(ref)
         if unit is None:
             return [Reply("desk.invite_unit_unclear", {"unit": ref[:100]})]
         units.append(unit)
@@ -495,7 +495,7 @@ def _invite(event: Inbound, ctx: Context, staff: Staff) -> list[Reply]:
     ctx.desk.create_invite(
         token=token,
         roles=[role],
-        units=units,
+        units=[u.code for u in units],
         by=staff,
         expires=ctx.now + dt.timedelta(hours=hours),
     )
@@ -505,25 +505,10 @@ def _invite(event: Inbound, ctx: Context, staff: Staff) -> list[Reply]:
     values = {
         "link": link,
         "role": text(f"roles.{role}", ctx.language),
-        "units": ", ".join(n for u in units if (n := _unit_name(ctx, u))) or "-",
+        "units": ", ".join(u.name for u in units) or "-",
         "hours": str(hours),
     }
     return [Reply("desk.invite_link", values)]
-
-
-def _one_unit(ctx: Context, ref: str) -> str | None:
-    exact = ctx.org.unit(ref)
-    if exact is not None:
-        return exact.code
-    matches, total = search_units(ctx.org.unit_names, ref[:100])
-    if total == 1 or (matches and fold(ref) in (matches[0].bare, matches[0].folded)):
-        return matches[0].code
-    return None
-
-
-def _unit_name(ctx: Context, code: str) -> str | None:
-    unit = ctx.org.unit(code)
-    return unit.name if unit else None
 
 
 def _accept_invite(event: Inbound, ctx: Context) -> list[Reply]:
@@ -544,7 +529,7 @@ def _revoke(event: Inbound, ctx: Context, staff: Staff) -> list[Reply]:
     code = event.args[0]
     if code == staff.code:
         return [Reply("desk.revoke_self")]
-    if not ctx.desk.revoke(code, now=ctx.now):
+    if not ctx.desk.revoke(code):
         return [Reply("desk.no_staff", {"code": code[:40]})]
     ctx.desk.audit("", actor=staff, action="revoke", before={"staff": code}, after={}, now=ctx.now)
     return [Reply("desk.revoked", {"code": code})]

@@ -23,8 +23,7 @@ from storage.models import (
     TicketMessage,
 )
 from storage.repositories import create_dialogue, load_dialogue
-
-SENDER = "youth"
+from storage.youth import SENDER
 
 
 def _staff(row: StaffMember) -> Staff:
@@ -118,7 +117,7 @@ class SqlDeskRecords:
         self._set_person_staff(person_id, code)
         return _staff(row)
 
-    def revoke(self, code: str, *, now: dt.datetime) -> bool:
+    def revoke(self, code: str) -> bool:
         """Take a staff member's roles away; False if there is no such active member."""
         row = self._session.get(StaffMember, code)
         if row is None or not row.active:
@@ -138,8 +137,8 @@ class SqlDeskRecords:
 
     def ticket(self, code: str) -> TicketView | None:
         """A submission by code."""
-        row = self._session.exec(select(Ticket).where(Ticket.code == code)).first()
-        return self._view(row) if row else None
+        row = self._row(code)
+        return self._views([row])[0] if row else None
 
     def open_tickets(self, unit_codes: frozenset[str] | None, limit: int) -> list[TicketView]:
         """Open submissions (in these units, or all), earliest deadline first."""
@@ -147,7 +146,7 @@ class SqlDeskRecords:
         if unit_codes is not None:
             statement = statement.where(col(Ticket.unit_code).in_(sorted(unit_codes)))
         statement = statement.order_by(col(Ticket.due_at), col(Ticket.id)).limit(limit)
-        return [self._view(t) for t in self._session.exec(statement)]
+        return self._views(list(self._session.exec(statement)))
 
     def thread(self, code: str, *, internal: bool) -> list[ThreadEntry]:
         """A submission's messages, internal notes included when asked."""
@@ -174,8 +173,6 @@ class SqlDeskRecords:
             values["assignee_id"] = None
         if change.unit_code is not None:
             values["unit_code"] = change.unit_code
-        if change.due_at is not None:
-            values["due_at"] = change.due_at
         if change.answered:
             values["first_answer_at"] = func.coalesce(Ticket.first_answer_at, now)
         if change.status is not expected:
@@ -295,44 +292,62 @@ class SqlDeskRecords:
     def _row(self, code: str) -> Ticket | None:
         return self._session.exec(select(Ticket).where(Ticket.code == code)).first()
 
-    def _view(self, ticket: Ticket) -> TicketView:
-        assignee = (
-            self._session.exec(
-                select(StaffMember).where(StaffMember.person_id == ticket.assignee_id)
-            ).first()
-            if ticket.assignee_id is not None
-            else None
-        )
-        files = self._session.exec(
-            select(func.count()).select_from(Attachment).where(Attachment.ticket_id == ticket.id)
-        ).one()
-        hidden = ticket.anonymous or ticket.kind == Kind.CONFIDENTIAL
-        name = None if hidden or ticket.author_id is None else self._author_name(ticket)
-        return TicketView(
-            code=ticket.code,
-            kind=Kind(ticket.kind),
-            category=ticket.category,
-            unit_code=ticket.unit_code,
-            status=Status(ticket.status),
-            text=ticket.text,
-            attachments=files,
-            created_at=ticket.created_at,
-            updated_at=ticket.updated_at,
-            due_at=ticket.due_at,
-            assignee_code=assignee.code if assignee else None,
-            assignee_name=assignee.name if assignee else None,
-            sender_name=name,
-            anonymous=hidden,
-            language=ticket.language,
-        )
-
-    def _author_name(self, ticket: Ticket) -> str | None:
-        names = self._session.exec(
-            select(ChannelIdentity.display_name).where(
-                ChannelIdentity.person_id == ticket.author_id
+    def _views(self, tickets: list[Ticket]) -> list[TicketView]:
+        """Tickets as staff see them, with holders, file counts and names read in one query
+        each, however many tickets there are (the sweep and /queue read hundreds)."""
+        ids = [t.id for t in tickets]
+        holders = {t.assignee_id for t in tickets if t.assignee_id is not None}
+        staff = {
+            row.person_id: row
+            for row in self._session.exec(
+                select(StaffMember).where(col(StaffMember.person_id).in_(holders))
             )
+        }
+        files: dict[int | None, int] = dict(
+            self._session.exec(
+                select(Attachment.ticket_id, func.count())
+                .where(col(Attachment.ticket_id).in_(ids))
+                .group_by(col(Attachment.ticket_id))
+            ).all()
         )
-        return next((n for n in names if n), None)
+        shown = {t.author_id for t in tickets if not _hidden(t) and t.author_id is not None}
+        names: dict[int, str] = {}
+        for person_id, name in self._session.exec(
+            select(ChannelIdentity.person_id, ChannelIdentity.display_name).where(
+                col(ChannelIdentity.person_id).in_(shown)
+            )
+        ):
+            if name:
+                names.setdefault(person_id, name)
+        views = []
+        for t in tickets:
+            holder = staff.get(t.assignee_id)
+            named = not _hidden(t) and t.author_id is not None
+            views.append(
+                TicketView(
+                    code=t.code,
+                    kind=Kind(t.kind),
+                    category=t.category,
+                    unit_code=t.unit_code,
+                    status=Status(t.status),
+                    text=t.text,
+                    attachments=files.get(t.id, 0),
+                    created_at=t.created_at,
+                    updated_at=t.updated_at,
+                    due_at=t.due_at,
+                    assignee_code=holder.code if holder else None,
+                    assignee_name=holder.name if holder else None,
+                    sender_name=names.get(t.author_id) if named and t.author_id else None,
+                    anonymous=_hidden(t),
+                    language=t.language,
+                )
+            )
+        return views
+
+
+def _hidden(ticket: Ticket) -> bool:
+    """Anonymous and confidential senders are never named to staff."""
+    return ticket.anonymous or ticket.kind == Kind.CONFIDENTIAL
 
 
 def sync_staff(*, session: Session, members: list[tuple[Staff, str | None]]) -> None:

@@ -104,7 +104,6 @@ class Change:
     assignee_code: str | None = None
     clear_assignee: bool = False
     unit_code: str | None = None
-    due_at: dt.datetime | None = None
     answered: bool = False
 
 
@@ -190,6 +189,6 @@ class DeskRecords(Protocol):
         """Turn an unused, unexpired invitation into a staff member; None if it is not valid."""
         ...
 
-    def revoke(self, code: str, *, now: dt.datetime) -> bool:
+    def revoke(self, code: str) -> bool:
         """Take a staff member's roles away; False if there is no such active member."""
         ...
