@@ -25,6 +25,8 @@ from bot.channels.telegram import (
     TelegramSender,
     to_inbound,
 )
+from bot.channels.web import CHANNEL as WEB
+from bot.channels.web import Waiters, WebSender
 from bot.config import OrgConfig
 from bot.dispatch import Dispatcher, Handler
 from bot.domain.i18n import LANGUAGES, text
@@ -34,10 +36,12 @@ from bot.metrics import Metrics
 from bot.outbox import OutboxSender
 from bot.settings import Settings
 from bot.web import TELEGRAM_WEBHOOK_PATH, QuietServer, build_web
+from bot.webchat import WebChat
 from handlers import entry
+from handlers.desk import INVITE_PREFIX
 from storage import repositories as repo
 from storage.db import Database
-from storage.desk import sync_staff
+from storage.desk import create_sign_in, sync_staff
 from storage.models import utcnow
 
 log = logging.getLogger(__name__)
@@ -121,6 +125,7 @@ class CauNoi:
     telegram: TelegramRuntime | None
     jobs: DeskJobs
     scheduler: AsyncIOScheduler
+    webchat: WebChat | None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _server: uvicorn.Server | None = None
     _socket: socket.socket | None = None
@@ -136,10 +141,16 @@ class CauNoi:
             await self.telegram.start(self.db)
             username = self.telegram.application.bot.username
             self.dispatcher.links[TELEGRAM] = f"https://t.me/{username}?start={{}}"
+        if self.webchat is not None:
+            replayed = await self.webchat.replay()
+            if replayed:
+                log.info("replayed stored web events", extra={"count": replayed})
         self._tasks.append(asyncio.create_task(self.outbox.run(), name="outbox"))
         self.scheduler.start()
         if serve_http:
             self._socket = socket.create_server((self.settings.http_host, self.settings.http_port))
+            if self.webchat is not None:
+                self.dispatcher.links[WEB] = self.webchat.link_template_for(self.base_url)
             self._server = QuietServer(
                 uvicorn.Config(
                     self.web,
@@ -147,6 +158,8 @@ class CauNoi:
                     port=self.settings.http_port,
                     log_config=None,
                     lifespan="off",
+                    # Long-polling browsers are woken at stop; this bounds the wait for others.
+                    timeout_graceful_shutdown=5,
                 )
             )
             serving = self._server.serve(sockets=[self._socket])
@@ -157,6 +170,28 @@ class CauNoi:
         """The port the HTTP server listens on."""
         return int(self._socket.getsockname()[1]) if self._socket else None
 
+    @property
+    def base_url(self) -> str:
+        """Where people reach the app: PUBLIC_URL, else the local address it listens on."""
+        public = self.settings.public_base()
+        if public is not None:
+            return public
+        port = self.http_port or self.settings.http_port
+        return f"http://{self.settings.http_host}:{port}"
+
+    async def sign_in_link(self, staff_code: str) -> str | None:
+        """A one-time web sign-in link for a staff member; None if there is no such member."""
+        if self.webchat is None:
+            return None
+        now = self.webchat.clock()
+        expires = now + dt.timedelta(hours=self.config.raw.desk.invite_hours)
+        token = await self.db.run(
+            lambda session: create_sign_in(session=session, staff_code=staff_code, expires=expires)
+        )
+        if token is None:
+            return None
+        return WebChat.link_template_for(self.base_url).format(f"{INVITE_PREFIX}{token}")
+
     async def stop(self) -> None:
         """Stop taking input, finish what is in flight, and close everything (once)."""
         if self._stopped:
@@ -164,6 +199,8 @@ class CauNoi:
         self._stopped = True
         if self._server is not None:
             self._server.should_exit = True
+        if self.webchat is not None:
+            self.webchat.waiters.close()
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         if self.telegram is not None:
@@ -252,16 +289,24 @@ def build_application(
         application.add_error_handler(_log_error)
         channels[TELEGRAM] = TelegramSender(application.bot)
         telegram = TelegramRuntime(application, queue, webhook)
+    webchat = None
+    if config.raw.channels.web.enabled:
+        waiters = Waiters()
+        channels[WEB] = WebSender(db, waiters, clock)
+        webchat = WebChat(
+            db, dispatcher, config, waiters, settings.public_base(), clock, outbox.wake
+        )
     web = build_web(
         db=db,
         metrics=metrics,
         telegram_sink=telegram.take_webhook_update if telegram and webhook else None,
         webhook_secret=webhook[1] if webhook else None,
+        extra_routes=webchat.routes() if webchat else [],
     )
     jobs = DeskJobs(db=db, config=config, on_outbox=outbox.wake)
     scheduler = schedule(jobs, config, clock)
     return CauNoi(
-        settings, config, db, metrics, dispatcher, outbox, web, telegram, jobs, scheduler
+        settings, config, db, metrics, dispatcher, outbox, web, telegram, jobs, scheduler, webchat
     )
 
 

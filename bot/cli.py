@@ -1,4 +1,4 @@
-"""The command line: run, migrate, check-config."""
+"""The command line: run, migrate, check-config, route, invite."""
 
 import argparse
 import asyncio
@@ -10,7 +10,7 @@ from collections import Counter
 from pydantic import ValidationError
 from telegram.error import InvalidToken, TelegramError
 
-from bot.app import build_application
+from bot.app import CauNoi, build_application
 from bot.config import ConfigError, OrgConfig, load_config
 from bot.domain.kinds import Kind
 from bot.domain.routing import Mismatch, explain
@@ -97,6 +97,19 @@ def _mismatch(config: OrgConfig, mismatch: Mismatch) -> str:
     return f"{mismatch.field} {name(mismatch.value)} is not one of: {allowed}"
 
 
+async def _print_try_out(caunoi: CauNoi) -> None:
+    """Without Telegram: the address of the web chat and sign-in links to try the desk."""
+    web = caunoi.config.raw.channels.web
+    print(f"Cầu Nối is running without Telegram. Open the web chat: {caunoi.base_url}/chat")
+    for label, code in (("staff member", web.try_out_staff), ("admin", web.try_out_admin)):
+        if code is None:
+            continue
+        link = await caunoi.sign_in_link(code)
+        if link is not None:
+            print(f"  Sign in as the demo {label} ({code}), once, in another browser: {link}")
+    print("Set TELEGRAM_BOT_TOKEN to run Telegram beside it. Stop with Ctrl-C.", flush=True)
+
+
 async def _serve(settings: Settings, config: OrgConfig) -> int:
     caunoi = build_application(settings, config)
     try:
@@ -113,11 +126,15 @@ async def _serve(settings: Settings, config: OrgConfig) -> int:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    if caunoi.telegram is None:
+        await _print_try_out(caunoi)
     log.info(
         "Cầu Nối is running",
         extra={
             "http": f"{settings.http_host}:{settings.http_port}",
-            "mode": "webhook" if settings.webhook_url else "polling",
+            "telegram": "off"
+            if caunoi.telegram is None
+            else ("webhook" if settings.webhook_url else "polling"),
         },
     )
     await stop.wait()
@@ -130,14 +147,39 @@ async def _serve(settings: Settings, config: OrgConfig) -> int:
 def run(settings: Settings) -> int:
     """Migrate the database and run the bot until SIGTERM or Ctrl-C."""
     config = _config(settings)
-    if not settings.telegram_enabled:
+    if not settings.telegram_enabled and not config.raw.channels.web.enabled:
         print(
-            "No TELEGRAM_BOT_TOKEN set: export TELEGRAM_BOT_TOKEN=<token from @BotFather> "
-            "and run again (see README, 'Configuration')."
+            "No TELEGRAM_BOT_TOKEN set and the web chat is off: export TELEGRAM_BOT_TOKEN="
+            "<token from @BotFather> or set channels.web.enabled in config.yaml."
         )
         return 0
     upgrade(settings.database_url.get_secret_value())
     return asyncio.run(_serve(settings, config))
+
+
+def invite(settings: Settings, staff_code: str) -> int:
+    """Print a one-time link that signs a staff member in to the desk on the web chat."""
+    config = _config(settings)
+    upgrade(settings.database_url.get_secret_value())
+
+    async def make() -> str | None:
+        caunoi = build_application(
+            settings.model_copy(update={"telegram_bot_token": None}), config
+        )
+        try:
+            await caunoi.start(serve_http=False)
+            return await caunoi.sign_in_link(staff_code)
+        finally:
+            await caunoi.stop()
+
+    link = asyncio.run(make())
+    if link is None:
+        codes = ", ".join(member.code for member in config.raw.staff)
+        print(f"No active staff member {staff_code!r}; staff in config.yaml: {codes}")
+        return 2
+    hours = config.raw.desk.invite_hours
+    print(f"One-time sign-in link for {staff_code} (valid {hours} hours): {link}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -151,6 +193,8 @@ def main(argv: list[str] | None = None) -> int:
     route.add_argument("--kind", required=True, choices=[k.value for k in Kind])
     route.add_argument("--category", required=True)
     route.add_argument("--unit", help="a unit's code or name, diacritics optional")
+    sign_in = commands.add_parser("invite", help="print a one-time web sign-in link for staff")
+    sign_in.add_argument("staff_code", help="a staff member's code from config.yaml or /staff")
     args = parser.parse_args(argv)
     settings = _settings()
     secrets = [
@@ -161,6 +205,8 @@ def main(argv: list[str] | None = None) -> int:
         return check_config(settings)
     if args.command == "route":
         return explain_route(settings, args.kind, args.category, args.unit)
+    if args.command == "invite":
+        return invite(settings, args.staff_code)
     if args.command == "migrate":
         upgrade(settings.database_url.get_secret_value())
         print("Database is up to date.")

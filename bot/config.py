@@ -158,10 +158,27 @@ class TelegramChannel(_Strict):
     public_channel_id: int | str | None = None
 
 
+class WebChannel(_Strict):
+    """The web chat served by the app itself."""
+
+    enabled: bool = True
+    session_days: int = Field(default=30, ge=1, le=365)
+    staff_session_hours: int = Field(default=12, ge=1, le=24 * 7)
+    # Requests that change something, per minute: per browser session and per address.
+    requests_per_minute_session: int = Field(default=30, ge=5, le=600)
+    requests_per_minute_address: int = Field(default=120, ge=5, le=6000)
+    # How long a waiting browser is held before it asks again (long polling).
+    poll_seconds: int = Field(default=25, ge=1, le=60)
+    # Staff codes that `make run` without a Telegram token prints sign-in links for.
+    try_out_staff: str | None = None
+    try_out_admin: str | None = None
+
+
 class Channels(_Strict):
     """Per-channel settings."""
 
     telegram: TelegramChannel = TelegramChannel()
+    web: WebChannel = WebChannel()
 
 
 class Limits(_Strict):
@@ -343,6 +360,9 @@ def _validate_references(raw: RawConfig, unit_codes: set[str]) -> None:
         _check_refs(f"{where}.categories", route.categories, category_codes, "category")
         _check_refs(f"{where}.staff", route.staff, staff_codes, "staff code")
     _check_refs("desk.canned_answers", raw.desk.canned_answers, category_codes, "category")
+    web = raw.channels.web
+    try_out = [c for c in (web.try_out_staff, web.try_out_admin) if c]
+    _check_refs("channels.web.try_out_staff/try_out_admin", try_out, staff_codes, "staff code")
     missing_sla = sorted(set(Kind) - set(raw.sla.working_days))
     if missing_sla:
         raise ConfigError(f"sla.working_days: add a deadline for {', '.join(missing_sla)}")

@@ -18,6 +18,8 @@ class Settings(BaseSettings):
     database_url: SecretStr = SecretStr("sqlite:///data/caunoi.db")
     webhook_url: AnyHttpUrl | None = None
     webhook_secret: SecretStr | None = None
+    # The address people reach this app at, for links (web chat, sign-in); default: local.
+    public_url: AnyHttpUrl | None = None
     caunoi_config: Path = Field(default=Path("config.yaml"))
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8080, ge=0, le=65535)
@@ -41,6 +43,11 @@ class Settings(BaseSettings):
         if self.webhook_url is None or self.webhook_secret is None:
             return None
         return str(self.webhook_url), self.webhook_secret.get_secret_value()
+
+    def public_base(self) -> str | None:
+        """The app's public address without a trailing slash, if one is configured."""
+        url = self.public_url or self.webhook_url
+        return str(url).rstrip("/") if url is not None else None
 
     @property
     def telegram_enabled(self) -> bool:

@@ -4,14 +4,14 @@ import contextlib
 import hmac
 import json
 import logging
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 
 import uvicorn
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from bot.metrics import Metrics
 from storage import repositories as repo
@@ -35,9 +35,15 @@ class QuietServer(uvicorn.Server):
 
 
 def build_web(
-    *, db: Database, metrics: Metrics, telegram_sink: UpdateSink | None, webhook_secret: str | None
+    *,
+    db: Database,
+    metrics: Metrics,
+    telegram_sink: UpdateSink | None,
+    webhook_secret: str | None,
+    extra_routes: Sequence[BaseRoute] = (),
 ) -> Starlette:
-    """The ASGI application; the webhook route exists only in webhook mode."""
+    """The ASGI application; the webhook route exists only in webhook mode, and the web chat
+    brings its own routes."""
 
     async def healthz(_: Request) -> Response:
         try:
@@ -73,7 +79,8 @@ def build_web(
         await telegram_sink(data)  # stored in the inbox before we answer 200
         return PlainTextResponse("ok")
 
-    routes = [Route("/healthz", healthz), Route("/metrics", metrics_page)]
+    routes: list[BaseRoute] = [Route("/healthz", healthz), Route("/metrics", metrics_page)]
+    routes += extra_routes
     if telegram_sink is not None:
         routes.append(Route(TELEGRAM_WEBHOOK_PATH, telegram_webhook, methods=["POST"]))
     return Starlette(routes=routes)

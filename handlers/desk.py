@@ -519,7 +519,12 @@ def _accept_invite(event: Inbound, ctx: Context) -> list[Reply]:
         return [Reply("desk.invite_invalid")]
     ctx.staff_code = staff.code
     ctx.desk.audit("", actor=staff, action="joined", before={}, after={}, now=ctx.now)
-    roles = ", ".join(text(f"roles.{r}", ctx.language) for r in sorted(staff.roles))
+    return welcome(staff, ctx.language)
+
+
+def welcome(staff: Staff, language: str) -> list[Reply]:
+    """What a staff member is told on joining the desk: who they are here, and the help."""
+    roles = ", ".join(text(f"roles.{r}", language) for r in sorted(staff.roles))
     return [Reply("desk.welcome", {"name": staff.name, "roles": roles}), Reply("desk.help")]
 
 

@@ -1,6 +1,7 @@
 """The staff desk's records on the event's transaction: staff, tickets, cards, audit."""
 
 import datetime as dt
+import secrets
 from typing import Any
 
 from sqlalchemy import func, update
@@ -94,7 +95,11 @@ class SqlDeskRecords:
     def accept_invite(
         self, *, token: str, person_id: int, name: str, now: dt.datetime
     ) -> Staff | None:
-        """Turn an unused, unexpired invitation into a staff member; None if it is not valid."""
+        """Turn an unused, unexpired invitation into a staff member; None if it is not valid.
+
+        An invitation bound to a staff member signs that member in; the first person to use
+        one becomes the member's person, so the member keeps their chats on every channel.
+        """
         used = self._session.exec(
             update(Invite)
             .where(
@@ -107,15 +112,38 @@ class SqlDeskRecords:
         if not used.rowcount:
             return None
         invite = self._session.get_one(Invite, token)
-        code = f"p{person_id}"
-        row = self._session.get(StaffMember, code) or StaffMember(
-            code=code, name=name, source="invite"
-        )
-        row.name, row.roles, row.units, row.active = name[:200], invite.roles, invite.units, True
-        row.person_id = person_id
+        if invite.staff_code is not None:
+            row = self._session.get(StaffMember, invite.staff_code)
+            if row is None or not row.active:
+                return None
+            row.person_id = row.person_id or person_id
+        else:
+            code = f"p{person_id}"
+            row = self._session.get(StaffMember, code) or StaffMember(
+                code=code, name=name, source="invite"
+            )
+            row.name, row.roles, row.units, row.active = (
+                name[:200],
+                invite.roles,
+                invite.units,
+                True,
+            )
+            row.person_id = person_id
         self._session.add(row)
-        self._set_person_staff(person_id, code)
+        self._set_person_staff(person_id, row.code)
         return _staff(row)
+
+    def invited_person(self, token: str, now: dt.datetime) -> int | None:
+        """The person already behind the staff member a valid invitation signs in, if any."""
+        return self._session.exec(
+            select(StaffMember.person_id)
+            .join(Invite, col(Invite.staff_code) == col(StaffMember.code))
+            .where(
+                col(Invite.token) == token,
+                col(Invite.used_at).is_(None),
+                col(Invite.expires_at) > now,
+            )
+        ).first()
 
     def revoke(self, code: str) -> bool:
         """Take a staff member's roles away; False if there is no such active member."""
@@ -393,3 +421,22 @@ def sync_staff(*, session: Session, members: list[tuple[Staff, str | None]]) -> 
             session.exec(
                 update(Person).where(col(Person.id) == row.person_id).values(staff_code=None)
             )
+
+
+def create_sign_in(*, session: Session, staff_code: str, expires: dt.datetime) -> str | None:
+    """A one-time invitation that signs in an existing staff member; None if there is none."""
+    row = session.get(StaffMember, staff_code)
+    if row is None or not row.active:
+        return None
+    token = secrets.token_urlsafe(12)
+    session.add(
+        Invite(
+            token=token,
+            roles=row.roles,
+            units=row.units,
+            created_by="cau-noi",
+            expires_at=expires,
+            staff_code=staff_code,
+        )
+    )
+    return token

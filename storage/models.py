@@ -3,7 +3,17 @@
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Index, String, Text, TypeDecorator, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    Index,
+    LargeBinary,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
 from sqlalchemy.engine import Dialect
 from sqlmodel import Field, SQLModel
 
@@ -229,6 +239,8 @@ class Invite(SQLModel, table=True):
     expires_at: dt.datetime = _created()
     used_at: dt.datetime | None = _when()
     used_by: int | None = Field(default=None, foreign_key="person.id")
+    # Set when the link signs in an existing staff member (e.g. from config.yaml) on a channel.
+    staff_code: str | None = Field(default=None, max_length=40)
 
 
 class AuditEntry(SQLModel, table=True):
@@ -255,3 +267,52 @@ class Publication(SQLModel, table=True):
     payload: dict[str, Any] = _json(dict)
     created_at: dt.datetime = _created()
     posted_at: dt.datetime | None = _when()
+
+
+class WebVisitor(SQLModel, table=True):
+    """Someone using the web chat: their id on the "web" channel and their private resume link."""
+
+    id: str = Field(primary_key=True, max_length=40)
+    # Only a hash is kept: the link itself is shown to the visitor once.
+    resume_hash: str | None = Field(default=None, max_length=64, index=True)
+    created_at: dt.datetime = _created()
+
+
+class WebSession(SQLModel, table=True):
+    """A browser's sign-in to the web chat, by the hash of its cookie."""
+
+    token_hash: str = Field(primary_key=True, max_length=64)
+    visitor_id: str = Field(foreign_key="webvisitor.id", max_length=40, index=True)
+    csrf: str = Field(max_length=64)
+    lifetime_hours: int
+    expires_at: dt.datetime = _when(index=True, nullable=False)
+    created_at: dt.datetime = _created()
+
+
+class WebMessage(SQLModel, table=True):
+    """One message of a web chat, either way; the web channel's own record of the chat.
+
+    An edit is a new row that `replaces` the first one, so the id is a cursor for new events;
+    on SQLite, AUTOINCREMENT keeps ids of deleted rows from coming back below a cursor.
+    """
+
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: int | None = Field(default=None, primary_key=True)
+    chat_id: str = Field(max_length=64, index=True)
+    outgoing: bool
+    body: dict[str, Any] = _json(dict)
+    replaces: int | None = None
+    created_at: dt.datetime = _created()
+
+
+class WebUpload(SQLModel, table=True):
+    """A file a visitor uploaded in the web chat (attachments refer to it as web:<id>)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    visitor_id: str = Field(max_length=40, index=True)
+    name: str = Field(max_length=200)
+    content_type: str = Field(max_length=100)
+    size_bytes: int
+    data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    created_at: dt.datetime = _created()

@@ -24,10 +24,14 @@ from storage.models import (
     Ticket,
     TicketMessage,
     Unit,
+    WebMessage,
+    WebUpload,
+    WebVisitor,
 )
 from storage.repositories import upsert_insert
 
 SENDER = "youth"
+WEB = "web"  # the web chat's channel name (storage.web imports this module)
 
 
 def _summary(ticket: Ticket) -> TicketSummary:
@@ -245,6 +249,8 @@ class SqlYouthRecords:
                     col(Conversation.external_id) == identity.external_id,
                 )
             )
+            if identity.channel == WEB:
+                _forget_web_chat(session, identity.external_id)
             session.delete(identity)
         session.flush()
         session.exec(delete(Person).where(col(Person.id) == self._person_id))
@@ -310,6 +316,15 @@ class SqlYouthRecords:
                 for e in self.thread(ticket.code)
             ],
         }
+
+
+def _forget_web_chat(session: Session, visitor_id: str) -> None:
+    """A web visitor's chat, uploads and resume link (their browser session stays, empty)."""
+    session.exec(delete(WebMessage).where(col(WebMessage.chat_id) == visitor_id))
+    session.exec(delete(WebUpload).where(col(WebUpload.visitor_id) == visitor_id))
+    session.exec(
+        update(WebVisitor).where(col(WebVisitor.id) == visitor_id).values(resume_hash=None)
+    )
 
 
 def _iso(moment: dt.datetime | None) -> str | None:

@@ -1,6 +1,6 @@
 """A young person talking to the bot through the fake Bot API, one exchange at a time."""
 
-from typing import Any
+from typing import Any, Protocol
 
 from bot.app import CauNoi
 from bot.config import OrgConfig
@@ -46,7 +46,23 @@ class Chat:
         return got
 
 
-async def onboard(chat: Chat, config: OrgConfig, unit: str = "Phường Gò Dầu") -> None:
+class Talk(Protocol):
+    """A chat on any channel: Telegram's (Chat) or the web chat's (tests.webchat.Browser)."""
+
+    async def send(self, text: str, *, replies: int = 1) -> list[str]:
+        """Type a message; return the bot's replies."""
+        ...
+
+    async def press(self, choice: str, *, replies: int = 1) -> list[str]:
+        """Press a button; return the bot's replies."""
+        ...
+
+    def buttons(self, back: int = 1) -> list[str]:
+        """The choice ids under the bot's n-th latest message."""
+        ...
+
+
+async def onboard(chat: Talk, config: OrgConfig, unit: str = "Phường Gò Dầu") -> None:
     """Consent, choose a unit, skip the optional questions: the main menu is showing."""
     await chat.send("/start", replies=2)
     await chat.press("consent:yes", replies=2)
@@ -68,14 +84,14 @@ async def onboarded(
     return chat
 
 
-async def start_draft(chat: Chat, kind: str, category: str, body: str) -> None:
+async def start_draft(chat: Talk, kind: str, category: str, body: str) -> None:
     """From the menu: choose a kind and a category and type the text (attachments come next)."""
     await chat.press(f"menu:{kind}")
     await chat.press(category)
     await chat.send(body)
 
 
-async def submit(chat: Chat, kind: str, body: str, privacy: str | None = None) -> list[str]:
+async def submit(chat: Talk, kind: str, body: str, privacy: str | None = None) -> list[str]:
     """Go through a whole submission from the menu (first category) and send it; return the
     receipt and the menu."""
     replies = 2 if kind == "confidential" else 1

@@ -45,6 +45,10 @@ def test_province_can_be_given_by_code() -> None:
         (lambda d: d.update(colour="blue"), "colour: Extra inputs are not permitted"),
         (lambda d: d["schedule"].update(daily_good_news="25:99"), "schedule.daily_good_news"),
         (lambda d: d["routing"]["rules"][0].pop("staff"), "a route needs group_chat_id or staff"),
+        (
+            lambda d: d["channels"]["web"].update(try_out_admin="ghost"),
+            "channels.web.try_out_staff/try_out_admin: unknown staff code ghost",
+        ),
     ],
 )
 def test_wrong_config_names_the_key(change: Any, message: str) -> None:

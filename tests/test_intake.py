@@ -56,7 +56,8 @@ def _staffed_config() -> OrgConfig:
         "office": {"staff": ["van-phong"]},
         "inspection": {"staff": ["uy-ban-kiem-tra"]},
     }
-    return config_with({"staff": staff, "routing": routing})
+    try_out = {"web": {"try_out_staff": None, "try_out_admin": "van-phong"}}
+    return config_with({"staff": staff, "routing": routing, "channels": try_out})
 
 
 async def test_onboarding_records_consent_unit_and_profile(

@@ -2,10 +2,13 @@
 
 import asyncio
 import os
+import re
 import signal
 import subprocess
 import sys
 from pathlib import Path
+
+import httpx
 
 from tests.conftest import ROOT
 from tests.fake_telegram import TOKEN, FakeTelegram
@@ -30,12 +33,24 @@ def _cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_run_without_a_token_says_in_one_line_what_to_set(tmp_path: Path) -> None:
-    result = _cli("run", DATABASE_URL=f"sqlite:///{tmp_path}/x.db")
-    assert result.returncode == 0
-    lines = result.stdout.strip().splitlines()
-    assert len(lines) == 1
-    assert "TELEGRAM_BOT_TOKEN" in lines[0]
+async def test_run_without_a_token_starts_the_web_chat_try_out(tmp_path: Path) -> None:
+    env = _env(DATABASE_URL=f"sqlite:///{tmp_path}/x.db", HTTP_PORT="0", LOG_LEVEL="WARNING")
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "run", cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE
+    )
+    assert process.stdout is not None
+    lines = [(await process.stdout.readline()).decode() for _ in range(4)]
+    address = re.search(r"http://127\.0\.0\.1:\d+/chat", lines[0])
+    assert address, lines
+    assert all("/chat/signin#inv_" in line for line in lines[1:3])
+    assert ("nguyen-van-an" in lines[1], "van-phong" in lines[2]) == (True, True)
+    assert "TELEGRAM_BOT_TOKEN" in lines[3]
+    async with httpx.AsyncClient() as client:
+        page = await client.get(address.group())
+    process.send_signal(signal.SIGTERM)
+    assert await process.wait() == 0
+    assert page.status_code == 200
+    assert "Cầu Nối" in page.text
 
 
 def test_check_config_prints_a_summary() -> None:

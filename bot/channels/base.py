@@ -58,6 +58,14 @@ class ChannelSender(Protocol):
         ...
 
 
+def parse_command(text: str) -> tuple[str, tuple[str, ...]] | None:
+    """A typed command's name and arguments ("/start@bot x" -> ("start", ("x",))), else None."""
+    if not text.startswith("/") or len(text) < 2 or text[1].isspace():
+        return None
+    head, *args = text.split()
+    return head[1:].split("@", 1)[0].lower(), tuple(args)
+
+
 def split_text(text: str, limit: int) -> list[str]:
     """Cut a long text into pieces of at most `limit` characters, at line or word breaks."""
     pieces: list[str] = []

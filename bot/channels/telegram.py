@@ -29,6 +29,7 @@ from bot.channels.base import (
     RateLimited,
     RecipientGone,
     TemporaryFailure,
+    parse_command,
     split_text,
 )
 from bot.domain.messages import Inbound, InputKind, Media, Rendered
@@ -124,12 +125,6 @@ def _keyboard(message: Rendered) -> InlineKeyboardMarkup | None:
     return InlineKeyboardMarkup(rows)
 
 
-def _command(text: str) -> tuple[str, tuple[str, ...]]:
-    head, *args = text.split()
-    name = head[1:].split("@", 1)[0].lower()
-    return name, tuple(args)
-
-
 def _media(message: Message) -> Media | None:
     caption = nfc(message.caption) if message.caption else None
     if message.photo:
@@ -144,9 +139,10 @@ def _media(message: Message) -> Media | None:
 
 def _from_message(update: Update, message: Message, common: dict[str, Any]) -> Inbound:
     text = nfc(message.text) if message.text is not None else None
-    if text is not None and text.startswith("/") and len(text) > 1 and not text[1].isspace():
-        name, args = _command(text)
-        return Inbound(kind=InputKind.COMMAND, command=name, args=args, text=text, **common)
+    command = parse_command(text) if text is not None else None
+    if command is not None:
+        name, args = command
+        return Inbound(kind=InputKind.COMMAND, command=name, args=args, text=text or "", **common)
     if text is not None:
         return Inbound(kind=InputKind.TEXT, text=text, **common)
     media = _media(message)

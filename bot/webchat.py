@@ -1,0 +1,593 @@
+"""The web chat over HTTP: the page, its JSON API, sign-in links and the resume link.
+
+The page talks to /chat/api/*: it long-polls for news of its chat and posts what the visitor
+does, which goes through the same inbox and dispatcher as a Telegram update. State-changing
+requests need the session's CSRF token (or, before a session exists, our own Origin), and are
+rate-limited per session and per address.
+"""
+
+import asyncio
+import contextlib
+import datetime as dt
+import hmac
+import json
+import logging
+import re
+import string
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from html import escape
+from importlib import resources
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from bot.channels.web import (
+    CHANNEL,
+    Waiters,
+    choice_event,
+    event_from_payload,
+    event_payload,
+    media_event,
+    media_kind,
+    text_event,
+)
+from bot.config import OrgConfig
+from bot.dispatch import Dispatcher, queue_replies
+from bot.domain.i18n import LANGUAGES, supported, text
+from bot.domain.messages import Inbound, Recipient
+from handlers import desk
+from storage import repositories as repo
+from storage import web as records
+from storage.db import Database
+from storage.web import SignedIn
+
+log = logging.getLogger(__name__)
+
+COOKIE = "caunoi_session"
+LANGUAGE_COOKIE = "caunoi_lang"
+CSRF_HEADER = "X-CSRF-Token"
+MAX_JSON_BYTES = 100_000
+MAX_TYPED_CHARS = 20_000
+EVENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
+TOKEN = re.compile(r"^[A-Za-z0-9_-]{8,80}$")
+PAGE_KEYS = [
+    "placeholder",
+    "send",
+    "attach",
+    "language_label",
+    "another_device",
+    "resume_explain",
+    "copy",
+    "copied",
+    "close",
+    "resume_title",
+    "resume_code_label",
+    "resume_button",
+    "resume_failed",
+    "signin_title",
+    "signin_explain",
+    "signin_button",
+    "signin_failed",
+    "staff_badge",
+    "download",
+    "empty",
+    "too_long",
+    "too_big",
+    "slow_down",
+    "expired",
+    "reload",
+    "forbidden",
+    "bad_request",
+    "offline",
+    "noscript",
+]
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+        "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+STATIC_TYPES = {"chat.js": "text/javascript", "chat.css": "text/css"}
+
+
+class RateLimit:
+    """At most `per_minute` requests per key, refilled continuously (a token bucket)."""
+
+    def __init__(self, per_minute: int) -> None:
+        self._rate = per_minute / 60.0
+        self._burst = float(per_minute)
+        self._buckets: dict[str, tuple[float, float]] = {}
+
+    def allow(self, key: str) -> bool:
+        """Take one request from the key's allowance; False when it is used up."""
+        now = time.monotonic()
+        tokens, last = self._buckets.get(key, (self._burst, now))
+        tokens = min(self._burst, tokens + (now - last) * self._rate)
+        if len(self._buckets) > 50_000:  # forget idle keys rather than grow without end
+            self._buckets.clear()
+        if tokens < 1:
+            self._buckets[key] = (tokens, now)
+            return False
+        self._buckets[key] = (tokens - 1, now)
+        return True
+
+
+class Refusal(Exception):
+    """A request we answer with a polite message in the visitor's language."""
+
+    def __init__(self, status: int, key: str, **values: str) -> None:
+        super().__init__(key)
+        self.status, self.key, self.values = status, key, values
+
+
+@dataclass
+class WebChat:
+    """The web chat's HTTP handlers; one per process."""
+
+    db: Database
+    dispatcher: Dispatcher
+    config: OrgConfig
+    waiters: Waiters
+    public_url: str | None
+    clock: Callable[[], dt.datetime]
+    on_outbox: Callable[[], None]
+
+    def __post_init__(self) -> None:
+        web = self.config.raw.channels.web
+        self._per_session = RateLimit(web.requests_per_minute_session)
+        self._per_address = RateLimit(web.requests_per_minute_address)
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+        self._template = string.Template(_asset("page.html"))
+
+    def routes(self) -> list[Route]:
+        """The chat's routes, all under /chat."""
+        return [
+            Route("/", redirect_to_chat),
+            Route("/chat", self.page),
+            Route("/chat/resume", self.page),
+            Route("/chat/signin", self.page),
+            Route("/chat/static/{name}", self.static),
+            Route("/chat/api/updates", self.updates),
+            Route("/chat/api/send", self.send, methods=["POST"]),
+            Route("/chat/api/upload", self.upload, methods=["POST"]),
+            Route("/chat/api/language", self.language, methods=["POST"]),
+            Route("/chat/api/resume-link", self.resume_link, methods=["POST"]),
+            Route("/chat/api/resume", self.resume, methods=["POST"]),
+            Route("/chat/api/signin", self.signin, methods=["POST"]),
+        ]
+
+    # ---- the page ---------------------------------------------------------------------
+
+    async def page(self, request: Request) -> Response:
+        """The chat page; a browser without a valid session gets a new one."""
+        language = self._language(request)
+        signed_in = await self._signed_in(request)
+        cookie = None
+        if signed_in is None:
+            hours = self.config.raw.channels.web.session_days * 24
+            now = self.clock()
+
+            def start(session: Any) -> records.NewSession:
+                visitor = records.new_visitor(session=session, now=now)
+                return records.open_session(
+                    session=session, visitor_id=visitor, hours=hours, now=now
+                )
+
+            opened = await self.db.run(start)
+            signed_in, cookie = opened.signed_in, (opened.token, hours)
+        response = HTMLResponse(self._render_page(request, language, signed_in))
+        if cookie is not None:
+            self._set_cookie(request, response, *cookie)
+        response.headers.update(SECURITY_HEADERS)
+        return response
+
+    def _render_page(self, request: Request, language: str, signed_in: SignedIn) -> str:
+        organisation = str(getattr(self.config.raw.organisation.name, language))
+        limits = self.config.raw.limits
+        sizes = {"max": str(MAX_TYPED_CHARS), "mb": str(limits.attachment_max_mb)}
+        strings = {key: text(f"web.{key}", language, **sizes) for key in PAGE_KEYS}
+        mode = request.url.path.rsplit("/", 1)[-1]
+        values = {
+            "lang": language,
+            "title": escape(text("web.title", language, organisation=organisation)),
+            "intro": escape(text("web.intro", language, organisation=organisation)),
+            "csrf": escape(signed_in.csrf),
+            "mode": escape(mode if mode in ("resume", "signin") else "chat"),
+            "staff": "1" if signed_in.staff else "0",
+            "max_bytes": str(limits.attachment_max_mb * 1024 * 1024),
+            "max_chars": str(MAX_TYPED_CHARS),
+            "strings": escape(json.dumps(strings, ensure_ascii=False)),
+            "languages": "".join(
+                f'<button type="button" class="lang" data-lang="{code}"'
+                f"{' aria-pressed=true' if code == language else ''}>{code.upper()}</button>"
+                for code in LANGUAGES
+            ),
+            **{key: escape(value) for key, value in strings.items()},
+        }
+        return self._template.substitute(values)
+
+    async def static(self, request: Request) -> Response:
+        """The page's script and style sheet."""
+        name = request.path_params["name"]
+        if name not in STATIC_TYPES:
+            return Response("not found", status_code=404)
+        headers = {"Cache-Control": "public, max-age=3600", "X-Content-Type-Options": "nosniff"}
+        return Response(_asset(name), media_type=STATIC_TYPES[name], headers=headers)
+
+    # ---- news of the chat -------------------------------------------------------------
+
+    async def updates(self, request: Request) -> Response:
+        """The chat's messages after a cursor, waiting up to poll_seconds for a first one."""
+        language = self._language(request)
+        signed_in = await self._signed_in(request)
+        if signed_in is None:
+            return _refuse(Refusal(401, "web.expired"), language)
+        try:
+            after = max(int(request.query_params.get("after", "0")), 0)
+        except ValueError:
+            return _refuse(Refusal(400, "web.bad_request"), language)
+        chat_id = signed_in.visitor_id
+        events = await self._events(chat_id, after)
+        if not events:
+            await self.waiters.wait(chat_id, self.config.raw.channels.web.poll_seconds)
+            events = await self._events(chat_id, after)
+        cursor = events[-1].id if events else after
+        return JSONResponse(
+            {
+                "cursor": cursor,
+                "staff": signed_in.staff,
+                "events": [
+                    {
+                        "id": e.id,
+                        "outgoing": e.outgoing,
+                        "replaces": e.replaces,
+                        "at": e.at.isoformat(),
+                        **e.body,
+                    }
+                    for e in events
+                ],
+            },
+            headers={"Cache-Control": "no-store"},
+        )
+
+    async def _events(self, chat_id: str, after: int) -> list[records.ChatEvent]:
+        return await self.db.run(
+            lambda session: records.messages_after(session=session, chat_id=chat_id, after=after)
+        )
+
+    # ---- what the visitor does --------------------------------------------------------
+
+    async def send(self, request: Request) -> Response:
+        """Typed text or a pressed button."""
+        language = self._language(request)
+        try:
+            signed_in = await self._guard(request)
+            data = await _json_body(request)
+            event_id = _event_id(data)
+            if isinstance(data.get("choice"), str):
+                choice = data["choice"]
+                event = choice_event(signed_in.visitor_id, event_id, choice, language)
+                echo = None
+            else:
+                typed = data.get("text")
+                if not isinstance(typed, str) or not typed.strip():
+                    raise Refusal(400, "web.empty")
+                if len(typed) > MAX_TYPED_CHARS:
+                    raise Refusal(413, "web.too_long", max=str(MAX_TYPED_CHARS))
+                event = text_event(signed_in.visitor_id, event_id, typed, language)
+                echo = event.text
+        except Refusal as refusal:
+            return _refuse(refusal, language)
+        await self._take(event, echo)
+        return JSONResponse({"ok": True})
+
+    async def upload(self, request: Request) -> Response:
+        """A file, as the raw request body; its name in X-File-Name (URL-encoded)."""
+        language = self._language(request)
+        limit_mb = self.config.raw.limits.attachment_max_mb
+        try:
+            signed_in = await self._guard(request)
+            event_id = _event_id({"id": request.headers.get("X-Event-Id", "")})
+            data = await _read_limited(request, limit_mb * 1024 * 1024, limit_mb)
+            if not data:
+                raise Refusal(400, "web.empty")
+        except Refusal as refusal:
+            return _refuse(refusal, language)
+        name = unquote(request.headers.get("X-File-Name", "file"))[:200] or "file"
+        content_type = request.headers.get("Content-Type", "application/octet-stream")
+        now, visitor = self.clock(), signed_in.visitor_id
+        upload_id = await self.db.run(
+            lambda session: records.save_upload(
+                session=session,
+                visitor_id=visitor,
+                name=name,
+                content_type=content_type,
+                data=data,
+                now=now,
+            )
+        )
+        kind = (media_kind(content_type), len(data))
+        event = media_event(visitor, event_id, upload_id, kind, language)
+        await self._take(event, text("web.attached", language, name=name))
+        return JSONResponse({"ok": True})
+
+    async def language(self, request: Request) -> Response:
+        """Switch the page and the dialogue to another language."""
+        language = self._language(request)
+        try:
+            signed_in = await self._guard(request)
+            data = await _json_body(request)
+            chosen = data.get("language")
+            if chosen not in LANGUAGES:
+                raise Refusal(400, "web.bad_request")
+            event = choice_event(signed_in.visitor_id, _event_id(data), f"lang:{chosen}", chosen)
+        except Refusal as refusal:
+            return _refuse(refusal, language)
+        await self._take(event, None)
+        response = JSONResponse({"ok": True})
+        response.set_cookie(
+            LANGUAGE_COOKIE, chosen, max_age=365 * 24 * 3600, path="/chat", samesite="lax"
+        )
+        return response
+
+    async def _take(self, event: Inbound, echo: str | None) -> None:
+        """Store the event (and the visitor's words in their chat), then handle it, in order
+        per chat."""
+        chat_id, now, payload = event.chat_id, self.clock(), event_payload(event)
+
+        def store(session: Any) -> bool:
+            new = repo.record_inbound(
+                session=session, channel=CHANNEL, event_id=event.event_id, payload=payload
+            )
+            if new and echo is not None:
+                records.add_message(
+                    session=session, chat_id=chat_id, outgoing=False, body={"text": echo}, now=now
+                )
+            return new
+
+        async with self._chat_turn(chat_id):
+            if not await self.db.run(store):
+                return  # the browser sent it again (e.g. after a lost answer)
+            self.waiters.notify(chat_id)
+            try:
+                await self.dispatcher.dispatch(event)
+            except Exception:
+                # The dispatcher has queued an apology; the visitor's page shows it.
+                log.exception("web event failed", extra={"event_id": event.event_id})
+
+    @contextlib.asynccontextmanager
+    async def _chat_turn(self, chat_id: str) -> AsyncIterator[None]:
+        """One event of a chat at a time, in arrival order; other chats go on meanwhile."""
+        lock, holders = self._locks.get(chat_id, (asyncio.Lock(), 0))
+        self._locks[chat_id] = (lock, holders + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, holders = self._locks[chat_id]
+            if holders == 1:
+                del self._locks[chat_id]
+            else:
+                self._locks[chat_id] = (lock, holders - 1)
+
+    async def replay(self) -> int:
+        """Handle web events stored but not handled before a restart; return how many."""
+        pending = await self.db.run(
+            lambda session: repo.pending_inbound(session=session, channel=CHANNEL)
+        )
+        for row in pending:
+            event = event_from_payload(row.payload)
+            try:
+                await self.dispatcher.dispatch(event)
+            except Exception:
+                log.exception("stored web event failed", extra={"event_id": event.event_id})
+        return len(pending)
+
+    # ---- another device -------------------------------------------------------------------
+
+    async def resume_link(self, request: Request) -> Response:
+        """A fresh private link to carry on this conversation elsewhere."""
+        language = self._language(request)
+        try:
+            signed_in = await self._guard(request)
+        except Refusal as refusal:
+            return _refuse(refusal, language)
+        visitor = signed_in.visitor_id
+        token = await self.db.run(
+            lambda session: records.new_resume_link(session=session, visitor_id=visitor)
+        )
+        return JSONResponse({"link": f"{self._base(request)}/chat/resume#{token}"})
+
+    async def resume(self, request: Request) -> Response:
+        """Open this conversation in this browser, given the private link and a reference
+        code of the visitor's."""
+        language = self._language(request)
+        try:
+            self._same_origin(request, required=True)
+            self._limit(request, None)
+            data = await _json_body(request)
+            token, code = data.get("token"), data.get("code")
+            if not isinstance(token, str) or not TOKEN.match(token) or not isinstance(code, str):
+                raise Refusal(400, "web.resume_failed")
+            code = code[:40]
+            visitor = await self.db.run(
+                lambda session: records.resume(session=session, token=token, code=code)
+            )
+            if visitor is None:
+                raise Refusal(403, "web.resume_failed")
+        except Refusal as refusal:
+            return _refuse(refusal, language)
+        hours = self.config.raw.channels.web.session_days * 24
+        return await self._signed_in_as(request, visitor, hours)
+
+    async def signin(self, request: Request) -> Response:
+        """Use a one-time staff sign-in link."""
+        language = self._language(request)
+        try:
+            self._same_origin(request, required=True)
+            self._limit(request, None)
+            data = await _json_body(request)
+            token = str(data.get("token", "")).removeprefix("inv_")
+            if not TOKEN.match(token):
+                raise Refusal(400, "web.signin_failed")
+            visitor = await self.db.run(lambda session: self._sign_in(session, token, language))
+            if visitor is None:
+                raise Refusal(403, "web.signin_failed")
+        except Refusal as refusal:
+            return _refuse(refusal, language)
+        self.on_outbox()
+        hours = self.config.raw.channels.web.staff_session_hours
+        return await self._signed_in_as(request, visitor, hours, staff=True)
+
+    def _sign_in(self, session: Any, token: str, language: str) -> str | None:
+        """Sign a staff member in and greet them in their new web chat."""
+        now = self.clock()
+        signed = records.sign_in_staff(session=session, token=token, language=language, now=now)
+        if signed is None:
+            return None
+        visitor, staff = signed
+        greeting = desk.welcome(staff, language)
+        queue_replies(session, greeting, now=now, sender=Recipient(CHANNEL, visitor, language))
+        return visitor
+
+    async def _signed_in_as(
+        self, request: Request, visitor: str, hours: int, *, staff: bool = False
+    ) -> Response:
+        now = self.clock()
+        opened = await self.db.run(
+            lambda session: records.open_session(
+                session=session, visitor_id=visitor, hours=hours, now=now, staff=staff
+            )
+        )
+        response = JSONResponse({"ok": True, "csrf": opened.signed_in.csrf})
+        self._set_cookie(request, response, opened.token, hours)
+        return response
+
+    @staticmethod
+    def link_template_for(base_url: str) -> str:
+        """The web chat's start link, '{}' marking the payload (a staff invitation)."""
+        return f"{base_url}/chat/signin#{{}}"
+
+    # ---- protection ---------------------------------------------------------------------
+
+    async def _signed_in(self, request: Request) -> SignedIn | None:
+        token = request.cookies.get(COOKIE, "")
+        if not TOKEN.match(token):
+            return None
+        now = self.clock()
+        return await self.db.run(
+            lambda session: records.signed_in(session=session, token=token, now=now)
+        )
+
+    async def _guard(self, request: Request) -> SignedIn:
+        """A state-changing request: same origin, a valid session, its CSRF token, and
+        within the rate limits."""
+        self._same_origin(request, required=False)
+        signed_in = await self._signed_in(request)
+        if signed_in is None:
+            raise Refusal(401, "web.expired")
+        given = request.headers.get(CSRF_HEADER, "")
+        if not hmac.compare_digest(given.encode(), signed_in.csrf.encode()):
+            raise Refusal(403, "web.forbidden")
+        self._limit(request, signed_in.visitor_id)
+        return signed_in
+
+    def _limit(self, request: Request, visitor: str | None) -> None:
+        address = request.client.host if request.client else "unknown"
+        if not self._per_address.allow(address):
+            raise Refusal(429, "web.slow_down")
+        if visitor is not None and not self._per_session.allow(visitor):
+            raise Refusal(429, "web.slow_down")
+
+    def _same_origin(self, request: Request, *, required: bool) -> None:
+        origin = request.headers.get("Origin")
+        if origin is None and not required:
+            return
+        if origin is None or origin.rstrip("/") != self._base(request):
+            raise Refusal(403, "web.forbidden")
+
+    def _base(self, request: Request | None) -> str:
+        if self.public_url:
+            parts = urlsplit(self.public_url)
+            return f"{parts.scheme}://{parts.netloc}"
+        assert request is not None
+        return f"{request.url.scheme}://{request.headers.get('host', request.url.netloc)}"
+
+    def _set_cookie(self, request: Request, response: Response, token: str, hours: int) -> None:
+        secure = self._base(request).startswith("https://")
+        response.set_cookie(
+            COOKIE,
+            token,
+            max_age=hours * 3600,
+            path="/chat",
+            httponly=True,
+            samesite="lax",
+            secure=secure,
+        )
+
+    def _language(self, request: Request) -> str:
+        chosen = request.cookies.get(LANGUAGE_COOKIE)
+        if chosen in LANGUAGES:
+            return str(chosen)
+        accepted = request.headers.get("Accept-Language", "")
+        first = accepted.split(",")[0].strip()
+        return supported(first) if first else "vi"
+
+
+def _asset(name: str) -> str:
+    return resources.files("bot").joinpath("static", name).read_text(encoding="utf-8")
+
+
+def _refuse(refusal: Refusal, language: str) -> Response:
+    message = text(refusal.key, language, **refusal.values)
+    return JSONResponse({"error": message}, status_code=refusal.status)
+
+
+def _event_id(data: dict[str, Any]) -> str:
+    event_id = data.get("id")
+    if not isinstance(event_id, str) or not EVENT_ID.match(event_id):
+        raise Refusal(400, "web.bad_request")
+    return event_id
+
+
+async def _json_body(request: Request) -> dict[str, Any]:
+    raw = await _read_limited(request, MAX_JSON_BYTES, None)
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        raise Refusal(400, "web.bad_request") from None
+    if not isinstance(data, dict):
+        raise Refusal(400, "web.bad_request")
+    return data
+
+
+async def _read_limited(request: Request, limit: int, limit_mb: int | None) -> bytes:
+    """The body, refused as soon as it passes the limit (never read whole into memory)."""
+    too_big = (
+        Refusal(413, "web.too_big", mb=str(limit_mb))
+        if limit_mb is not None
+        else Refusal(413, "web.too_long", max=str(MAX_TYPED_CHARS))
+    )
+    declared = request.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise too_big
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_big
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def redirect_to_chat(_: Request) -> Response:
+    """The site root leads to the chat when nothing else is served there."""
+    return RedirectResponse("/chat", status_code=307)

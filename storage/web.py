@@ -1,0 +1,261 @@
+"""The web chat's records: visitors, their sessions, the messages of each chat, uploads.
+
+Tokens (session cookies, resume links) are random and kept only as SHA-256 hashes, so a
+copy of the database does not let anyone into a conversation.
+"""
+
+import datetime as dt
+import hashlib
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, update
+from sqlmodel import Session, col, select
+
+from bot.domain.desk import Staff
+from storage.desk import SqlDeskRecords
+from storage.models import (
+    ChannelIdentity,
+    Conversation,
+    Invite,
+    Person,
+    Ticket,
+    WebMessage,
+    WebSession,
+    WebUpload,
+    WebVisitor,
+)
+from storage.repositories import create_dialogue
+from storage.youth import WEB
+
+CHANNEL = WEB
+HISTORY_LIMIT = 500
+
+
+def digest(token: str) -> str:
+    """The stored form of a secret token."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    """A valid session: whose it is, its CSRF token, and whether a staff member holds it."""
+
+    visitor_id: str
+    csrf: str
+    staff: bool
+
+
+@dataclass(frozen=True)
+class NewSession:
+    """A session just opened: the cookie value (shown once) and what it stands for."""
+
+    token: str
+    signed_in: SignedIn
+
+
+@dataclass(frozen=True)
+class ChatEvent:
+    """A message of a web chat as the page receives it."""
+
+    id: int
+    outgoing: bool
+    body: dict[str, Any]
+    replaces: int | None
+    at: dt.datetime
+
+
+def new_visitor(*, session: Session, now: dt.datetime) -> str:
+    """Register a new visitor and return their id on the web channel."""
+    visitor_id = secrets.token_urlsafe(16)
+    session.add(WebVisitor(id=visitor_id, created_at=now))
+    session.flush()
+    return visitor_id
+
+
+def open_session(
+    *, session: Session, visitor_id: str, hours: int, now: dt.datetime, staff: bool = False
+) -> NewSession:
+    """Start a browser session for a visitor; it expires after `hours` without use."""
+    token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
+    session.add(
+        WebSession(
+            token_hash=digest(token),
+            visitor_id=visitor_id,
+            csrf=csrf,
+            lifetime_hours=hours,
+            expires_at=now + dt.timedelta(hours=hours),
+            created_at=now,
+        )
+    )
+    return NewSession(token, SignedIn(visitor_id, csrf, staff))
+
+
+def signed_in(*, session: Session, token: str, now: dt.datetime) -> SignedIn | None:
+    """The session behind a cookie, kept alive by this use; None if unknown or expired."""
+    row = session.get(WebSession, digest(token))
+    if row is None or row.expires_at <= now:
+        return None
+    lifetime = dt.timedelta(hours=row.lifetime_hours)
+    # Written at most about once an hour of use, not on every request.
+    if row.expires_at - now < lifetime - dt.timedelta(hours=1):
+        row.expires_at = now + lifetime
+        session.add(row)
+    staff_code = session.exec(
+        select(Person.staff_code)
+        .join(ChannelIdentity, col(ChannelIdentity.person_id) == col(Person.id))
+        .where(ChannelIdentity.channel == CHANNEL, ChannelIdentity.external_id == row.visitor_id)
+    ).first()
+    return SignedIn(row.visitor_id, row.csrf, staff_code is not None)
+
+
+def end_expired_sessions(*, session: Session, now: dt.datetime) -> int:
+    """Delete sessions that have expired; return how many."""
+    result = session.exec(delete(WebSession).where(col(WebSession.expires_at) <= now))
+    return int(result.rowcount or 0)
+
+
+# ---- the chat itself ----------------------------------------------------------------------
+
+
+def add_message(
+    *,
+    session: Session,
+    chat_id: str,
+    outgoing: bool,
+    body: dict[str, Any],
+    now: dt.datetime,
+    replaces: int | None = None,
+) -> int:
+    """Append a message (or a new version of one) to a chat; return its id."""
+    row = WebMessage(chat_id=chat_id, outgoing=outgoing, body=body, replaces=replaces)
+    row.created_at = now
+    session.add(row)
+    session.flush()
+    assert row.id is not None
+    return row.id
+
+
+def messages_after(*, session: Session, chat_id: str, after: int) -> list[ChatEvent]:
+    """The chat's messages newer than a cursor, oldest first (the latest ones if many)."""
+    rows = session.exec(
+        select(WebMessage)
+        .where(WebMessage.chat_id == chat_id, col(WebMessage.id) > after)
+        .order_by(col(WebMessage.id).desc())
+        .limit(HISTORY_LIMIT)
+    ).all()
+    return [
+        ChatEvent(r.id or 0, r.outgoing, dict(r.body), r.replaces, r.created_at)
+        for r in reversed(rows)
+    ]
+
+
+def message_exists(*, session: Session, chat_id: str, message_id: int) -> bool:
+    """Whether a message belongs to this chat (an edit may only touch its own chat)."""
+    row = session.get(WebMessage, message_id)
+    return row is not None and row.chat_id == chat_id
+
+
+def save_upload(
+    *,
+    session: Session,
+    visitor_id: str,
+    name: str,
+    content_type: str,
+    data: bytes,
+    now: dt.datetime,
+) -> int:
+    """Keep an uploaded file; return its id."""
+    row = WebUpload(
+        visitor_id=visitor_id,
+        name=name[:200],
+        content_type=content_type[:100],
+        size_bytes=len(data),
+        data=data,
+        created_at=now,
+    )
+    session.add(row)
+    session.flush()
+    assert row.id is not None
+    return row.id
+
+
+# ---- another device: the resume link, and staff sign-in ------------------------------------
+
+
+def new_resume_link(*, session: Session, visitor_id: str) -> str:
+    """A fresh private link token for this visitor; an earlier one stops working."""
+    token = secrets.token_urlsafe(24)
+    session.exec(
+        update(WebVisitor)
+        .where(col(WebVisitor.id) == visitor_id)
+        .values(resume_hash=digest(token))
+    )
+    return token
+
+
+def resume(*, session: Session, token: str, code: str) -> str | None:
+    """The visitor a resume link belongs to, if the reference code is one of theirs."""
+    visitor = session.exec(
+        select(WebVisitor).where(WebVisitor.resume_hash == digest(token))
+    ).first()
+    if visitor is None:
+        return None
+    owner = session.exec(
+        select(Ticket.id)
+        .join(ChannelIdentity, col(ChannelIdentity.person_id) == col(Ticket.author_id))
+        .where(
+            ChannelIdentity.channel == CHANNEL,
+            ChannelIdentity.external_id == visitor.id,
+            col(Ticket.code) == code.strip().upper(),
+        )
+    ).first()
+    return visitor.id if owner is not None else None
+
+
+def sign_in_staff(
+    *, session: Session, token: str, language: str, now: dt.datetime
+) -> tuple[str, Staff] | None:
+    """Use a one-time staff link: a new web visitor who is that staff member; None if the
+    link is unknown, used or expired."""
+    valid = session.exec(
+        select(Invite.token).where(
+            Invite.token == token, col(Invite.used_at).is_(None), col(Invite.expires_at) > now
+        )
+    ).first()
+    if valid is None:
+        return None
+    desk = SqlDeskRecords(session=session)
+    visitor_id = new_visitor(session=session, now=now)
+    person_id = desk.invited_person(token, now)
+    if person_id is None:
+        person_id = create_dialogue(
+            session=session,
+            channel=CHANNEL,
+            external_id=visitor_id,
+            chat_id=visitor_id,
+            language=language,
+        ).person_id
+    else:
+        _attach(session, person_id, visitor_id, now)
+    name = f"web-{visitor_id[:6]}"
+    staff = desk.accept_invite(token=token, person_id=person_id, name=name, now=now)
+    if staff is None:
+        return None
+    desk.audit("", actor=staff, action="signed_in_web", before={}, after={}, now=now)
+    return visitor_id, staff
+
+
+def _attach(session: Session, person_id: int, visitor_id: str, now: dt.datetime) -> None:
+    """Give an existing person a web account (a staff member who also uses Telegram)."""
+    session.add(
+        ChannelIdentity(
+            channel=CHANNEL,
+            external_id=visitor_id,
+            chat_id=visitor_id,
+            person_id=person_id,
+            created_at=now,
+        )
+    )
+    session.add(Conversation(channel=CHANNEL, external_id=visitor_id, updated_at=now))
