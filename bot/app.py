@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 import uvicorn
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
 from starlette.applications import Starlette
 from telegram import BotCommand, Update
 from telegram.error import TelegramError
@@ -305,6 +306,10 @@ def build_application(
     )
     jobs = DeskJobs(db=db, config=config, on_outbox=outbox.wake)
     scheduler = schedule(jobs, config, clock)
+    if webchat is not None:
+        scheduler.add_job(
+            webchat.end_expired_sessions, CronTrigger(hour=3), id="web-sessions", coalesce=True
+        )
     return CauNoi(
         settings, config, db, metrics, dispatcher, outbox, web, telegram, jobs, scheduler, webchat
     )

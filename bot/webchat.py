@@ -378,6 +378,13 @@ class WebChat:
             else:
                 self._locks[chat_id] = (lock, holders - 1)
 
+    async def end_expired_sessions(self) -> int:
+        """Delete expired browser sessions (a daily job); return how many."""
+        now = self.clock()
+        return await self.db.run(
+            lambda session: records.end_expired_sessions(session=session, now=now)
+        )
+
     async def replay(self) -> int:
         """Handle web events stored but not handled before a restart; return how many."""
         pending = await self.db.run(

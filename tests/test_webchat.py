@@ -8,11 +8,12 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlmodel import Session, select
 
 from bot.app import CauNoi
 from bot.domain.i18n import text
 from bot.domain.lifecycle import Status
-from storage.models import InboxEvent, Ticket, WebMessage, WebUpload
+from storage.models import InboxEvent, Ticket, WebMessage, WebSession, WebUpload
 from tests.conftest import AppFactory, config_with, rows
 from tests.desk import CODE
 from tests.dialogue import onboard, submit
@@ -254,6 +255,9 @@ async def test_sessions_expire_and_cookies_are_guarded(
     assert "set-cookie" not in alive.headers, "a session in use stays open"
     assert expired.status_code == 401
     assert expired.json()["error"] == text("web.expired", "vi")
+    before = await app.db.run(_sessions)
+    await app.scheduler.get_job("web-sessions").func()
+    assert (before, await app.db.run(_sessions)) == (1, 0), "the nightly job clears it"
 
 
 async def test_forgetting_deletes_the_web_chat(
@@ -268,6 +272,10 @@ async def test_forgetting_deletes_the_web_chat(
     kept = [m for m in await rows(app.db, WebMessage) if m.chat_id == visitor.visitor_id]
     assert len(before) > 5
     assert [m.body["text"] for m in kept] == [text("privacy.forgotten", "vi")]
+
+
+def _sessions(session: Session) -> int:
+    return len(session.exec(select(WebSession)).all())
 
 
 class Clock:
