@@ -32,7 +32,7 @@ from bot.config import OrgConfig
 from bot.dispatch import Dispatcher, Handler
 from bot.domain.i18n import LANGUAGES, text
 from bot.domain.text import fold
-from bot.jobs import DeskJobs, schedule
+from bot.jobs import DeskJobs, PublishingJobs, schedule
 from bot.metrics import Metrics
 from bot.outbox import OutboxSender
 from bot.settings import Settings
@@ -125,8 +125,10 @@ class CauNoi:
     web: Starlette
     telegram: TelegramRuntime | None
     jobs: DeskJobs
+    publisher: PublishingJobs
     scheduler: AsyncIOScheduler
     webchat: WebChat | None
+    clock: Callable[[], dt.datetime]
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _server: uvicorn.Server | None = None
     _socket: socket.socket | None = None
@@ -147,6 +149,7 @@ class CauNoi:
             if replayed:
                 log.info("replayed stored web events", extra={"count": replayed})
         self._tasks.append(asyncio.create_task(self.outbox.run(), name="outbox"))
+        await self.publisher.daily(self.clock())  # a slot missed while down, within the grace
         self.scheduler.start()
         if serve_http:
             self._socket = socket.create_server((self.settings.http_host, self.settings.http_port))
@@ -184,7 +187,7 @@ class CauNoi:
         """A one-time web sign-in link for a staff member; None if there is no such member."""
         if self.webchat is None:
             return None
-        now = self.webchat.clock()
+        now = self.clock()
         expires = now + dt.timedelta(hours=self.config.raw.desk.invite_hours)
         token = await self.db.run(
             lambda session: create_sign_in(session=session, staff_code=staff_code, expires=expires)
@@ -305,13 +308,26 @@ def build_application(
         extra_routes=webchat.routes() if webchat else [],
     )
     jobs = DeskJobs(db=db, config=config, on_outbox=outbox.wake)
-    scheduler = schedule(jobs, config, clock)
+    publisher = PublishingJobs(db=db, config=config, on_outbox=outbox.wake, links=dispatcher.links)
+    scheduler = schedule(jobs, publisher, config, clock)
     if webchat is not None:
         scheduler.add_job(
             webchat.end_expired_sessions, CronTrigger(hour=3), id="web-sessions", coalesce=True
         )
     return CauNoi(
-        settings, config, db, metrics, dispatcher, outbox, web, telegram, jobs, scheduler, webchat
+        settings,
+        config,
+        db,
+        metrics,
+        dispatcher,
+        outbox,
+        web,
+        telegram,
+        jobs,
+        publisher,
+        scheduler,
+        webchat,
+        clock,
     )
 
 

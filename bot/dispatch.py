@@ -18,6 +18,7 @@ from handlers.context import Context
 from storage import repositories as repo
 from storage.db import Database
 from storage.desk import SqlDeskRecords
+from storage.publishing import SqlPublishingRecords
 from storage.youth import SqlYouthRecords
 
 Handler = Callable[[Inbound, Context], list[Reply]]
@@ -109,6 +110,7 @@ class Dispatcher:
             org=self._config,
             records=records,
             desk=SqlDeskRecords(session=session),
+            publishing=SqlPublishingRecords(session=session),
             now=now,
             person_id=before.person_id,
             staff_code=before.staff_code,

@@ -1,10 +1,11 @@
-"""Scheduled work: deadline reminders and escalations, closing silent submissions, and the
-morning summary of each staff member's queue. Time is always an argument; each message is
-claimed in the database before it is queued, so a restart or a second run repeats nothing."""
+"""Scheduled work: deadline reminders and escalations, closing silent submissions, the
+morning summary of each staff member's queue, and the daily good news. Time is always an
+argument; each message is claimed in the database before it is queued, so a restart or a
+second run repeats nothing."""
 
 import datetime as dt
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
@@ -20,11 +21,13 @@ from bot.domain.desk import Change, Staff, TicketView, can_see
 from bot.domain.kinds import Kind, Role
 from bot.domain.lifecycle import Event, Status, next_status
 from bot.domain.messages import Choice, Recipient, Reply
+from bot.domain.publishing import DAILY, latest_slot, period_of
 from bot.domain.sla import Nudge, is_working_day
-from handlers import cards
+from handlers import cards, publishing
 from storage import repositories as repo
 from storage.db import Database
 from storage.desk import SqlDeskRecords
+from storage.publishing import SqlPublishingRecords
 
 log = logging.getLogger(__name__)
 SYSTEM = Staff(code="cau-noi", name="Cầu Nối", roles=frozenset())
@@ -185,10 +188,59 @@ class DeskJobs:
         return len(replies)
 
 
+class PublishingJobs:
+    """The daily good-news post: once per day, caught up after an outage within the grace."""
+
+    def __init__(
+        self,
+        *,
+        db: Database,
+        config: OrgConfig,
+        on_outbox: Callable[[], None],
+        links: Mapping[str, str],
+    ) -> None:
+        self._db = db
+        self._config = config
+        self._on_outbox = on_outbox
+        self._links = links
+
+    async def daily(self, now: dt.datetime) -> str | None:
+        """Post the good news of the latest daily slot, unless it was posted or is too old;
+        return the code of the story posted."""
+        posted = await self._db.run(lambda session: self._daily(session, now))
+        self._on_outbox()
+        return posted
+
+    def _daily(self, session: Session, now: dt.datetime) -> str | None:
+        zone = ZoneInfo(self._config.raw.organisation.timezone)
+        schedule = self._config.raw.schedule
+        slot = latest_slot(now, schedule.daily_good_news, zone)
+        period = period_of(slot, zone)
+        records = SqlPublishingRecords(session=session)
+        if now - slot > dt.timedelta(hours=schedule.catch_up_hours):
+            if records.claim(DAILY, period, now, status="skipped"):
+                log.warning("daily good news missed its slot; skipped", extra={"day": period})
+            return None
+        if not records.pool():
+            log.info("daily good news: no approved story is waiting", extra={"day": period})
+            return None
+        if not records.claim(DAILY, period, now):
+            return None
+        desk = SqlDeskRecords(session=session)
+        done = publishing.publish_daily(
+            self._config, records, desk, now, news_link=self._links.get("news")
+        )
+        queue_replies(session, done.replies, now=now)
+        return done.story.code if done.story else None
+
+
 def schedule(
-    jobs: DeskJobs, config: OrgConfig, clock: Callable[[], dt.datetime]
+    jobs: DeskJobs,
+    publisher: PublishingJobs,
+    config: OrgConfig,
+    clock: Callable[[], dt.datetime],
 ) -> AsyncIOScheduler:
-    """The scheduler with the desk's jobs (started by the application)."""
+    """The scheduler with the desk's and the publisher's jobs (started by the application)."""
     desk = config.raw.desk
     scheduler = AsyncIOScheduler(timezone=ZoneInfo(config.raw.organisation.timezone))
 
@@ -218,5 +270,19 @@ def schedule(
         coalesce=True,
         max_instances=1,
         misfire_grace_time=3600,
+    )
+
+    async def daily() -> None:
+        """Post today's good news now (once per day)."""
+        await publisher.daily(clock())
+
+    good_news = config.raw.schedule.daily_good_news
+    scheduler.add_job(
+        daily,
+        CronTrigger(hour=good_news.hour, minute=good_news.minute),
+        id="daily-good-news",
+        coalesce=True,
+        max_instances=1,
+        misfire_grace_time=config.raw.schedule.catch_up_hours * 3600,
     )
     return scheduler

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 from bot.config import OrgConfig
 from bot.domain.desk import DeskRecords
 from bot.domain.people import Profile
+from bot.domain.publishing import PublishingRecords
 from bot.domain.tickets import YouthRecords
 
 
@@ -26,6 +27,7 @@ class Context:
     org: OrgConfig
     records: YouthRecords
     desk: DeskRecords
+    publishing: PublishingRecords
     now: dt.datetime
     person_id: int = 0
     staff_code: str | None = None

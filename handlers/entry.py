@@ -1,11 +1,16 @@
-"""Every inbound event starts here: the staff desk first, else the youth dialogue."""
+"""Every inbound event starts here: moderation and the staff desk first, else the youth
+dialogue."""
 
 from bot.domain.messages import Inbound, Reply
-from handlers import desk, youth
+from handlers import desk, publishing, youth
 from handlers.context import Context
 
 
 def handle(event: Inbound, ctx: Context) -> list[Reply]:
-    """Answer one event: staff at the desk get the desk, everyone else the youth dialogue."""
-    replies = desk.handle(event, ctx)
-    return replies if replies is not None else youth.handle(event, ctx)
+    """Answer one event: moderators and staff get their tools, everyone else the youth
+    dialogue."""
+    for staff_side in (publishing.handle, desk.handle):
+        replies = staff_side(event, ctx)
+        if replies is not None:
+            return replies
+    return youth.handle(event, ctx)

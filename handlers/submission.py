@@ -10,7 +10,7 @@ from bot.domain.kinds import Kind
 from bot.domain.messages import Choice, Inbound, InputKind, Reply
 from bot.domain.sla import due_at
 from bot.domain.tickets import AttachmentRef, Submission, sequence_name, ticket_code
-from handlers import cards, menu
+from handlers import cards, menu, publishing
 from handlers.context import Context
 from handlers.steps import Step, goto, label, register, rows, text_of
 
@@ -313,7 +313,8 @@ def _send(event: Inbound, ctx: Context) -> list[Reply]:
         {"code": submission.code, "due": show_date(submission.due_at, ctx.zone)},
     )
     staff_cards = cards.new_ticket(ctx.org, ctx.desk, submission.code, ctx.now)
-    return [receipt, *staff_cards, menu.main_menu("menu.again")]
+    moderation = publishing.new_story(ctx, submission.code)
+    return [receipt, *staff_cards, *moderation, menu.main_menu("menu.again")]
 
 
 def _submission(event: Inbound, ctx: Context) -> Submission:

@@ -269,6 +269,24 @@ class Publication(SQLModel, table=True):
     posted_at: dt.datetime | None = _when()
 
 
+class Story(SQLModel, table=True):
+    """A story or idea whose author agreed to publication: moderation, then the daily post."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(foreign_key="ticket.id", unique=True)
+    state: str = Field(default="pending", max_length=12, index=True)
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    credit: str = Field(max_length=12)
+    # A Telegram file id of the first photo, if there was one.
+    photo_ref: str | None = Field(default=None, max_length=512)
+    photo_hidden: bool = False
+    reason: str | None = Field(default=None, sa_column=Column(Text))
+    decided_by: str | None = Field(default=None, max_length=40)
+    created_at: dt.datetime = _created()
+    approved_at: dt.datetime | None = _when()
+    published_at: dt.datetime | None = _when()
+
+
 class WebVisitor(SQLModel, table=True):
     """Someone using the web chat: their id on the "web" channel and their private resume link."""
 

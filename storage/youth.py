@@ -21,6 +21,7 @@ from storage.models import (
     Counter,
     OutboxMessage,
     Person,
+    Story,
     Ticket,
     TicketMessage,
     Unit,
@@ -31,6 +32,8 @@ from storage.models import (
 from storage.repositories import upsert_insert
 
 SENDER = "youth"
+PUBLISHABLE = (Kind.STORY, Kind.IDEA)
+PUBLISH_CREDITS = ("named", "anonymous")
 WEB = "web"  # the web chat's channel name (storage.web imports this module)
 
 
@@ -91,8 +94,31 @@ class SqlYouthRecords:
         self._session.add(ticket)
         self._session.flush()
         self._add_message(ticket, submission.text, submission.attachments, now)
+        self._offer_for_publication(ticket, submission, now)
         if submission.display_name and not submission.anonymous:
             self._identity().display_name = submission.display_name[:200]
+
+    def _offer_for_publication(
+        self, ticket: Ticket, submission: Submission, now: dt.datetime
+    ) -> None:
+        """A story or idea whose author agreed to publication waits for moderation."""
+        if submission.kind not in PUBLISHABLE or submission.publish not in PUBLISH_CREDITS:
+            return
+        assert ticket.id is not None
+        photos = [
+            a.file_ref
+            for a in submission.attachments
+            if a.media_kind == "photo" and self._channel == "telegram"
+        ]
+        self._session.add(
+            Story(
+                ticket_id=ticket.id,
+                text=submission.text,
+                credit=submission.publish,
+                photo_ref=photos[0] if photos else None,
+                created_at=now,
+            )
+        )
 
     def submissions_since(self, since: dt.datetime) -> int:
         """How many submissions this person filed since a moment."""
@@ -213,6 +239,7 @@ class SqlYouthRecords:
             session.exec(select(Ticket.id).where(Ticket.author_id == self._person_id)).all()
         )
         if ticket_ids:
+            session.exec(delete(Story).where(col(Story.ticket_id).in_(ticket_ids)))
             session.exec(delete(Attachment).where(col(Attachment.ticket_id).in_(ticket_ids)))
             session.exec(delete(TicketMessage).where(col(TicketMessage.ticket_id).in_(ticket_ids)))
             session.exec(

@@ -139,6 +139,16 @@ class ErrorRecorder:
 AppFactory = Callable[..., Awaitable[CauNoi]]
 
 
+class Clock:
+    """The application's clock, moved by the test."""
+
+    def __init__(self, now: dt.datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+
 @pytest.fixture
 async def make_app(
     fake: FakeTelegram, database_url: str, org_config: OrgConfig

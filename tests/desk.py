@@ -14,12 +14,13 @@ from tests.fake_telegram import Call, FakeTelegram
 YOUTH = 6001
 AN, BINH, OFFICE, CHAU, INSPECTION = 7001, 7002, 7003, 7004, 7005
 GO_DAU_GROUP, ENVIRONMENT_GROUP = -1001, -1002
-OUTGOING = ("sendMessage", "editMessageText", "sendDocument")
+OUTGOING = ("sendMessage", "editMessageText", "sendDocument", "sendPhoto")
 CODE = re.compile(r"[A-Z]{2}-\d{4}-\d{4}")
 
 
-def desk_config() -> Any:
-    """Staff with Telegram ids, a Gò Dầu desk group and an environment group."""
+def desk_config(**changes: Any) -> Any:
+    """Staff with Telegram ids (Trần Thị Bình also moderates stories), a Gò Dầu desk group and
+    an environment group; `changes` adds or replaces other sections."""
     go_dau = ["Phường Gò Dầu"]
     staff = [
         _member("van-phong", "Văn phòng Tỉnh đoàn", ["staff", "admin"], OFFICE),
@@ -31,7 +32,13 @@ def desk_config() -> Any:
             units=go_dau,
             categories=["food-safety", "environment", "jobs", "membership"],
         ),
-        _member("tran-thi-binh", "Trần Thị Bình", ["staff"], BINH, units=["Phường Tân Ninh"]),
+        _member(
+            "tran-thi-binh",
+            "Trần Thị Bình",
+            ["staff", "moderator"],
+            BINH,
+            units=["Phường Tân Ninh"],
+        ),
         _member("le-minh-chau", "Lê Minh Châu", ["secretary"], CHAU, units=go_dau),
         _member("uy-ban-kiem-tra", "Ủy ban Kiểm tra", ["inspection"], INSPECTION),
     ]
@@ -58,7 +65,7 @@ def desk_config() -> Any:
         "office": {"staff": ["van-phong"]},
         "inspection": {"staff": ["uy-ban-kiem-tra"]},
     }
-    return config_with({"staff": staff, "routing": routing})
+    return config_with({"staff": staff, "routing": routing, **changes})
 
 
 def _member(code: str, name: str, roles: list[str], telegram_id: int, **scope: Any) -> Any:
@@ -153,8 +160,12 @@ class Desk:
 
 
 def to(calls: list[Call], chat: int) -> list[str]:
-    """The texts among these calls that went to one chat."""
-    return [str(c.params.get("text")) for c in calls if str(c.params.get("chat_id")) == str(chat)]
+    """The texts (or captions) among these calls that went to one chat."""
+    return [
+        str(c.params.get("text", c.params.get("caption")))
+        for c in calls
+        if str(c.params.get("chat_id")) == str(chat)
+    ]
 
 
 def _summary(calls: list[Call]) -> list[tuple[str, Any, str]]:

@@ -10,7 +10,7 @@ from bot.domain.lifecycle import Status
 from storage import repositories as repo
 from storage.db import Database
 from storage.models import Ticket
-from tests.conftest import AppFactory, rows
+from tests.conftest import AppFactory, Clock, rows
 from tests.desk import AN, CHAU, CODE, GO_DAU_GROUP, OFFICE, YOUTH, Desk, desk_config, to
 from tests.dialogue import onboarded, submit
 from tests.fake_telegram import FakeTelegram
@@ -22,16 +22,6 @@ def local(day: str, time: str) -> dt.datetime:
     """A moment given in Vietnam's time ('30/12/2026', '10:00'), in UTC."""
     moment = dt.datetime.strptime(f"{day} {time}", "%d/%m/%Y %H:%M").replace(tzinfo=LOCAL)
     return moment.astimezone(dt.UTC)
-
-
-class Clock:
-    """The application's clock, moved by the test."""
-
-    def __init__(self, now: dt.datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> dt.datetime:
-        return self.now
 
 
 async def _question_taken(

@@ -14,7 +14,7 @@ from bot.app import CauNoi
 from bot.domain.i18n import text
 from bot.domain.lifecycle import Status
 from storage.models import InboxEvent, Ticket, WebMessage, WebSession, WebUpload
-from tests.conftest import AppFactory, config_with, rows
+from tests.conftest import AppFactory, Clock, config_with, rows
 from tests.desk import CODE
 from tests.dialogue import onboard, submit
 from tests.webchat import Browser
@@ -276,13 +276,3 @@ async def test_forgetting_deletes_the_web_chat(
 
 def _sessions(session: Session) -> int:
     return len(session.exec(select(WebSession)).all())
-
-
-class Clock:
-    """The application's clock, moved by the test."""
-
-    def __init__(self, now: dt.datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> dt.datetime:
-        return self.now

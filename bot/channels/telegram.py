@@ -91,6 +91,8 @@ class TelegramSender:
 
     async def _send(self, chat_id: str, message: Rendered) -> Message | None:
         keyboard = _keyboard(message)
+        if message.photo is not None and not message.photo.startswith("web:"):
+            return await self._send_photo(chat_id, message.photo, message, keyboard)
         document = message.document
         caption_fits = document is not None and len(message.text) <= MAX_CAPTION
         pieces = [] if caption_fits else split_text(message.text, MAX_TEXT)
@@ -107,6 +109,25 @@ class TelegramSender:
                 caption=message.text if caption_fits else None,
                 reply_markup=keyboard,
             )
+        return sent
+
+    async def _send_photo(
+        self,
+        chat_id: str,
+        photo: str,
+        message: Rendered,
+        keyboard: InlineKeyboardMarkup | None,
+    ) -> Message:
+        """The photo with the text as its caption, or, when too long, followed by the text."""
+        if len(message.text) <= MAX_CAPTION:
+            return await self._bot.send_photo(
+                chat_id=chat_id, photo=photo, caption=message.text, reply_markup=keyboard
+            )
+        await self._bot.send_photo(chat_id=chat_id, photo=photo)
+        sent: Message | None = None
+        for piece in split_text(message.text, MAX_TEXT):
+            sent = await self._bot.send_message(chat_id=chat_id, text=piece)
+        assert sent is not None
         return sent
 
 

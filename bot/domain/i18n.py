@@ -54,4 +54,10 @@ def render(reply: Reply, language: str) -> Rendered:
         tuple((c.id, text(c.key, language, **c.values)) for c in row) for row in reply.choices
     )
     body = text(reply.key, language, **reply.values)
-    return Rendered(text=body, choices=choices, document=reply.document, key=reply.replaces)
+    return Rendered(
+        text=body,
+        choices=choices,
+        document=reply.document,
+        key=reply.replaces,
+        photo=reply.photo,
+    )

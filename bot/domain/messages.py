@@ -88,6 +88,8 @@ class Reply:
     to: Recipient | None = None
     document: Document | None = None
     replaces: str | None = None
+    # A photo to show with the text: a file reference on the recipient's channel.
+    photo: str | None = None
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,7 @@ class Rendered:
     choices: tuple[tuple[tuple[str, str], ...], ...] = ()
     document: Document | None = None
     key: str | None = None
+    photo: str | None = None
 
     def to_payload(self) -> dict[str, object]:
         """The JSON form kept in the outbox."""
@@ -107,6 +110,8 @@ class Rendered:
         }
         if self.key is not None:
             payload["key"] = self.key
+        if self.photo is not None:
+            payload["photo"] = self.photo
         if self.document is not None:
             payload["document"] = {"name": self.document.name, "content": self.document.content}
         return payload
@@ -124,10 +129,11 @@ class Rendered:
             if isinstance(document, dict)
             else None
         )
-        key = payload.get("key")
+        key, photo = payload.get("key"), payload.get("photo")
         return cls(
             text=str(payload["text"]),
             choices=choices,
             document=attached,
             key=str(key) if key is not None else None,
+            photo=str(photo) if photo is not None else None,
         )

@@ -1,0 +1,109 @@
+"""Publishing good news: the moderation of stories and ideas, the pool of approved ones, and
+when the daily post is due. "Mỗi ngày một tin tốt, mỗi tuần một câu chuyện đẹp"."""
+
+import datetime as dt
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+STORY_PREFIX = "story:"
+DAILY = "daily"
+
+
+class StoryState(StrEnum):
+    """Where a story (or idea) is on its way to publication."""
+
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    PUBLISHED = "published"
+
+
+class Credit(StrEnum):
+    """How the author agreed to be credited."""
+
+    NAMED = "named"
+    ANONYMOUS = "anonymous"
+
+
+def story_key(code: str) -> str:
+    """The key that keeps a story's moderation card one message per chat."""
+    return f"{STORY_PREFIX}{code}"
+
+
+@dataclass(frozen=True)
+class StoryView:
+    """A story or idea as moderators and the publisher see it."""
+
+    code: str
+    kind: str
+    state: StoryState
+    text: str
+    credit: Credit
+    author_name: str | None
+    unit_code: str | None
+    photo: str | None
+    photo_hidden: bool
+    created_at: dt.datetime
+    approved_at: dt.datetime | None = None
+    published_at: dt.datetime | None = None
+    reason: str | None = None
+
+    @property
+    def shown_photo(self) -> str | None:
+        """The photo to publish, unless a moderator hid it."""
+        return None if self.photo_hidden else self.photo
+
+
+def choose_daily(pool: list[StoryView], last_unit: str | None) -> StoryView | None:
+    """Today's story: the oldest approved one, skipping the unit of the last post where
+    another unit has a story waiting."""
+    waiting = sorted(pool, key=lambda s: (s.approved_at or s.created_at, s.code))
+    for story in waiting:
+        if last_unit is None or story.unit_code != last_unit:
+            return story
+    return waiting[0] if waiting else None
+
+
+def latest_slot(now: dt.datetime, at: dt.time, zone: ZoneInfo) -> dt.datetime:
+    """The most recent daily moment `at` (local time) not after `now`, in UTC."""
+    local = now.astimezone(zone)
+    slot = dt.datetime.combine(local.date(), at, tzinfo=zone)
+    if slot > local:
+        slot -= dt.timedelta(days=1)
+    return slot.astimezone(dt.UTC)
+
+
+def period_of(slot: dt.datetime, zone: ZoneInfo) -> str:
+    """The period a daily slot stands for: its local date (yyyy-mm-dd)."""
+    return slot.astimezone(zone).date().isoformat()
+
+
+class PublishingRecords(Protocol):
+    """The stories' records, on the event's transaction."""
+
+    def story(self, code: str) -> StoryView | None:
+        """A story by the code of its submission."""
+        ...
+
+    def change_story(self, code: str, expected: StoryState, **changes: object) -> bool:
+        """Change a story if it is still in the expected state; False if someone was faster."""
+        ...
+
+    def pool(self) -> list[StoryView]:
+        """Approved stories not yet published."""
+        ...
+
+    def last_published_unit(self) -> str | None:
+        """The unit of the most recently published story."""
+        ...
+
+    def claim(self, kind: str, period: str, now: dt.datetime, status: str = "posted") -> bool:
+        """Record a post of this kind for this period (or that it was skipped); False if
+        that was done before."""
+        ...
+
+    def subscribers(self, topic: str) -> list[tuple[str, str, str]]:
+        """(channel, chat, language) of everyone reachable who subscribed to a topic."""
+        ...
