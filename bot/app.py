@@ -34,6 +34,7 @@ from bot.domain.i18n import LANGUAGES, text
 from bot.domain.text import fold
 from bot.jobs import DeskJobs, PublishingJobs, schedule
 from bot.metrics import Metrics
+from bot.news import News
 from bot.outbox import OutboxSender
 from bot.settings import Settings
 from bot.web import TELEGRAM_WEBHOOK_PATH, QuietServer, build_web
@@ -144,17 +145,22 @@ class CauNoi:
             await self.telegram.start(self.db)
             username = self.telegram.application.bot.username
             self.dispatcher.links[TELEGRAM] = f"https://t.me/{username}?start={{}}"
+        if serve_http:  # bound first, so links carry the real address (e.g. port 0)
+            self._socket = socket.create_server((self.settings.http_host, self.settings.http_port))
+        reachable = self._socket is not None or self.settings.public_base() is not None
+        if self.webchat is not None and reachable:
+            self.dispatcher.links[WEB] = self.webchat.link_template_for(self.base_url)
+            self.dispatcher.links["news"] = f"{self.base_url}/news#{{}}"
         if self.webchat is not None:
             replayed = await self.webchat.replay()
             if replayed:
                 log.info("replayed stored web events", extra={"count": replayed})
         self._tasks.append(asyncio.create_task(self.outbox.run(), name="outbox"))
-        await self.publisher.daily(self.clock())  # a slot missed while down, within the grace
+        # A slot missed while the app was down is posted now when within the grace.
+        await self.publisher.daily(self.clock())
+        await self.publisher.weekly(self.clock())
         self.scheduler.start()
-        if serve_http:
-            self._socket = socket.create_server((self.settings.http_host, self.settings.http_port))
-            if self.webchat is not None:
-                self.dispatcher.links[WEB] = self.webchat.link_template_for(self.base_url)
+        if self._socket is not None:
             self._server = QuietServer(
                 uvicorn.Config(
                     self.web,
@@ -293,19 +299,20 @@ def build_application(
         application.add_error_handler(_log_error)
         channels[TELEGRAM] = TelegramSender(application.bot)
         telegram = TelegramRuntime(application, queue, webhook)
-    webchat = None
+    webchat, news = None, None
     if config.raw.channels.web.enabled:
         waiters = Waiters()
         channels[WEB] = WebSender(db, waiters, clock)
         webchat = WebChat(
             db, dispatcher, config, waiters, settings.public_base(), clock, outbox.wake
         )
+        news = News(db, config, settings.public_base())
     web = build_web(
         db=db,
         metrics=metrics,
         telegram_sink=telegram.take_webhook_update if telegram and webhook else None,
         webhook_secret=webhook[1] if webhook else None,
-        extra_routes=webchat.routes() if webchat else [],
+        extra_routes=[*(webchat.routes() if webchat else []), *(news.routes() if news else [])],
     )
     jobs = DeskJobs(db=db, config=config, on_outbox=outbox.wake)
     publisher = PublishingJobs(db=db, config=config, on_outbox=outbox.wake, links=dispatcher.links)

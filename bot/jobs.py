@@ -21,7 +21,7 @@ from bot.domain.desk import Change, Staff, TicketView, can_see
 from bot.domain.kinds import Kind, Role
 from bot.domain.lifecycle import Event, Status, next_status
 from bot.domain.messages import Choice, Recipient, Reply
-from bot.domain.publishing import DAILY, latest_slot, period_of
+from bot.domain.publishing import DAILY, WEEKLY, latest_slot, period_of, week_of
 from bot.domain.sla import Nudge, is_working_day
 from handlers import cards, publishing
 from storage import repositories as repo
@@ -189,7 +189,8 @@ class DeskJobs:
 
 
 class PublishingJobs:
-    """The daily good-news post: once per day, caught up after an outage within the grace."""
+    """The daily good-news post and the weekly digest: once per period, caught up after an
+    outage within the grace, else skipped and logged."""
 
     def __init__(
         self,
@@ -232,6 +233,28 @@ class PublishingJobs:
         )
         queue_replies(session, done.replies, now=now)
         return done.story.code if done.story else None
+
+    async def weekly(self, now: dt.datetime) -> str | None:
+        """Post the digest of the week that ended at the latest weekly slot, unless it was
+        posted or is too old; return the week posted (e.g. 2026-W48)."""
+        posted = await self._db.run(lambda session: self._weekly(session, now))
+        self._on_outbox()
+        return posted
+
+    def _weekly(self, session: Session, now: dt.datetime) -> str | None:
+        zone = ZoneInfo(self._config.raw.organisation.timezone)
+        since, slot = publishing.weekly_range(self._config, now)
+        week = week_of(slot, zone)
+        records = SqlPublishingRecords(session=session)
+        if now - slot > dt.timedelta(hours=self._config.raw.schedule.catch_up_hours):
+            if records.claim(WEEKLY, week, now, status="skipped"):
+                log.warning("weekly digest missed its slot; skipped", extra={"week": week})
+            return None
+        if not records.claim(WEEKLY, week, now):
+            return None
+        replies = publishing.publish_weekly(self._config, records, now, since)
+        queue_replies(session, replies, now=now)
+        return week
 
 
 def schedule(
@@ -276,6 +299,19 @@ def schedule(
         """Post today's good news now (once per day)."""
         await publisher.daily(clock())
 
+    async def weekly() -> None:
+        """Post this week's digest now (once per week)."""
+        await publisher.weekly(clock())
+
+    digest = config.raw.schedule.weekly_digest
+    scheduler.add_job(
+        weekly,
+        CronTrigger(day_of_week=digest.day[:3], hour=digest.time.hour, minute=digest.time.minute),
+        id="weekly-digest",
+        coalesce=True,
+        max_instances=1,
+        misfire_grace_time=config.raw.schedule.catch_up_hours * 3600,
+    )
     good_news = config.raw.schedule.daily_good_news
     scheduler.add_job(
         daily,

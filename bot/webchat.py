@@ -95,7 +95,7 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
 }
-STATIC_TYPES = {"chat.js": "text/javascript", "chat.css": "text/css"}
+STATIC_TYPES = {"chat.js": "text/javascript", "chat.css": "text/css", "news.css": "text/css"}
 
 
 class RateLimit:
@@ -145,7 +145,7 @@ class WebChat:
         self._per_session = RateLimit(web.requests_per_minute_session)
         self._per_address = RateLimit(web.requests_per_minute_address)
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
-        self._template = string.Template(_asset("page.html"))
+        self._template = string.Template(asset("page.html"))
 
     def routes(self) -> list[Route]:
         """The chat's routes, all under /chat."""
@@ -220,7 +220,7 @@ class WebChat:
         if name not in STATIC_TYPES:
             return Response("not found", status_code=404)
         headers = {"Cache-Control": "public, max-age=3600", "X-Content-Type-Options": "nosniff"}
-        return Response(_asset(name), media_type=STATIC_TYPES[name], headers=headers)
+        return Response(asset(name), media_type=STATIC_TYPES[name], headers=headers)
 
     # ---- news of the chat -------------------------------------------------------------
 
@@ -521,12 +521,8 @@ class WebChat:
         if origin is None or origin.rstrip("/") != self._base(request):
             raise Refusal(403, "web.forbidden")
 
-    def _base(self, request: Request | None) -> str:
-        if self.public_url:
-            parts = urlsplit(self.public_url)
-            return f"{parts.scheme}://{parts.netloc}"
-        assert request is not None
-        return f"{request.url.scheme}://{request.headers.get('host', request.url.netloc)}"
+    def _base(self, request: Request) -> str:
+        return base_of(self.public_url, request)
 
     def _set_cookie(self, request: Request, response: Response, token: str, hours: int) -> None:
         secure = self._base(request).startswith("https://")
@@ -549,7 +545,16 @@ class WebChat:
         return supported(first) if first else "vi"
 
 
-def _asset(name: str) -> str:
+def base_of(public_url: str | None, request: Request) -> str:
+    """The origin people reach us at: PUBLIC_URL's, else the one this request came to."""
+    if public_url:
+        parts = urlsplit(public_url)
+        return f"{parts.scheme}://{parts.netloc}"
+    return f"{request.url.scheme}://{request.headers.get('host', request.url.netloc)}"
+
+
+def asset(name: str) -> str:
+    """A file of the web pages (page templates, script, style sheets)."""
     return resources.files("bot").joinpath("static", name).read_text(encoding="utf-8")
 
 

@@ -7,18 +7,25 @@ from dataclasses import dataclass, replace
 from zoneinfo import ZoneInfo
 
 from bot.config import OrgConfig
+from bot.domain.clock import show_date
 from bot.domain.desk import DeskRecords, Staff
 from bot.domain.i18n import text
 from bot.domain.kinds import Role
 from bot.domain.messages import Choice, Inbound, InputKind, Recipient, Reply
 from bot.domain.publishing import (
     DAILY,
+    DAILY_POST,
+    WEEKLY,
+    WEEKLY_POST,
     Credit,
+    Figures,
     PublishingRecords,
     StoryState,
     StoryView,
     choose_daily,
+    latest_weekly_slot,
     story_key,
+    week_of,
 )
 from handlers.cards import STAFF_LANGUAGE
 from handlers.context import Context
@@ -29,6 +36,10 @@ PREFIX = "m:"
 POOL_LOW = 3
 MAX_STORY_CHARS = 3000
 MAX_REASON_CHARS = 500
+TITLE_CHARS = 60
+EXCERPT_CHARS = 140
+WEEK = dt.timedelta(days=7)
+PAGE_LANGUAGE = "vi"  # the public page and feed, like the Union's website, are Vietnamese
 OPEN_STATES = (StoryState.PENDING, StoryState.APPROVED)
 TELEGRAM = "telegram"
 
@@ -240,7 +251,8 @@ class Daily:
 def daily_post(org: OrgConfig, story: StoryView, language: str) -> Reply:
     """The good-news post of one story, in one language (without a recipient)."""
     values = {"text": story.text, "credit": credit(org, story, language)}
-    return Reply("publish.daily_post", values, photo=story.shown_photo)
+    photos = (story.shown_photo,) if story.shown_photo else ()
+    return Reply("publish.daily_post", values, photos=photos)
 
 
 def publish_daily(
@@ -262,17 +274,111 @@ def publish_daily(
         story.code, StoryState.APPROVED, state=StoryState.PUBLISHED, published_at=now
     )
     channel = org.raw.channels.telegram.public_channel_id
-    targets = [(TELEGRAM, str(channel), "vi")] if channel is not None else []
-    targets += records.subscribers(DAILY)
-    posts = [
-        replace(daily_post(org, story, lang), to=Recipient(ch, chat, lang))
-        for ch, chat, lang in targets
-    ]
+    posts = [replace(daily_post(org, story, to.language), to=to) for to in _audience(org, records)]
     notice = _tell_author(desk, story.code, *_published_notice(channel, news_link, story.code))
+    page_text = text("publish.daily_post", PAGE_LANGUAGE, **daily_post(org, story, "vi").values)
+    records.record_post(DAILY_POST, story.code, {"text": page_text, "code": story.code}, now)
     warning = _low_pool(org, records, desk, len(pool) - 1, now)
     fresh = records.story(story.code)
     cards = story_cards(org, desk, fresh) if fresh is not None else []
     return Daily(story, [*posts, *notice, *warning, *cards])
+
+
+def _audience(org: OrgConfig, records: PublishingRecords) -> list[Recipient]:
+    """Where good news goes: the public channel, and everyone subscribed to it."""
+    channel = org.raw.channels.telegram.public_channel_id
+    targets = [(TELEGRAM, str(channel), "vi")] if channel is not None else []
+    targets += records.subscribers(DAILY)
+    return [Recipient(ch, chat, lang) for ch, chat, lang in targets]
+
+
+# ---- the weekly digest ------------------------------------------------------------------------
+
+
+def weekly_range(org: OrgConfig, now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
+    """The week the latest weekly slot closes: [slot - 7 days, slot)."""
+    weekly = org.raw.schedule.weekly_digest
+    zone = ZoneInfo(org.raw.organisation.timezone)
+    slot = latest_weekly_slot(now, weekly.day, weekly.time, zone)
+    return slot - WEEK, slot
+
+
+def weekly_post(
+    org: OrgConfig, records: PublishingRecords, since: dt.datetime, until: dt.datetime, lang: str
+) -> Reply:
+    """The week's digest: its published stories (with their photos as an album), its best
+    ideas, and its accountability figures."""
+    zone = ZoneInfo(org.raw.organisation.timezone)
+    stories = records.published_between(since, until)
+    ideas = records.ideas_approved_between(since, until)
+    none = text("publish.weekly_none", lang)
+    values = {
+        "start": show_date(since, zone),
+        "end": show_date(until - dt.timedelta(seconds=1), zone),
+        "stories": "\n".join(_story_line(org, s, lang) for s in stories) or none,
+        "ideas": "\n".join(_idea_line(org, s, lang) for s in ideas) or none,
+        "figures": "\n".join(_figure_line(f, lang) for f in records.figures(since, until)),
+    }
+    photos = tuple(s.shown_photo for s in stories if s.shown_photo)
+    return Reply("publish.weekly_post", values, photos=photos)
+
+
+def publish_weekly(
+    org: OrgConfig, records: PublishingRecords, now: dt.datetime, since: dt.datetime
+) -> list[Reply]:
+    """The digest to the public channel and the good-news subscribers, kept for the page.
+    The caller has claimed the week."""
+    until = since + WEEK
+    zone = ZoneInfo(org.raw.organisation.timezone)
+    page = weekly_post(org, records, since, until, PAGE_LANGUAGE)
+    week = week_of(until, zone)
+    records.record_post(
+        WEEKLY_POST, week, {"text": text(page.key, PAGE_LANGUAGE, **page.values)}, now
+    )
+    return [
+        replace(weekly_post(org, records, since, until, to.language), to=to)
+        for to in _audience(org, records)
+    ]
+
+
+def _title_and_excerpt(body: str) -> tuple[str, str]:
+    """A short title (the first line, cut at a word) and an excerpt of what follows."""
+    words = " ".join(body.split())
+    first = body.strip().split("\n", 1)[0].strip()
+    title = first if len(first) <= TITLE_CHARS else first[:TITLE_CHARS].rsplit(" ", 1)[0]
+    rest = words[len(" ".join(title.split())) :].strip()
+    excerpt = rest[:EXCERPT_CHARS] + ("…" if len(rest) > EXCERPT_CHARS else "")
+    return title, excerpt
+
+
+def _story_line(org: OrgConfig, story: StoryView, lang: str) -> str:
+    title, excerpt = _title_and_excerpt(story.text)
+    values = {"title": title, "excerpt": excerpt, "credit": credit(org, story, lang)}
+    return text("publish.weekly_story", lang, **values)
+
+
+def _idea_line(org: OrgConfig, idea: StoryView, lang: str) -> str:
+    title, _ = _title_and_excerpt(idea.text)
+    return text("publish.weekly_idea", lang, title=title, credit=credit(org, idea, lang))
+
+
+def _figure_line(figures: Figures, lang: str) -> str:
+    delay = figures.median_first_answer
+    if delay is None:
+        median = text("publish.duration_none", lang)
+    elif delay < dt.timedelta(days=2):
+        median = text(
+            "publish.duration_hours", lang, hours=str(round(delay.total_seconds() / 3600))
+        )
+    else:
+        median = text("publish.duration_days", lang, days=f"{delay.total_seconds() / 86400:.1f}")
+    values = {
+        "kind": text(f"kinds.{figures.kind}", lang),
+        "received": str(figures.received),
+        "answered": str(figures.answered),
+        "median": median,
+    }
+    return text("publish.weekly_figure", lang, **values)
 
 
 def _published_notice(
@@ -313,8 +419,10 @@ def _pool(event: Inbound, ctx: Context, staff: Staff) -> list[Reply]:
 
 def _digest(event: Inbound, ctx: Context, staff: Staff) -> list[Reply]:
     args = [a.lower() for a in event.args]
-    if len(args) < 2 or args[0] not in ("preview", "post") or args[1] != DAILY:
+    if len(args) < 2 or args[0] not in ("preview", "post") or args[1] not in (DAILY, WEEKLY):
         return [Reply("publish.usage_digest")]
+    if args[1] == WEEKLY:
+        return _weekly_command(ctx, post=args[0] == "post", forced=args[2:] == ["force"])
     if args[0] == "preview":
         story = choose_daily(ctx.publishing.pool(), ctx.publishing.last_published_unit())
         if story is None:
@@ -332,6 +440,18 @@ def _digest(event: Inbound, ctx: Context, staff: Staff) -> list[Reply]:
     if done.story is None:
         return [Reply("publish.pool_empty")]
     return [Reply("publish.posted", {"code": done.story.code}), *done.replies]
+
+
+def _weekly_command(ctx: Context, *, post: bool, forced: bool) -> list[Reply]:
+    """The digest of the week that ended at the latest weekly slot: shown, or posted once."""
+    since, until = weekly_range(ctx.org, ctx.now)
+    if not post:
+        return [weekly_post(ctx.org, ctx.publishing, since, until, ctx.language)]
+    week = week_of(until, ctx.zone)
+    if not forced and not ctx.publishing.claim(WEEKLY, week, ctx.now):
+        return [Reply("publish.already_posted_weekly", {"week": week})]
+    posts = publish_weekly(ctx.org, ctx.publishing, ctx.now, since)
+    return [Reply("publish.posted_weekly", {"week": week}), *posts]
 
 
 def _show_day(day: str) -> str:

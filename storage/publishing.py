@@ -6,8 +6,18 @@ from typing import Any
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from bot.domain.publishing import Credit, StoryState, StoryView
-from storage.models import ChannelIdentity, Person, Story, Ticket
+from bot.domain.kinds import Kind
+from bot.domain.publishing import (
+    DAILY_POST,
+    WEEKLY_POST,
+    Credit,
+    Figures,
+    Post,
+    StoryState,
+    StoryView,
+    median_delay,
+)
+from storage.models import ChannelIdentity, Person, Publication, Story, Ticket
 from storage.repositories import claim_publication
 
 
@@ -86,6 +96,65 @@ class SqlPublishingRecords:
         return claim_publication(
             session=self._session, kind=kind, period=period, now=now, status=status
         )
+
+    def record_post(
+        self, kind: str, period: str, payload: dict[str, Any], now: dt.datetime
+    ) -> None:
+        """Keep a post for the public page and the feed."""
+        claim_publication(
+            session=self._session, kind=kind, period=period, now=now, payload=payload
+        )
+
+    def posts(self, limit: int) -> list[Post]:
+        """The latest posts for the public page, newest first (erased ones left out)."""
+        rows = self._session.exec(
+            select(Publication)
+            .where(col(Publication.kind).in_((DAILY_POST, WEEKLY_POST)))
+            .order_by(col(Publication.created_at).desc(), col(Publication.id).desc())
+            .limit(limit)
+        )
+        return [
+            Post(row.kind, row.period, str(row.payload["text"]), row.created_at)
+            for row in rows
+            if row.payload.get("text")
+        ]
+
+    def published_between(self, since: dt.datetime, until: dt.datetime) -> list[StoryView]:
+        """Stories and ideas published in a period, oldest first."""
+        found = self._rows(
+            col(Story.state) == StoryState.PUBLISHED,
+            col(Story.published_at) >= since,
+            col(Story.published_at) < until,
+        )
+        return sorted(found, key=lambda s: s.published_at or since)
+
+    def ideas_approved_between(self, since: dt.datetime, until: dt.datetime) -> list[StoryView]:
+        """Ideas the moderators approved in a period (the week's best), oldest first."""
+        return self._rows(
+            col(Ticket.kind) == Kind.IDEA,
+            col(Story.state).in_((StoryState.APPROVED, StoryState.PUBLISHED)),
+            col(Story.approved_at) >= since,
+            col(Story.approved_at) < until,
+        )
+
+    def figures(self, since: dt.datetime, until: dt.datetime) -> list[Figures]:
+        """Per kind: submissions received and first answered in a period, and the median
+        time to a first answer of those answered."""
+        statement = select(Ticket.kind, Ticket.created_at, Ticket.first_answer_at).where(
+            (col(Ticket.created_at) >= since) & (col(Ticket.created_at) < until)
+            | (col(Ticket.first_answer_at) >= since) & (col(Ticket.first_answer_at) < until)
+        )
+        received: dict[str, int] = dict.fromkeys(Kind, 0)
+        delays: dict[str, list[dt.timedelta]] = {kind: [] for kind in Kind}
+        for kind, created, answered in self._session.exec(statement):
+            if since <= created < until:
+                received[kind] += 1
+            if answered is not None and since <= answered < until:
+                delays[kind].append(answered - created)
+        return [
+            Figures(kind, received[kind], len(delays[kind]), median_delay(delays[kind]))
+            for kind in Kind
+        ]
 
     def subscribers(self, topic: str) -> list[tuple[str, str, str]]:
         """(channel, chat, language) of everyone reachable who subscribed to a topic."""

@@ -445,13 +445,19 @@ def sync_units(*, session: Session, units: Iterable[tuple[str, str, str, str]]) 
 
 
 def claim_publication(
-    *, session: Session, kind: str, period: str, now: dt.datetime, status: str = "posted"
+    *,
+    session: Session,
+    kind: str,
+    period: str,
+    now: dt.datetime,
+    status: str = "posted",
+    payload: dict[str, Any] | None = None,
 ) -> bool:
     """Record that a post of this kind for this period is being made; False if it was before
     (by this or another process), so nothing is ever sent twice."""
     statement = (
         upsert_insert(session)(Publication)
-        .values(kind=kind, period=period, status=status, payload={}, created_at=now)
+        .values(kind=kind, period=period, status=status, payload=payload or {}, created_at=now)
         .on_conflict_do_nothing(index_elements=["kind", "period"])
         .returning(col(Publication.id))
     )

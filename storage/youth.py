@@ -8,6 +8,7 @@ from sqlmodel import Session, col, select
 
 from bot.domain.kinds import Kind
 from bot.domain.lifecycle import Status
+from bot.domain.publishing import DAILY_POST
 from bot.domain.tickets import (
     AttachmentRef,
     Submission,
@@ -21,6 +22,7 @@ from storage.models import (
     Counter,
     OutboxMessage,
     Person,
+    Publication,
     Story,
     Ticket,
     TicketMessage,
@@ -239,6 +241,13 @@ class SqlYouthRecords:
             session.exec(select(Ticket.id).where(Ticket.author_id == self._person_id)).all()
         )
         if ticket_ids:
+            codes = session.exec(select(Ticket.code).where(col(Ticket.id).in_(ticket_ids))).all()
+            # A story already posted stays counted, but leaves the public page and feed.
+            session.exec(
+                update(Publication)
+                .where(col(Publication.kind) == DAILY_POST, col(Publication.period).in_(codes))
+                .values(payload={})
+            )
             session.exec(delete(Story).where(col(Story.ticket_id).in_(ticket_ids)))
             session.exec(delete(Attachment).where(col(Attachment.ticket_id).in_(ticket_ids)))
             session.exec(delete(TicketMessage).where(col(TicketMessage.ticket_id).in_(ticket_ids)))

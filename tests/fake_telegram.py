@@ -344,6 +344,10 @@ class FakeTelegram:
                 "file_path": f"files/{file_id}",
             }
         returns = " ".join(spec["returns"])
+        if returns == "Array of Message" and "media" in params:  # an album: one per item
+            media = params["media"]
+            items = json.loads(media) if isinstance(media, str) else media
+            return [self._message({"chat_id": params["chat_id"]}) for _ in items]
         if returns.startswith("Message") and "chat_id" in params:
             return self._message(params)
         if returns == "MessageId":

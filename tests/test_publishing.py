@@ -3,14 +3,19 @@ post fired at chosen times (the right story, credit and photo, the empty pool, t
 warning, once per day, a missed slot caught up once or skipped), and /pool and /digest."""
 
 import datetime as dt
+import json
+from xml.etree import ElementTree as ET
+
+import httpx
 
 from bot.domain.i18n import text
 from bot.domain.publishing import StoryState
+from bot.news import ATOM
 from storage.models import Publication, Story
 from tests.conftest import AppFactory, Clock, rows
 from tests.desk import AN, BINH, CODE, OFFICE, YOUTH, Desk, desk_config, to
 from tests.dialogue import Chat, onboard
-from tests.fake_telegram import FakeTelegram
+from tests.fake_telegram import Call, FakeTelegram
 
 CHANNEL = -1003
 YOUTH2 = 6002
@@ -194,3 +199,101 @@ async def test_pool_and_digest_commands(fake: FakeTelegram, make_app: AppFactory
     assert usage.params["text"] == text("publish.usage_digest", "vi")
     [not_for_youth] = await desk.say(YOUTH, "/pool", sends=1)
     assert not_for_youth.params["text"] != pool.params["text"]
+
+
+# Sunday 29/11/2026 19:00 in Tây Ninh: the weekly digest of 22/11 19:00 to 29/11 19:00.
+WEEKLY_SLOT = dt.datetime(2026, 11, 29, 12, 0, tzinfo=dt.UTC)
+
+
+async def _idea(chat: Chat, body: str) -> str:
+    await chat.press("menu:idea")
+    await chat.press(chat.buttons()[0])
+    await chat.send(body)
+    await chat.press("att:done")
+    await chat.press("pub:named")
+    receipt, _menu = await chat.press("preview:send", replies=2)
+    found = CODE.search(receipt)
+    assert found, receipt
+    return found.group()
+
+
+async def test_weekly_digest_public_page_and_atom_feed(
+    fake: FakeTelegram, make_app: AppFactory
+) -> None:
+    clock = Clock(dt.datetime(2026, 11, 23, 1, 0, tzinfo=dt.UTC))  # Monday 08:00
+    app = await make_app(config=_config(), clock=clock, serve_http=True)
+    desk = Desk(fake, app)
+    chat = await _youth(fake, desk, YOUTH, "Phường Gò Dầu")
+    found = await _file_story(
+        chat, "Nhặt được ví <b>trả lại</b>\nBạn Minh trả ví cho bà cụ.", "named", "ph1"
+    )
+    repaired = await _file_story(
+        chat, "Sửa xe miễn phí\nĐội tình nguyện sửa xe cho học sinh.", "anonymous", "ph2"
+    )
+    idea = await _idea(chat, "Tủ sách dùng chung ở nhà văn hoá\nMỗi khu phố một tủ sách.")
+    for code in (found, repaired, idea):
+        await desk.press(BINH, f"m:ok:{code}", sends=3)
+    await chat.press("menu:complaint")
+    await chat.press(chat.buttons()[0])
+    await chat.send("Đèn đường hẻm 5 hư đã hai tuần, buổi tối rất tối.")
+    await chat.press("att:done")
+    await chat.press("anon:no")
+    receipt, _ = await chat.press("preview:send", replies=2)
+    filed = CODE.search(receipt)
+    assert filed is not None
+    complaint = filed.group()
+    clock.now += dt.timedelta(hours=3)
+    await desk.press(AN, f"t:take:{complaint}", sends=4)
+    await desk.press(AN, f"t:reply:{complaint}", sends=1)
+    await desk.say(AN, "Đoàn phường đã báo điện lực sửa đèn.", sends=4)
+
+    for day in (1, 2):
+        clock.now = SLOT + (day - 1) * DAY
+        daily = await desk.after(lambda: app.publisher.daily(clock.now), sends=4)
+    [notice] = to(daily, YOUTH)
+    assert notice == text(
+        "publish.published_notice", "vi", code=repaired, link=f"{app.base_url}/news#{repaired}"
+    )
+
+    clock.now = WEEKLY_SLOT
+    digest = await desk.after(lambda: app.publisher.weekly(clock.now), sends=2)
+    album, post = digest
+    assert album.method == "sendMediaGroup"
+    assert [m["media"] for m in _media(album)] == ["ph1", "ph2"]
+    body = str(post.params["text"])
+    assert ("22/11/2026" in body, "29/11/2026" in body) == (True, True)
+    assert "Nhặt được ví <b>trả lại</b>: Bạn Minh trả ví cho bà cụ." in body
+    assert text("publish.credit_anonymous", "vi", unit="Phường Gò Dầu") in body
+    assert "Tủ sách dùng chung ở nhà văn hoá" in body
+    complaints = text("kinds.complaint", "vi")
+    hours = text("publish.duration_hours", "vi", hours="3")
+    assert f"{complaints}: nhận 1, đã trả lời 1; " in body
+    assert hours in body
+    assert f"{text('kinds.story', 'vi')}: nhận 2, đã trả lời 0" in body
+    await desk.after(lambda: app.publisher.weekly(clock.now + dt.timedelta(hours=1)), sends=0)
+
+    async with httpx.AsyncClient(base_url=app.base_url) as client:
+        page = await client.get("/news")
+        feed = await client.get("/news/feed.xml")
+    assert page.status_code == 200
+    assert f'id="{found}"' in page.text
+    assert "&lt;b&gt;trả lại&lt;/b&gt;" in page.text
+    assert "<b>" not in page.text
+    assert feed.headers["content-type"].startswith("application/atom+xml")
+    root = ET.fromstring(feed.content)
+    entries = root.findall(f"{{{ATOM}}}entry")
+    titles = [e.findtext(f"{{{ATOM}}}title") for e in entries]
+    assert len(entries) == 3
+    assert titles[0] is not None
+    assert titles[0].startswith("📰")
+    assert [e.findtext(f"{{{ATOM}}}id") for e in entries][1:] == [
+        f"{app.base_url}/news#{repaired}",
+        f"{app.base_url}/news#{found}",
+    ]
+
+
+def _media(call: Call) -> list[dict[str, object]]:
+    media = call.params["media"]
+    items = json.loads(media) if isinstance(media, str) else media
+    assert isinstance(items, list)
+    return items

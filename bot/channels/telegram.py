@@ -16,6 +16,7 @@ from telegram import (
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     InputFile,
+    InputMediaPhoto,
     Message,
     Update,
 )
@@ -39,6 +40,7 @@ CHANNEL = "telegram"
 MAX_TEXT = 4096
 MAX_CAPTION = 1024
 MAX_CALLBACK_BYTES = 64
+MAX_ALBUM = 10
 log = logging.getLogger(__name__)
 
 
@@ -91,8 +93,10 @@ class TelegramSender:
 
     async def _send(self, chat_id: str, message: Rendered) -> Message | None:
         keyboard = _keyboard(message)
-        if message.photo is not None and not message.photo.startswith("web:"):
-            return await self._send_photo(chat_id, message.photo, message, keyboard)
+        # Only Telegram's own file ids can be sent by reference; web uploads stay on the web.
+        photos = [p for p in message.photos if not p.startswith("web:")][:MAX_ALBUM]
+        if photos:
+            return await self._send_photos(chat_id, photos, message, keyboard)
         document = message.document
         caption_fits = document is not None and len(message.text) <= MAX_CAPTION
         pieces = [] if caption_fits else split_text(message.text, MAX_TEXT)
@@ -111,22 +115,30 @@ class TelegramSender:
             )
         return sent
 
-    async def _send_photo(
+    async def _send_photos(
         self,
         chat_id: str,
-        photo: str,
+        photos: list[str],
         message: Rendered,
         keyboard: InlineKeyboardMarkup | None,
     ) -> Message:
-        """The photo with the text as its caption, or, when too long, followed by the text."""
-        if len(message.text) <= MAX_CAPTION:
+        """One photo with the text as its caption, or an album followed by the text."""
+        if len(photos) == 1 and len(message.text) <= MAX_CAPTION:
             return await self._bot.send_photo(
-                chat_id=chat_id, photo=photo, caption=message.text, reply_markup=keyboard
+                chat_id=chat_id, photo=photos[0], caption=message.text, reply_markup=keyboard
             )
-        await self._bot.send_photo(chat_id=chat_id, photo=photo)
+        if len(photos) == 1:
+            await self._bot.send_photo(chat_id=chat_id, photo=photos[0])
+        else:
+            album = [InputMediaPhoto(photo) for photo in photos]
+            await self._bot.send_media_group(chat_id=chat_id, media=album)
         sent: Message | None = None
-        for piece in split_text(message.text, MAX_TEXT):
-            sent = await self._bot.send_message(chat_id=chat_id, text=piece)
+        pieces = split_text(message.text, MAX_TEXT)
+        for index, piece in enumerate(pieces):
+            last = index == len(pieces) - 1
+            sent = await self._bot.send_message(
+                chat_id=chat_id, text=piece, reply_markup=keyboard if last else None
+            )
         assert sent is not None
         return sent
 

@@ -59,5 +59,5 @@ def render(reply: Reply, language: str) -> Rendered:
         choices=choices,
         document=reply.document,
         key=reply.replaces,
-        photo=reply.photo,
+        photos=reply.photos,
     )

@@ -88,8 +88,8 @@ class Reply:
     to: Recipient | None = None
     document: Document | None = None
     replaces: str | None = None
-    # A photo to show with the text: a file reference on the recipient's channel.
-    photo: str | None = None
+    # Photos to show with the text (an album when several): file references on the channel.
+    photos: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -100,7 +100,7 @@ class Rendered:
     choices: tuple[tuple[tuple[str, str], ...], ...] = ()
     document: Document | None = None
     key: str | None = None
-    photo: str | None = None
+    photos: tuple[str, ...] = ()
 
     def to_payload(self) -> dict[str, object]:
         """The JSON form kept in the outbox."""
@@ -110,8 +110,8 @@ class Rendered:
         }
         if self.key is not None:
             payload["key"] = self.key
-        if self.photo is not None:
-            payload["photo"] = self.photo
+        if self.photos:
+            payload["photos"] = list(self.photos)
         if self.document is not None:
             payload["document"] = {"name": self.document.name, "content": self.document.content}
         return payload
@@ -129,11 +129,11 @@ class Rendered:
             if isinstance(document, dict)
             else None
         )
-        key, photo = payload.get("key"), payload.get("photo")
+        key, photos = payload.get("key"), payload.get("photos")
         return cls(
             text=str(payload["text"]),
             choices=choices,
             document=attached,
             key=str(key) if key is not None else None,
-            photo=str(photo) if photo is not None else None,
+            photos=tuple(str(p) for p in photos) if isinstance(photos, list) else (),
         )

@@ -2,13 +2,19 @@
 when the daily post is due. "Mỗi ngày một tin tốt, mỗi tuần một câu chuyện đẹp"."""
 
 import datetime as dt
+import statistics
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 STORY_PREFIX = "story:"
 DAILY = "daily"
+WEEKLY = "weekly"
+# What the public page and feed show: each daily story post, each weekly digest.
+DAILY_POST = "daily-post"
+WEEKLY_POST = "weekly-post"
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
 class StoryState(StrEnum):
@@ -80,6 +86,49 @@ def period_of(slot: dt.datetime, zone: ZoneInfo) -> str:
     return slot.astimezone(zone).date().isoformat()
 
 
+def latest_weekly_slot(now: dt.datetime, day: str, at: dt.time, zone: ZoneInfo) -> dt.datetime:
+    """The most recent weekly moment (a weekday at a local time) not after `now`, in UTC."""
+    local = now.astimezone(zone)
+    back = (local.weekday() - WEEKDAYS.index(day)) % 7
+    slot = dt.datetime.combine(local.date() - dt.timedelta(days=back), at, tzinfo=zone)
+    if slot > local:
+        slot -= dt.timedelta(days=7)
+    return slot.astimezone(dt.UTC)
+
+
+def week_of(slot: dt.datetime, zone: ZoneInfo) -> str:
+    """The ISO week a weekly slot stands for (e.g. 2026-W48)."""
+    year, week, _ = slot.astimezone(zone).isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+@dataclass(frozen=True)
+class Figures:
+    """One kind's accountability figures for a period: công khai, minh bạch."""
+
+    kind: str
+    received: int
+    answered: int
+    median_first_answer: dt.timedelta | None
+
+
+def median_delay(delays: list[dt.timedelta]) -> dt.timedelta | None:
+    """The median of some durations; None when there are none."""
+    if not delays:
+        return None
+    return dt.timedelta(seconds=statistics.median(d.total_seconds() for d in delays))
+
+
+@dataclass(frozen=True)
+class Post:
+    """A published post as the public page and the feed show it."""
+
+    kind: str
+    period: str
+    text: str
+    posted_at: dt.datetime
+
+
 class PublishingRecords(Protocol):
     """The stories' records, on the event's transaction."""
 
@@ -106,4 +155,27 @@ class PublishingRecords(Protocol):
 
     def subscribers(self, topic: str) -> list[tuple[str, str, str]]:
         """(channel, chat, language) of everyone reachable who subscribed to a topic."""
+        ...
+
+    def published_between(self, since: dt.datetime, until: dt.datetime) -> list[StoryView]:
+        """Stories and ideas published in a period, oldest first."""
+        ...
+
+    def ideas_approved_between(self, since: dt.datetime, until: dt.datetime) -> list[StoryView]:
+        """Ideas the moderators approved in a period (the week's best), oldest first."""
+        ...
+
+    def figures(self, since: dt.datetime, until: dt.datetime) -> list[Figures]:
+        """Per kind: submissions received and first answered in a period, and the median
+        time to a first answer of those answered."""
+        ...
+
+    def record_post(
+        self, kind: str, period: str, payload: dict[str, Any], now: dt.datetime
+    ) -> None:
+        """Keep a post for the public page and the feed."""
+        ...
+
+    def posts(self, limit: int) -> list[Post]:
+        """The latest posts for the public page, newest first."""
         ...

@@ -1,0 +1,96 @@
+"""The public good-news page and its Atom feed, so the Union's website can show the daily
+posts and the weekly digests (the web channel's public side)."""
+
+import datetime as dt
+import string
+from dataclasses import dataclass
+from html import escape
+from xml.etree import ElementTree as ET
+from zoneinfo import ZoneInfo
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Route
+
+from bot.config import OrgConfig
+from bot.domain.clock import show_date
+from bot.domain.i18n import text
+from bot.domain.publishing import Post
+from bot.webchat import SECURITY_HEADERS, asset, base_of
+from storage.db import Database
+from storage.publishing import SqlPublishingRecords
+
+ATOM = "http://www.w3.org/2005/Atom"
+LANGUAGE = "vi"
+PAGE_POSTS = 60
+FEED_POSTS = 30
+
+
+@dataclass
+class News:
+    """The /news page and /news/feed.xml."""
+
+    db: Database
+    config: OrgConfig
+    public_url: str | None
+
+    def routes(self) -> list[Route]:
+        """The public routes."""
+        return [Route("/news", self.page), Route("/news/feed.xml", self.feed)]
+
+    async def _posts(self, limit: int) -> list[Post]:
+        return await self.db.run(
+            lambda session: SqlPublishingRecords(session=session).posts(limit)
+        )
+
+    @property
+    def _organisation(self) -> str:
+        return str(self.config.raw.organisation.name.vi)
+
+    async def page(self, request: Request) -> Response:
+        """Every post, newest first; each has an anchor named after its period."""
+        zone = ZoneInfo(self.config.raw.organisation.timezone)
+        items = "".join(
+            f'<article id="{escape(p.period)}"><time>{show_date(p.posted_at, zone)}</time>'
+            f"<p>{escape(p.text)}</p></article>"
+            for p in await self._posts(PAGE_POSTS)
+        )
+        empty = f"<p>{escape(text('publish.news_empty', LANGUAGE))}</p>"
+        values = {
+            "title": escape(text("publish.news_title", LANGUAGE, organisation=self._organisation)),
+            "intro": escape(text("publish.news_intro", LANGUAGE)),
+            "feed": escape(text("publish.news_feed", LANGUAGE)),
+            "posts": items or empty,
+        }
+        page = string.Template(asset("news.html")).substitute(values)
+        headers = {**SECURITY_HEADERS, "Cache-Control": "public, max-age=300"}
+        return HTMLResponse(page, headers=headers)
+
+    async def feed(self, request: Request) -> Response:
+        """The posts as an Atom feed."""
+        base = base_of(self.public_url, request)
+        posts = await self._posts(FEED_POSTS)
+        root = ET.Element("feed", xmlns=ATOM)
+        title = text("publish.news_title", LANGUAGE, organisation=self._organisation)
+        ET.SubElement(root, "title").text = title
+        ET.SubElement(root, "id").text = f"{base}/news"
+        ET.SubElement(root, "link", rel="self", href=f"{base}/news/feed.xml")
+        ET.SubElement(root, "link", rel="alternate", href=f"{base}/news")
+        newest = posts[0].posted_at if posts else dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+        ET.SubElement(root, "updated").text = newest.isoformat()
+        ET.SubElement(ET.SubElement(root, "author"), "name").text = self._organisation
+        for post in posts:
+            entry = ET.SubElement(root, "entry")
+            ET.SubElement(entry, "id").text = f"{base}/news#{post.period}"
+            ET.SubElement(entry, "title").text = _title(post.text)
+            ET.SubElement(entry, "link", rel="alternate", href=f"{base}/news#{post.period}")
+            ET.SubElement(entry, "updated").text = post.posted_at.isoformat()
+            ET.SubElement(entry, "content", type="text").text = post.text
+        body = ET.tostring(root, encoding="utf-8", xml_declaration=True)
+        return Response(body, media_type="application/atom+xml; charset=utf-8")
+
+
+def _title(post: str) -> str:
+    """A post's first line of words (its heading), for the feed."""
+    lines = [line.strip() for line in post.splitlines() if line.strip()]
+    return lines[0] if lines else post[:60]
