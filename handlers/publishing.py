@@ -134,15 +134,21 @@ def _on_button(event: Inbound, ctx: Context, staff: Staff) -> list[Reply]:
     if story is None:
         return [Reply("errors.stale_choice")]
     if story.state not in OPEN_STATES:
-        state = text(f"publish.state_{story.state}", ctx.language)
-        return [Reply("publish.too_late", {"code": code, "state": state})]
+        return [_too_late(ctx, code)]
     return ACTIONS[action](ctx, staff, story)
+
+
+def _too_late(ctx: Context, code: str) -> Reply:
+    """Someone decided first (or the story was posted): say what it is now."""
+    story = ctx.publishing.story(code)
+    state = text(f"publish.state_{story.state}", ctx.language) if story else "-"
+    return Reply("publish.too_late", {"code": code, "state": state})
 
 
 def _approve(ctx: Context, staff: Staff, story: StoryView) -> list[Reply]:
     changes = {"state": StoryState.APPROVED, "approved_at": ctx.now, "decided_by": staff.code}
     if not ctx.publishing.change_story(story.code, StoryState.PENDING, **changes):
-        return [Reply("publish.too_late", {"code": story.code, "state": story.state})]
+        return [_too_late(ctx, story.code)]
     notice = _tell_author(ctx.desk, story.code, "publish.approved_notice", {})
     return [Reply("publish.done_approve", {"code": story.code}), *notice, *_refresh(ctx, story)]
 
@@ -227,7 +233,7 @@ def _take_reason(event: Inbound, ctx: Context) -> list[Reply] | None:
     reason = typed[:MAX_REASON_CHARS]
     changes = {"state": StoryState.REJECTED, "reason": reason}
     if not ctx.publishing.change_story(story.code, story.state, **changes):
-        return [Reply("publish.too_late", {"code": story.code, "state": story.state})]
+        return [_too_late(ctx, story.code)]
     notice = _tell_author(ctx.desk, story.code, "publish.rejected_notice", {"reason": reason})
     return [Reply("publish.done_reject", {"code": story.code}), *notice, *_refresh(ctx, story)]
 
