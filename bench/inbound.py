@@ -80,6 +80,9 @@ def _caunoi_app(base_url: str, database_url: str) -> Any:
     data = load_config(ROOT / "config.yaml").raw.model_dump(mode="json")
     # Measure our pipeline, not Telegram's 30 messages/s cap (which production keeps on).
     data["channels"]["telegram"]["rate_limit_per_second"] = 0
+    pool = os.environ.get("BENCH_POOL")
+    if pool:
+        data["channels"]["telegram"]["connection_pool_size"] = int(pool)
     settings = Settings(
         telegram_bot_token=TOKEN, telegram_api_base_url=base_url, database_url=database_url
     )

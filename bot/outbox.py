@@ -114,7 +114,7 @@ class OutboxSender:
         try:
             for message in messages:
                 if not await self._send_one(channel, message):
-                    break  # keep this chat's order: the rest waits for the failed one
+                    break  # the rest of this chat waits with it (reschedule holds them back)
         finally:
             self._busy_chats.discard(chat_id)
             self.wake()
@@ -125,7 +125,8 @@ class OutboxSender:
             await self._retry(message, "no such channel is running", give_up=True)
             return True
         try:
-            external_id = await self._deliver(sender, channel, message)
+            async with self._in_flight:
+                external_id = await self._deliver(sender, channel, message)
         except RateLimited as error:
             self._paused_until = self._clock() + dt.timedelta(seconds=error.retry_after)
             await self._retry(message, "rate limited", give_up=False, at=self._paused_until)

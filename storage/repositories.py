@@ -215,16 +215,26 @@ def mark_sent(
 def reschedule(
     *, session: Session, message_id: int, at: dt.datetime, error: str, give_up: bool
 ) -> None:
-    """Try a message again later, or give up on it."""
+    """Try a message again later, or give up on it. Later messages to the same chat wait
+    for it, so a chat's messages never overtake one another."""
+    message = session.get_one(OutboxMessage, message_id)
+    message.status = "failed" if give_up else "pending"
+    message.next_attempt_at = at
+    message.attempts += 1
+    message.error = error[:500]
+    session.add(message)
+    if give_up:
+        return
     session.exec(
         update(OutboxMessage)
-        .where(col(OutboxMessage.id) == message_id)
-        .values(
-            status="failed" if give_up else "pending",
-            next_attempt_at=at,
-            attempts=OutboxMessage.attempts + 1,
-            error=error[:500],
+        .where(
+            col(OutboxMessage.channel) == message.channel,
+            col(OutboxMessage.chat_id) == message.chat_id,
+            col(OutboxMessage.status) == "pending",
+            col(OutboxMessage.id) > message_id,
+            col(OutboxMessage.next_attempt_at) < at,
         )
+        .values(next_attempt_at=at)
     )
 
 

@@ -73,3 +73,23 @@ async def test_refused_message_is_given_up_and_the_next_one_goes(
     await app.outbox.drain()
     statuses = [m.status for m in await _outbox(app)]
     assert statuses == ["failed", "sent"]
+
+
+async def test_a_message_waiting_for_a_retry_holds_back_the_rest_of_its_chat(
+    fake: FakeTelegram, make_app: AppFactory
+) -> None:
+    clock = Clock()
+    app = await make_app(clock=clock)
+    fake.fail("sendMessage", 502)
+    fake.message(USER, "/start")  # a first contact: a greeting, then the consent question
+    await fake.wait_for(lambda: any(c.status == 502 for c in fake.calls))
+    await app.outbox.drain()
+    assert await app.outbox.pump() == 0, "the consent question waits for the greeting"
+    await app.outbox.drain()
+    assert fake.texts(USER) == []
+    clock.now += dt.timedelta(seconds=3)
+    app.outbox.wake()
+    await fake.wait_for(lambda: len(fake.texts(USER)) == 2)
+    greeting, consent = fake.texts(USER)
+    assert greeting.startswith("Xin chào bạn!")
+    assert consent != greeting
