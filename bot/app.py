@@ -16,7 +16,15 @@ from apscheduler.triggers.cron import CronTrigger
 from starlette.applications import Starlette
 from telegram import BotCommand, Update
 from telegram.error import TelegramError
-from telegram.ext import AIORateLimiter, Application, ContextTypes, Defaults, TypeHandler
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    ContextTypes,
+    Defaults,
+    ExtBot,
+    TypeHandler,
+)
+from telegram.request import HTTPXRequest
 
 from bot.channels.base import ChannelSender
 from bot.channels.telegram import CHANNEL as TELEGRAM
@@ -71,11 +79,15 @@ class TelegramRuntime:
     application: PTBApplication
     queue: DurableUpdateQueue
     webhook: tuple[str, str] | None
+    # More bots with the same token, for sending only: each has its own connection pool.
+    senders: list[ExtBot[Any]]
 
     async def start(self, db: Database) -> None:
         """Replay stored but unhandled updates, then take new ones by polling or webhook."""
         application = self.application
         await application.initialize()
+        for sender in self.senders:
+            await sender.initialize()
         await _set_commands(application)
         pending = await db.run(
             lambda session: repo.pending_inbound(session=session, channel=TELEGRAM)
@@ -107,6 +119,9 @@ class TelegramRuntime:
         """Release the Bot API connections."""
         with contextlib.suppress(TelegramError):
             await self.application.shutdown()
+        for sender in self.senders:
+            with contextlib.suppress(TelegramError):
+                await sender.shutdown()
 
     async def take_webhook_update(self, data: dict[str, object]) -> None:
         """Store a webhook update in the inbox and queue it."""
@@ -275,7 +290,10 @@ def build_application(
         db=db,
         channels=channels,
         metrics=metrics,
-        max_in_flight=config.raw.channels.telegram.connection_pool_size,
+        max_in_flight=(
+            config.raw.channels.telegram.connection_pool_size
+            * config.raw.channels.telegram.sending_pools
+        ),
         clock=clock,
     )
     dispatcher = Dispatcher(
@@ -297,8 +315,9 @@ def build_application(
         )
         application.add_handler(TypeHandler(Update, _telegram_callback(dispatcher)))
         application.add_error_handler(_log_error)
-        channels[TELEGRAM] = TelegramSender(application.bot)
-        telegram = TelegramRuntime(application, queue, webhook)
+        senders = _sending_bots(application, settings, config)
+        channels[TELEGRAM] = TelegramSender([application.bot, *senders])
+        telegram = TelegramRuntime(application, queue, webhook, senders)
     webchat, news = None, None
     if config.raw.channels.web.enabled:
         waiters = Waiters()
@@ -336,6 +355,28 @@ def build_application(
         webchat,
         clock,
     )
+
+
+def _sending_bots(
+    application: PTBApplication, settings: Settings, config: OrgConfig
+) -> list[ExtBot[Any]]:
+    """Bots beside the application's own, sharing its token and rate limiter, each with a
+    connection pool of its own."""
+    channel = config.raw.channels.telegram
+    bot = application.bot
+    return [
+        ExtBot(
+            token=bot.token,
+            base_url=settings.telegram_api_base_url,
+            base_file_url=settings.telegram_api_base_url.replace("/bot", "/file/bot"),
+            request=HTTPXRequest(
+                connection_pool_size=channel.connection_pool_size, pool_timeout=10
+            ),
+            defaults=bot.defaults,
+            rate_limiter=bot.rate_limiter,
+        )
+        for _ in range(channel.sending_pools - 1)
+    ]
 
 
 def _telegram_callback(dispatcher: Dispatcher) -> Any:

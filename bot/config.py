@@ -155,6 +155,9 @@ class TelegramChannel(_Strict):
     rate_limit_per_second: float = Field(default=30, ge=0)
     max_concurrent_updates: int = Field(default=256, ge=1, le=4096)
     connection_pool_size: int = Field(default=16, ge=1, le=256)
+    # Separate connection pools for sending, chats spread across them: httpcore's work per
+    # request grows with the size of its pool, so several small pools beat one big one.
+    sending_pools: int = Field(default=4, ge=1, le=16)
     public_channel_id: int | str | None = None
 
 

@@ -50,8 +50,12 @@ class TelegramSender:
     name = CHANNEL
     capabilities = Capabilities(buttons=True, edits=True, max_text=MAX_TEXT)
 
-    def __init__(self, bot: Bot) -> None:
-        self._bot = bot
+    def __init__(self, bots: list[Bot]) -> None:
+        self._bots = bots
+
+    def _bot_for(self, chat_id: str) -> Bot:
+        """Each chat always uses the same of the bots (each has its own connection pool)."""
+        return self._bots[hash(chat_id) % len(self._bots)]
 
     async def send(self, chat_id: str, message: Rendered) -> str | None:
         """Send text (split when too long) with the choices as buttons under the last piece;
@@ -73,7 +77,7 @@ class TelegramSender:
     async def edit(self, chat_id: str, message_id: str, message: Rendered) -> str | None:
         """Replace an earlier message's text and buttons; CannotEdit when it is gone."""
         try:
-            await self._bot.edit_message_text(
+            await self._bot_for(chat_id).edit_message_text(
                 chat_id=chat_id,
                 message_id=int(message_id),
                 text=message.text[:MAX_TEXT],
@@ -103,11 +107,11 @@ class TelegramSender:
         sent: Message | None = None
         for index, piece in enumerate(pieces):
             last = index == len(pieces) - 1 and document is None
-            sent = await self._bot.send_message(
+            sent = await self._bot_for(chat_id).send_message(
                 chat_id=chat_id, text=piece, reply_markup=keyboard if last else None
             )
         if document is not None:
-            sent = await self._bot.send_document(
+            sent = await self._bot_for(chat_id).send_document(
                 chat_id=chat_id,
                 document=InputFile(document.content.encode(), filename=document.name),
                 caption=message.text if caption_fits else None,
@@ -124,19 +128,19 @@ class TelegramSender:
     ) -> Message:
         """One photo with the text as its caption, or an album followed by the text."""
         if len(photos) == 1 and len(message.text) <= MAX_CAPTION:
-            return await self._bot.send_photo(
+            return await self._bot_for(chat_id).send_photo(
                 chat_id=chat_id, photo=photos[0], caption=message.text, reply_markup=keyboard
             )
         if len(photos) == 1:
-            await self._bot.send_photo(chat_id=chat_id, photo=photos[0])
+            await self._bot_for(chat_id).send_photo(chat_id=chat_id, photo=photos[0])
         else:
             album = [InputMediaPhoto(photo) for photo in photos]
-            await self._bot.send_media_group(chat_id=chat_id, media=album)
+            await self._bot_for(chat_id).send_media_group(chat_id=chat_id, media=album)
         sent: Message | None = None
         pieces = split_text(message.text, MAX_TEXT)
         for index, piece in enumerate(pieces):
             last = index == len(pieces) - 1
-            sent = await self._bot.send_message(
+            sent = await self._bot_for(chat_id).send_message(
                 chat_id=chat_id, text=piece, reply_markup=keyboard if last else None
             )
         assert sent is not None
