@@ -80,10 +80,8 @@ def _caunoi_app(base_url: str, database_url: str) -> Any:
     data = load_config(ROOT / "config.yaml").raw.model_dump(mode="json")
     # Measure our pipeline, not Telegram's 30 messages/s cap (which production keeps on).
     data["channels"]["telegram"]["rate_limit_per_second"] = 0
-    tuning = (("BENCH_POOL", "connection_pool_size"), ("BENCH_POOLS", "sending_pools"))
-    for variable, key in tuning:  # to try other pool sizes without editing config.yaml
-        if os.environ.get(variable):
-            data["channels"]["telegram"][key] = int(os.environ[variable])
+    if os.environ.get("BENCH_CONNECTIONS"):  # to try another number without editing config.yaml
+        data["channels"]["telegram"]["connections"] = int(os.environ["BENCH_CONNECTIONS"])
     settings = Settings(
         telegram_bot_token=TOKEN, telegram_api_base_url=base_url, database_url=database_url
     )

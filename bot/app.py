@@ -21,14 +21,13 @@ from telegram.ext import (
     Application,
     ContextTypes,
     Defaults,
-    ExtBot,
     TypeHandler,
 )
-from telegram.request import HTTPXRequest
 
 from bot.channels.base import ChannelSender
 from bot.channels.telegram import CHANNEL as TELEGRAM
 from bot.channels.telegram import (
+    ConnectionLanes,
     DurableUpdateQueue,
     PerChatUpdateProcessor,
     TelegramSender,
@@ -79,15 +78,11 @@ class TelegramRuntime:
     application: PTBApplication
     queue: DurableUpdateQueue
     webhook: tuple[str, str] | None
-    # More bots with the same token, for sending only: each has its own connection pool.
-    senders: list[ExtBot[Any]]
 
     async def start(self, db: Database) -> None:
         """Replay stored but unhandled updates, then take new ones by polling or webhook."""
         application = self.application
         await application.initialize()
-        for sender in self.senders:
-            await sender.initialize()
         await _set_commands(application)
         pending = await db.run(
             lambda session: repo.pending_inbound(session=session, channel=TELEGRAM)
@@ -119,9 +114,6 @@ class TelegramRuntime:
         """Release the Bot API connections."""
         with contextlib.suppress(TelegramError):
             await self.application.shutdown()
-        for sender in self.senders:
-            with contextlib.suppress(TelegramError):
-                await sender.shutdown()
 
     async def take_webhook_update(self, data: dict[str, object]) -> None:
         """Store a webhook update in the inbox and queue it."""
@@ -263,8 +255,7 @@ def _telegram_application(
         .base_file_url(settings.telegram_api_base_url.replace("/bot", "/file/bot"))
         .update_queue(queue)
         .concurrent_updates(PerChatUpdateProcessor(channel.max_concurrent_updates))
-        .connection_pool_size(channel.connection_pool_size)
-        .pool_timeout(10)
+        .request(ConnectionLanes(channel.connections))
         .defaults(Defaults(tzinfo=ZoneInfo(config.raw.organisation.timezone)))
         .rate_limiter(
             AIORateLimiter(overall_max_rate=channel.rate_limit_per_second, max_retries=0)
@@ -290,10 +281,7 @@ def build_application(
         db=db,
         channels=channels,
         metrics=metrics,
-        max_in_flight=(
-            config.raw.channels.telegram.connection_pool_size
-            * config.raw.channels.telegram.sending_pools
-        ),
+        max_in_flight=config.raw.channels.telegram.connections,
         clock=clock,
     )
     dispatcher = Dispatcher(
@@ -315,9 +303,8 @@ def build_application(
         )
         application.add_handler(TypeHandler(Update, _telegram_callback(dispatcher)))
         application.add_error_handler(_log_error)
-        senders = _sending_bots(application, settings, config)
-        channels[TELEGRAM] = TelegramSender([application.bot, *senders])
-        telegram = TelegramRuntime(application, queue, webhook, senders)
+        channels[TELEGRAM] = TelegramSender(application.bot)
+        telegram = TelegramRuntime(application, queue, webhook)
     webchat, news = None, None
     if config.raw.channels.web.enabled:
         waiters = Waiters()
@@ -355,28 +342,6 @@ def build_application(
         webchat,
         clock,
     )
-
-
-def _sending_bots(
-    application: PTBApplication, settings: Settings, config: OrgConfig
-) -> list[ExtBot[Any]]:
-    """Bots beside the application's own, sharing its token and rate limiter, each with a
-    connection pool of its own."""
-    channel = config.raw.channels.telegram
-    bot = application.bot
-    return [
-        ExtBot(
-            token=bot.token,
-            base_url=settings.telegram_api_base_url,
-            base_file_url=settings.telegram_api_base_url.replace("/bot", "/file/bot"),
-            request=HTTPXRequest(
-                connection_pool_size=channel.connection_pool_size, pool_timeout=10
-            ),
-            defaults=bot.defaults,
-            rate_limiter=bot.rate_limiter,
-        )
-        for _ in range(channel.sending_pools - 1)
-    ]
 
 
 def _telegram_callback(dispatcher: Dispatcher) -> Any:

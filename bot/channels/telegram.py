@@ -4,8 +4,9 @@ import asyncio
 import datetime as dt
 import logging
 import os
+import ssl
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 # Opt in to PTB's announced behaviour (durations as timedelta); without it PTB itself warns
 # on every RetryAfter it builds. Set before any Bot API call; read by PTB at call time.
@@ -20,8 +21,16 @@ from telegram import (
     Message,
     Update,
 )
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.error import (
+    BadRequest,
+    Forbidden,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+    TimedOut,
+)
 from telegram.ext import BaseUpdateProcessor
+from telegram.request import BaseRequest, HTTPXRequest, RequestData
 
 from bot.channels.base import (
     CannotEdit,
@@ -36,6 +45,9 @@ from bot.channels.base import (
 from bot.domain.messages import Inbound, InputKind, Media, Rendered
 from bot.domain.text import nfc
 
+if TYPE_CHECKING:
+    from telegram._utils.types import ODVInput
+
 CHANNEL = "telegram"
 MAX_TEXT = 4096
 MAX_CAPTION = 1024
@@ -44,18 +56,77 @@ MAX_ALBUM = 10
 log = logging.getLogger(__name__)
 
 
+class ConnectionLanes(BaseRequest):
+    """Bot API requests over many single-connection lanes; each request takes a free lane.
+
+    httpx's pool rescans all its connections and waiting requests on every event, so one
+    big pool costs CPU in proportion to its size. A lane holds one connection and one
+    request at a time: nothing ever waits inside httpx, and a free lane is found in O(1).
+    """
+
+    def __init__(self, lanes: int, *, pool_timeout: float = 10.0) -> None:
+        # One certificate store for all lanes: httpx would otherwise load one per client.
+        tls = ssl.create_default_context()
+        self._lanes = [
+            HTTPXRequest(connection_pool_size=1, httpx_kwargs={"verify": tls})
+            for _ in range(lanes)
+        ]
+        self._pool_timeout = pool_timeout
+        # Last in, first out: the busiest lanes stay warm; the others' connections expire.
+        self._free: asyncio.LifoQueue[HTTPXRequest] = asyncio.LifoQueue()
+        for lane in self._lanes:
+            self._free.put_nowait(lane)
+
+    @property
+    def read_timeout(self) -> float | None:
+        """The lanes' default read timeout."""
+        return self._lanes[0].read_timeout
+
+    async def initialize(self) -> None:
+        """Open every lane's client."""
+        await asyncio.gather(*(lane.initialize() for lane in self._lanes))
+
+    async def shutdown(self) -> None:
+        """Close every lane's client."""
+        await asyncio.gather(*(lane.shutdown() for lane in self._lanes))
+
+    async def do_request(
+        self,
+        url: str,
+        method: str,
+        request_data: RequestData | None = None,
+        read_timeout: "ODVInput[float]" = BaseRequest.DEFAULT_NONE,
+        write_timeout: "ODVInput[float]" = BaseRequest.DEFAULT_NONE,
+        connect_timeout: "ODVInput[float]" = BaseRequest.DEFAULT_NONE,
+        pool_timeout: "ODVInput[float]" = BaseRequest.DEFAULT_NONE,
+    ) -> tuple[int, bytes]:
+        """Send one request on a free lane, waiting for one at most the pool timeout."""
+        wait = pool_timeout if isinstance(pool_timeout, float | int) else self._pool_timeout
+        try:
+            lane = await asyncio.wait_for(self._free.get(), wait)
+        except TimeoutError as error:
+            raise TimedOut("every connection to the Bot API is busy") from error
+        try:
+            return await lane.do_request(
+                url,
+                method,
+                request_data,
+                read_timeout=read_timeout,
+                write_timeout=write_timeout,
+                connect_timeout=connect_timeout,
+            )
+        finally:
+            self._free.put_nowait(lane)
+
+
 class TelegramSender:
     """Delivers rendered messages through the Bot API."""
 
     name = CHANNEL
     capabilities = Capabilities(buttons=True, edits=True, max_text=MAX_TEXT)
 
-    def __init__(self, bots: list[Bot]) -> None:
-        self._bots = bots
-
-    def _bot_for(self, chat_id: str) -> Bot:
-        """Each chat always uses the same of the bots (each has its own connection pool)."""
-        return self._bots[hash(chat_id) % len(self._bots)]
+    def __init__(self, bot: Bot) -> None:
+        self._bot = bot
 
     async def send(self, chat_id: str, message: Rendered) -> str | None:
         """Send text (split when too long) with the choices as buttons under the last piece;
@@ -77,7 +148,7 @@ class TelegramSender:
     async def edit(self, chat_id: str, message_id: str, message: Rendered) -> str | None:
         """Replace an earlier message's text and buttons; CannotEdit when it is gone."""
         try:
-            await self._bot_for(chat_id).edit_message_text(
+            await self._bot.edit_message_text(
                 chat_id=chat_id,
                 message_id=int(message_id),
                 text=message.text[:MAX_TEXT],
@@ -107,11 +178,11 @@ class TelegramSender:
         sent: Message | None = None
         for index, piece in enumerate(pieces):
             last = index == len(pieces) - 1 and document is None
-            sent = await self._bot_for(chat_id).send_message(
+            sent = await self._bot.send_message(
                 chat_id=chat_id, text=piece, reply_markup=keyboard if last else None
             )
         if document is not None:
-            sent = await self._bot_for(chat_id).send_document(
+            sent = await self._bot.send_document(
                 chat_id=chat_id,
                 document=InputFile(document.content.encode(), filename=document.name),
                 caption=message.text if caption_fits else None,
@@ -128,19 +199,19 @@ class TelegramSender:
     ) -> Message:
         """One photo with the text as its caption, or an album followed by the text."""
         if len(photos) == 1 and len(message.text) <= MAX_CAPTION:
-            return await self._bot_for(chat_id).send_photo(
+            return await self._bot.send_photo(
                 chat_id=chat_id, photo=photos[0], caption=message.text, reply_markup=keyboard
             )
         if len(photos) == 1:
-            await self._bot_for(chat_id).send_photo(chat_id=chat_id, photo=photos[0])
+            await self._bot.send_photo(chat_id=chat_id, photo=photos[0])
         else:
             album = [InputMediaPhoto(photo) for photo in photos]
-            await self._bot_for(chat_id).send_media_group(chat_id=chat_id, media=album)
+            await self._bot.send_media_group(chat_id=chat_id, media=album)
         sent: Message | None = None
         pieces = split_text(message.text, MAX_TEXT)
         for index, piece in enumerate(pieces):
             last = index == len(pieces) - 1
-            sent = await self._bot_for(chat_id).send_message(
+            sent = await self._bot.send_message(
                 chat_id=chat_id, text=piece, reply_markup=keyboard if last else None
             )
         assert sent is not None
