@@ -30,6 +30,7 @@ from bot.channels.telegram import (
     ConnectionLanes,
     DurableUpdateQueue,
     PerChatUpdateProcessor,
+    Poller,
     TelegramSender,
     to_inbound,
 )
@@ -78,6 +79,7 @@ class TelegramRuntime:
     application: PTBApplication
     queue: DurableUpdateQueue
     webhook: tuple[str, str] | None
+    poller: Poller | None
 
     async def start(self, db: Database) -> None:
         """Replay stored but unhandled updates, then take new ones by polling or webhook."""
@@ -99,16 +101,15 @@ class TelegramRuntime:
                 secret_token=secret,
                 allowed_updates=ALLOWED_UPDATES,
             )
-        elif application.updater is not None:
-            await application.updater.start_polling(allowed_updates=ALLOWED_UPDATES)
+        elif self.poller is not None:
+            self.poller.start()
 
     async def stop(self) -> None:
         """Stop fetching, then handle what was already queued."""
-        application = self.application
-        if application.updater is not None and application.updater.running:
-            await application.updater.stop()
-        if application.running:
-            await application.stop()
+        if self.poller is not None:
+            await self.poller.stop()
+        if self.application.running:
+            await self.application.stop()
 
     async def shutdown(self) -> None:
         """Release the Bot API connections."""
@@ -246,7 +247,7 @@ async def _set_commands(application: PTBApplication) -> None:
 def _telegram_application(
     token: str, settings: Settings, config: OrgConfig, queue: DurableUpdateQueue
 ) -> PTBApplication:
-    """python-telegram-bot's application; without an Updater in webhook mode."""
+    """python-telegram-bot's application; updates reach it through our poller or webhook."""
     channel = config.raw.channels.telegram
     builder = (
         Application.builder()
@@ -261,9 +262,7 @@ def _telegram_application(
             AIORateLimiter(overall_max_rate=channel.rate_limit_per_second, max_retries=0)
         )
     )
-    if settings.webhook() is not None:
-        builder = builder.updater(None)
-    return builder.build()
+    return builder.updater(None).build()
 
 
 def build_application(
@@ -295,16 +294,15 @@ def build_application(
     webhook = settings.webhook()
     telegram = None
     if settings.telegram_bot_token and settings.telegram_enabled:
-        queue = DurableUpdateQueue(
-            lambda event_id, payload: dispatcher.record(event_id, TELEGRAM, payload)
-        )
+        queue = DurableUpdateQueue(lambda events: dispatcher.record_many(TELEGRAM, events))
         application = _telegram_application(
             settings.telegram_bot_token.get_secret_value(), settings, config, queue
         )
         application.add_handler(TypeHandler(Update, _telegram_callback(dispatcher)))
         application.add_error_handler(_log_error)
         channels[TELEGRAM] = TelegramSender(application.bot)
-        telegram = TelegramRuntime(application, queue, webhook)
+        poller = None if webhook else Poller(application.bot, queue, ALLOWED_UPDATES)
+        telegram = TelegramRuntime(application, queue, webhook, poller)
     webchat, news = None, None
     if config.raw.channels.web.enabled:
         waiters = Waiters()

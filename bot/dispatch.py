@@ -53,9 +53,15 @@ class Dispatcher:
 
     async def record(self, event_id: str, channel: str, payload: dict[str, object]) -> bool:
         """Store an event durably; False if it was stored before."""
+        return bool(await self.record_many(channel, [(event_id, payload)]))
+
+    async def record_many(
+        self, channel: str, events: list[tuple[str, dict[str, object]]]
+    ) -> set[str]:
+        """Store events durably in one transaction; the ids of those not stored before."""
         return await self._db.run(
-            lambda session: repo.record_inbound(
-                session=session, channel=channel, event_id=event_id, payload=payload
+            lambda session: repo.record_inbound_many(
+                session=session, channel=channel, events=events
             )
         )
 

@@ -43,20 +43,35 @@ def record_inbound(
     *, session: Session, channel: str, event_id: str, payload: dict[str, Any]
 ) -> bool:
     """Store an inbound event once; False when it was stored before (a redelivery)."""
+    return bool(
+        record_inbound_many(session=session, channel=channel, events=[(event_id, payload)])
+    )
+
+
+def record_inbound_many(
+    *, session: Session, channel: str, events: Sequence[tuple[str, dict[str, Any]]]
+) -> set[str]:
+    """Store inbound events once each, in one statement; the ids of those that are new."""
+    if not events:
+        return set()
+    now = utcnow()
+    rows = [
+        {
+            "channel": channel,
+            "event_id": event_id,
+            "payload": payload,
+            "status": "pending",
+            "received_at": now,
+        }
+        for event_id, payload in events
+    ]
     statement = (
         upsert_insert(session)(InboxEvent)
-        .values(
-            channel=channel,
-            event_id=event_id,
-            payload=payload,
-            status="pending",
-            received_at=utcnow(),
-        )
         .on_conflict_do_nothing(index_elements=["channel", "event_id"])
         # RETURNING, not rowcount: through psycopg a skipped insert did not report 0 rows.
-        .returning(col(InboxEvent.id))
+        .returning(col(InboxEvent.event_id))
     )
-    return _core(session, statement).scalar_one_or_none() is not None
+    return set(_core(session, statement, rows).scalars())
 
 
 _CLAIM = (

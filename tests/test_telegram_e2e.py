@@ -75,6 +75,38 @@ async def test_each_update_is_stored_and_handled_once(
     await fake.wait_for(lambda: fake.confirmed_offset > ids[-1])
 
 
+async def test_polling_outlasts_bot_api_errors(fake: FakeTelegram, make_app: AppFactory) -> None:
+    fake.fail("getUpdates", 502)
+    fake.fail("getUpdates", 429, retry_after=1)
+    await make_app()
+    fake.message(USER, "/help")
+    await fake.wait_for(lambda: len(fake.texts(USER)) == 1)
+    polls = [c.status for c in fake.calls if c.method == "getUpdates"]
+    assert polls[:3] == [502, 429, 200]
+    assert fake.texts(USER) == [text("help.body", "vi")]
+
+
+async def test_a_redelivered_batch_is_handled_once(
+    fake: FakeTelegram, make_app: AppFactory
+) -> None:
+    app = await make_app()
+    assert app.telegram is not None
+    seen = fake.make_update(USER, "/help")
+    await app.dispatcher.record(str(seen["update_id"]), "telegram", seen)
+    fresh = fake.make_update(USER + 1, "/help")
+    bot = app.telegram.application.bot
+    # As if Telegram sent again a batch whose confirmation was lost, with one new update.
+    await app.telegram.queue.put_batch([Update.de_json(u, bot) for u in (seen, fresh, fresh)])
+    await fake.wait_for(lambda: len(fake.texts(USER + 1)) == 1)
+    await app.outbox.drain()
+    assert fake.texts(USER) == [], "stored before: not queued again"
+    assert fake.texts(USER + 1) == [text("help.body", "vi")]
+    events = await rows(app.db, InboxEvent)
+    assert sorted(e.event_id for e in events) == sorted(
+        [str(seen["update_id"]), str(fresh["update_id"])]
+    )
+
+
 async def test_stored_but_unhandled_update_is_handled_after_restart(
     fake: FakeTelegram, make_app: AppFactory
 ) -> None:

@@ -1,12 +1,13 @@
 """The Telegram adapter: the only code that knows python-telegram-bot's types."""
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import os
 import ssl
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 # Opt in to PTB's announced behaviour (durations as timedelta); without it PTB itself warns
 # on every RetryAfter it builds. Set before any Bot API call; read by PTB at call time.
@@ -53,6 +54,10 @@ MAX_TEXT = 4096
 MAX_CAPTION = 1024
 MAX_CALLBACK_BYTES = 64
 MAX_ALBUM = 10
+POLL_SECONDS = 10
+FIRST_RETRY_SECONDS = 1.0
+MAX_RETRY_SECONDS = 30.0
+T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 
@@ -296,29 +301,99 @@ def chat_key(update: object) -> int | None:
     return None
 
 
+Events = list[tuple[str, dict[str, Any]]]
+
+
 class DurableUpdateQueue(asyncio.Queue[object]):
     """PTB's update queue, but an update is stored in the inbox before it is queued.
 
-    PTB's poller awaits put() before it confirms the offset to Telegram, and our webhook
-    route awaits put() before it answers 200: so nothing Telegram considers delivered
-    exists only in memory. A redelivered update is stored once and queued once.
+    The poller stores each batch before its next getUpdates call confirms it to Telegram,
+    and our webhook route awaits put() before it answers 200: so nothing Telegram considers
+    delivered exists only in memory. A redelivered update is stored once and queued once.
     """
 
-    def __init__(self, record: Callable[[str, dict[str, Any]], Awaitable[bool]]) -> None:
+    def __init__(self, record: Callable[[Events], Awaitable[set[str]]]) -> None:
         super().__init__()
         self._record = record
 
     async def put(self, item: object) -> None:
         """Store an update, then queue it unless it was stored before."""
-        if isinstance(item, Update) and not await self._record(
-            str(item.update_id), item.to_dict()
-        ):
-            return
-        await super().put(item)
+        if isinstance(item, Update):
+            await self.put_batch([item])
+        else:
+            await super().put(item)
+
+    async def put_batch(self, updates: Sequence[Update]) -> None:
+        """Store updates in one transaction, then queue, in order, those that are new."""
+        new = await self._record([(str(u.update_id), u.to_dict()) for u in updates])
+        for update in updates:
+            key = str(update.update_id)
+            if key in new:
+                new.discard(key)
+                self.put_nowait(update)
 
     def replay(self, update: Update) -> None:
         """Queue an update that is already stored (recovery after a restart)."""
         self.put_nowait(update)
+
+
+class Poller:
+    """Long polling that stores each batch of updates in one transaction.
+
+    PTB's Updater awaits one put() per update, so each update would cost a transaction of
+    its own. Here a batch is stored at once, and the offset that confirms it to Telegram is
+    sent only with the next getUpdates call, after the batch is stored.
+    """
+
+    def __init__(self, bot: Bot, queue: DurableUpdateQueue, allowed_updates: list[str]) -> None:
+        self._bot = bot
+        self._queue = queue
+        self._allowed_updates = allowed_updates
+        self._offset: int | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Start polling in the background."""
+        self._task = asyncio.create_task(self._run(), name="telegram-polling")
+
+    async def stop(self) -> None:
+        """Stop polling. A batch stored but not yet confirmed comes again after a restart,
+        and is stored and handled once."""
+        if self._task is None:
+            return
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        self._task = None
+
+    async def _run(self) -> None:
+        await self._retrying(self._bot.delete_webhook)
+        while True:
+            updates = await self._retrying(self._fetch)
+            if updates:
+                await self._queue.put_batch(updates)
+                self._offset = updates[-1].update_id + 1
+
+    async def _fetch(self) -> tuple[Update, ...]:
+        return await self._bot.get_updates(
+            offset=self._offset, timeout=POLL_SECONDS, allowed_updates=self._allowed_updates
+        )
+
+    async def _retrying(self, call: Callable[[], Awaitable[T]]) -> T:
+        """Call until it succeeds: after a flood wait as long as asked, after other errors
+        with a growing pause (Telegram unreachable, token revoked, another instance polling)."""
+        pause = FIRST_RETRY_SECONDS
+        while True:
+            try:
+                return await call()
+            except RetryAfter as error:
+                await asyncio.sleep(_seconds(error))
+            except TimedOut:
+                continue  # a long poll the network cut short: simply poll again
+            except TelegramError as error:
+                log.warning("polling failed", extra={"error": str(error), "retry_in": pause})
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, MAX_RETRY_SECONDS)
 
 
 class PerChatUpdateProcessor(BaseUpdateProcessor):
