@@ -196,11 +196,13 @@ class OutboxMessage(SQLModel, table=True):
     __table_args__ = (
         Index("ix_outbox_due", "status", "next_attempt_at"),
         Index("ix_outbox_key", "chat_id", "message_key"),
+        # A chat's pending messages and the latest retry time among them (see enqueue).
+        Index("ix_outbox_chat_status", "chat_id", "status", "next_attempt_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
     channel: str = Field(max_length=20)
-    chat_id: str = Field(max_length=64, index=True)
+    chat_id: str = Field(max_length=64)
     payload: dict[str, Any] = _json(dict)
     status: str = Field(default="pending", max_length=10)
     attempts: int = 0

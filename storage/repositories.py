@@ -122,6 +122,13 @@ def inbox_depth(*, session: Session) -> int:
 # ---- outbox ------------------------------------------------------------------------------
 
 
+_HELD_UNTIL = sa_select(func.max(col(OutboxMessage.next_attempt_at))).where(
+    col(OutboxMessage.channel) == bindparam("p_channel"),
+    col(OutboxMessage.chat_id) == bindparam("p_chat"),
+    col(OutboxMessage.status) == "pending",
+)
+
+
 def enqueue_outbound(
     *,
     session: Session,
@@ -136,6 +143,10 @@ def enqueue_outbound(
     if not payloads:
         return
     now = now or utcnow()
+    # A message of this chat waiting for a retry holds back what comes after it.
+    params = {"p_channel": channel, "p_chat": chat_id}
+    held: dt.datetime | None = _core(session, _HELD_UNTIL, params).scalar_one_or_none()
+    due = max(now, held) if held is not None else now
     rows = [
         {
             "channel": channel,
@@ -145,7 +156,7 @@ def enqueue_outbound(
             "attempts": 0,
             "source_event_id": source_event_id,
             "created_at": now,
-            "next_attempt_at": now,
+            "next_attempt_at": due,
             "message_key": payload.get("key"),
         }
         for payload in payloads

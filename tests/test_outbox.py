@@ -93,3 +93,24 @@ async def test_a_message_waiting_for_a_retry_holds_back_the_rest_of_its_chat(
     greeting, consent = fake.texts(USER)
     assert greeting.startswith("Xin chào bạn!")
     assert consent != greeting
+
+
+async def test_a_message_queued_after_a_failure_waits_for_the_retry_too(
+    fake: FakeTelegram, make_app: AppFactory
+) -> None:
+    clock = Clock()
+    app = await make_app(clock=clock)
+    fake.fail("sendMessage", 502)
+    fake.message(USER, "/help")
+    await fake.wait_for(lambda: any(c.status == 502 for c in fake.calls))
+    await app.outbox.drain()
+    asked = fake.message(USER, "/language")  # queued while /help's answer waits for its retry
+    await fake.wait_for(lambda: fake.confirmed_offset > asked)
+    await app.outbox.drain()
+    assert await app.outbox.pump() == 0, "the later answer must not overtake the earlier one"
+    await app.outbox.drain()
+    assert fake.texts(USER) == []
+    clock.now += dt.timedelta(seconds=3)
+    app.outbox.wake()
+    await fake.wait_for(lambda: len(fake.texts(USER)) == 2)
+    assert fake.texts(USER) == [text("help.body", "vi"), text("language.ask", "vi")]
