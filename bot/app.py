@@ -31,6 +31,7 @@ from bot.channels.telegram import (
     DurableUpdateQueue,
     PerChatUpdateProcessor,
     Poller,
+    ReadUpload,
     TelegramSender,
     to_inbound,
 )
@@ -53,6 +54,7 @@ from storage import repositories as repo
 from storage.db import Database
 from storage.desk import create_sign_in, sync_staff
 from storage.models import utcnow
+from storage.web import upload_file
 
 log = logging.getLogger(__name__)
 ALLOWED_UPDATES = ["message", "callback_query"]
@@ -300,7 +302,7 @@ def build_application(
         )
         application.add_handler(TypeHandler(Update, _telegram_callback(dispatcher)))
         application.add_error_handler(_log_error)
-        channels[TELEGRAM] = TelegramSender(application.bot)
+        channels[TELEGRAM] = TelegramSender(application.bot, _upload_reader(db))
         poller = None if webhook else Poller(application.bot, queue, ALLOWED_UPDATES)
         telegram = TelegramRuntime(application, queue, webhook, poller)
     webchat, news = None, None
@@ -340,6 +342,14 @@ def build_application(
         webchat,
         clock,
     )
+
+
+def _upload_reader(db: Database) -> ReadUpload:
+    async def read(ref: str) -> tuple[str, bytes] | None:
+        """A web chat upload's name and bytes, for showing it on Telegram."""
+        return await db.run(lambda session: upload_file(session=session, ref=ref))
+
+    return read
 
 
 def _telegram_callback(dispatcher: Dispatcher) -> Any:

@@ -20,8 +20,9 @@ from dataclasses import dataclass
 from html import escape
 from importlib import resources
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
+from sqlmodel import Session
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -158,6 +159,7 @@ class WebChat:
             Route("/chat/api/updates", self.updates),
             Route("/chat/api/send", self.send, methods=["POST"]),
             Route("/chat/api/upload", self.upload, methods=["POST"]),
+            Route("/chat/api/file/{message_id:int}", self.file, methods=["GET"]),
             Route("/chat/api/language", self.language, methods=["POST"]),
             Route("/chat/api/resume-link", self.resume_link, methods=["POST"]),
             Route("/chat/api/resume", self.resume, methods=["POST"]),
@@ -250,12 +252,43 @@ class WebChat:
                         "outgoing": e.outgoing,
                         "replaces": e.replaces,
                         "at": e.at.isoformat(),
-                        **e.body,
+                        **_for_page(e.body),
                     }
                     for e in events
                 ],
             },
             headers={"Cache-Control": "no-store"},
+        )
+
+    async def file(self, request: Request) -> Response:
+        """A file a message of the visitor's own chat shows (staff see a ticket's files so)."""
+        language = self._language(request)
+        signed_in = await self._signed_in(request)
+        if signed_in is None:
+            return _refuse(Refusal(401, "web.expired"), language)
+        try:
+            self._limit(request, signed_in.visitor_id)
+        except Refusal as refusal:
+            return _refuse(refusal, language)
+        chat_id, message_id = signed_in.visitor_id, int(request.path_params["message_id"])
+
+        def load(session: Session) -> tuple[str, bytes] | None:
+            ref = records.file_shown(session=session, chat_id=chat_id, message_id=message_id)
+            return records.upload_file(session=session, ref=ref) if ref else None
+
+        found = await self.db.run(load)
+        if found is None:
+            return _refuse(Refusal(404, "web.no_file"), language)
+        name, data = found
+        return Response(
+            data,
+            media_type="application/octet-stream",
+            headers={
+                # Always a download, never rendered here: the bytes are someone's upload.
+                "Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}",
+                "X-Content-Type-Options": "nosniff",
+                "Cache-Control": "private, no-store",
+            },
         )
 
     async def _events(self, chat_id: str, after: int) -> list[records.ChatEvent]:
@@ -556,6 +589,14 @@ def base_of(public_url: str | None, request: Request) -> str:
 def asset(name: str) -> str:
     """A file of the web pages (page templates, script, style sheets)."""
     return resources.files("bot").joinpath("static", name).read_text(encoding="utf-8")
+
+
+def _for_page(body: dict[str, Any]) -> dict[str, Any]:
+    """A stored message as the page gets it: a shown file by its kind only."""
+    shown = body.get("file")
+    if isinstance(shown, dict):
+        return {**body, "file": {"kind": shown.get("kind")}}
+    return body
 
 
 def _refuse(refusal: Refusal, language: str) -> Response:

@@ -84,13 +84,18 @@ def card_values(org: OrgConfig, ticket: TicketView, now: dt.datetime) -> dict[st
 
 
 def card_buttons(ticket: TicketView) -> tuple[tuple[Choice, ...], ...]:
-    """The actions the ticket's status allows (from the life-cycle table), then its thread."""
+    """The actions the ticket's status allows (from the life-cycle table), then its thread
+    and, when it has any, its files."""
     actions = [
         Choice(f"{PREFIX}{name}:{ticket.code}", f"desk.button_{name}")
         for name, event in BUTTONS.items()
         if can_happen(ticket.status, event)
     ]
-    return rows([*actions, Choice(f"{PREFIX}thread:{ticket.code}", "desk.button_thread")], 3)
+    actions.append(Choice(f"{PREFIX}thread:{ticket.code}", "desk.button_thread"))
+    if ticket.attachments:
+        count = {"count": str(ticket.attachments)}
+        actions.append(Choice(f"{PREFIX}files:{ticket.code}", "desk.button_files", count))
+    return rows(actions, 3)
 
 
 def card(org: OrgConfig, ticket: TicketView, now: dt.datetime, channel: str, chat: str) -> Reply:

@@ -10,7 +10,7 @@ from sqlmodel import Session, col, select
 from bot.domain.desk import CARD_PREFIX, AuditLine, Change, Staff, TicketView, card_key
 from bot.domain.kinds import Kind
 from bot.domain.lifecycle import OPEN, Status
-from bot.domain.messages import Recipient
+from bot.domain.messages import Recipient, SharedFile
 from bot.domain.tickets import ThreadEntry
 from storage.models import (
     Attachment,
@@ -189,6 +189,18 @@ class SqlDeskRecords:
             ThreadEntry(m.author_role != SENDER, m.body, m.created_at, internal=m.internal)
             for m in messages
         ]
+
+    def files(self, code: str) -> list[SharedFile]:
+        """The files and locations the sender attached to a submission, oldest first."""
+        ticket = self._row(code)
+        if ticket is None:
+            return []
+        attached = self._session.exec(
+            select(Attachment)
+            .where(Attachment.ticket_id == ticket.id)
+            .order_by(col(Attachment.id))
+        )
+        return [SharedFile(a.channel, a.media_kind, a.file_ref) for a in attached]
 
     def change(self, code: str, *, expected: Status, change: Change, now: dt.datetime) -> bool:
         """Apply a change if the submission is still in the expected status (one statement,

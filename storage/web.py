@@ -31,6 +31,7 @@ from storage.youth import WEB
 
 CHANNEL = WEB
 HISTORY_LIMIT = 500
+UPLOAD_PREFIX = "web:"  # how attachments refer to an upload: web:<id>
 
 
 def digest(token: str) -> str:
@@ -179,6 +180,22 @@ def save_upload(
     session.flush()
     assert row.id is not None
     return row.id
+
+
+def file_shown(*, session: Session, chat_id: str, message_id: int) -> str | None:
+    """The reference of the file a message of this chat shows, if it shows one."""
+    row = session.get(WebMessage, message_id)
+    if row is None or row.chat_id != chat_id:
+        return None
+    shown = row.body.get("file")
+    return str(shown["ref"]) if isinstance(shown, dict) and "ref" in shown else None
+
+
+def upload_file(*, session: Session, ref: str) -> tuple[str, bytes] | None:
+    """An upload's name and bytes by its attachment reference (web:<id>), if it is kept."""
+    upload_id = ref.removeprefix(UPLOAD_PREFIX)
+    row = session.get(WebUpload, int(upload_id)) if upload_id.isdigit() else None
+    return (row.name, row.data) if row is not None else None
 
 
 # ---- another device: the resume link, and staff sign-in ------------------------------------

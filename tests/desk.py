@@ -14,7 +14,17 @@ from tests.fake_telegram import Call, FakeTelegram
 YOUTH = 6001
 AN, BINH, OFFICE, CHAU, INSPECTION = 7001, 7002, 7003, 7004, 7005
 GO_DAU_GROUP, ENVIRONMENT_GROUP = -1001, -1002
-OUTGOING = ("sendMessage", "editMessageText", "sendDocument", "sendPhoto", "sendMediaGroup")
+OUTGOING = (
+    "sendMessage",
+    "editMessageText",
+    "sendDocument",
+    "sendPhoto",
+    "sendMediaGroup",
+    "sendVoice",
+    "sendAudio",
+    "sendVideo",
+    "sendVideoNote",
+)
 CODE = re.compile(r"[A-Z]{2}-\d{4}-\d{4}")
 
 

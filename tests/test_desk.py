@@ -329,3 +329,37 @@ async def test_invitation_links_are_single_use_and_roles_can_be_revoked(
     assert (await _ticket(desk, code)).assignee_id is None
     actions = [e.action for e in await rows(desk.app.db, AuditEntry)]
     assert actions == ["joined", "revoke"]
+
+
+async def test_staff_see_the_files_and_the_place_the_sender_attached(
+    fake: FakeTelegram, make_app: AppFactory
+) -> None:
+    chat = await onboarded(fake, make_app, desk_config(), YOUTH)
+    await start_draft(chat, "complaint", "cat:food-safety", COMPLAINT)
+    photo = [{"file_id": "evidence", "file_unique_id": "u1", "width": 800, "height": 600}]
+    await chat.send(None, photo=photo)
+    await chat.send(None, voice={"file_id": "said", "file_unique_id": "u2", "duration": 3})
+    await chat.send(None, location={"latitude": 11.16, "longitude": 106.35})
+    await chat.press("att:done")
+    await chat.press("anon:no")
+    receipt, _ = await chat.press("preview:send", replies=2)
+    found = CODE.search(receipt)
+    assert found is not None
+    code = found.group()
+    desk = Desk(fake, chat.app)
+    await desk.cards_reach(code, GO_DAU_GROUP, AN)
+    [card] = [m for m in fake.sent(chat_id=AN) if code in m.get("text", "")]
+    buttons = [b for row in card["reply_markup"]["inline_keyboard"] for b in row]
+    assert {"text": "📎 Tệp (3)", "callback_data": f"t:files:{code}"} in buttons
+
+    shown = await desk.press(AN, f"t:files:{code}", sends=3)
+    assert [c.method for c in shown] == ["sendPhoto", "sendVoice", "sendMessage"]
+    assert shown[0].params["photo"] == "evidence"
+    assert shown[0].params["caption"] == text(
+        "desk.file", "vi", code=code, kind="ảnh", number="1/3"
+    )
+    assert shown[1].params["voice"] == "said"
+    assert "https://maps.google.com/?q=11.160000,106.350000" in shown[2].params["text"]
+
+    [refused] = await desk.press(BINH, f"t:files:{code}", sends=1)
+    assert refused.params["text"] == text("desk.not_allowed", "vi"), "not in Bình's units"

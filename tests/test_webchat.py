@@ -15,8 +15,9 @@ from bot.domain.i18n import text
 from bot.domain.lifecycle import Status
 from storage.models import InboxEvent, Ticket, WebMessage, WebSession, WebUpload
 from tests.conftest import AppFactory, Clock, config_with, rows
-from tests.desk import CODE
+from tests.desk import AN, CODE, GO_DAU_GROUP, Desk, desk_config
 from tests.dialogue import onboard, submit
+from tests.fake_telegram import FakeTelegram
 from tests.webchat import Browser
 
 COMPLAINT = "Quán ăn đầu hẻm 12 đường Hùng Vương bán đồ ăn để qua đêm, nhiều bạn bị đau bụng."
@@ -276,3 +277,62 @@ async def test_forgetting_deletes_the_web_chat(
 
 def _sessions(session: Session) -> int:
     return len(session.exec(select(WebSession)).all())
+
+
+PHOTO = b"\xff\xd8" + b"1" * 500
+
+
+async def _complaint_with_photo(app: CauNoi, browsers: BrowserFactory) -> tuple[Browser, str]:
+    """A visitor who filed a complaint in Gò Dầu with a photo uploaded from the page."""
+    visitor = await browsers(app)
+    await onboard(visitor, app.config)
+    await visitor.press("menu:complaint")
+    await visitor.press(visitor.buttons()[0])
+    await visitor.send(COMPLAINT)
+    await visitor.upload("bằng chứng.jpg", PHOTO, "image/jpeg")
+    await visitor.press("att:done")
+    await visitor.press("anon:no")
+    receipt, _menu = await visitor.press("preview:send", replies=2)
+    found = CODE.search(receipt)
+    assert found is not None
+    return visitor, found.group()
+
+
+async def test_staff_open_the_files_a_visitor_uploaded_and_no_one_else_can(
+    make_app: AppFactory, browsers: BrowserFactory
+) -> None:
+    app = await make_app(serve_http=True)
+    staff = await _staff(app, browsers)
+    visitor, code = await _complaint_with_photo(app, browsers)
+    await staff.wait_for(lambda: any(code in t for t in staff.texts))
+    [card] = [e for e in staff.events.values() if code in e["text"] and e.get("choices")]
+    assert f"t:files:{code}" in [c for row in card["choices"] for c, _ in row]
+
+    [shown] = await staff.press(f"t:files:{code}")
+    assert shown == text("desk.file", "vi", code=code, kind="ảnh", number="1/1")
+    [message] = [e for e in staff.events.values() if e["text"] == shown]
+    page = await staff.client.get("/chat/api/updates", params={"after": message["id"] - 1})
+    assert page.json()["events"][0]["file"] == {"kind": "photo"}, "no stored reference leaks"
+    download = await staff.client.get(f"/chat/api/file/{message['id']}")
+    assert download.status_code == 200
+    assert download.content == PHOTO
+    assert download.headers["content-disposition"].startswith("attachment;")
+    assert download.headers["x-content-type-options"] == "nosniff"
+    elsewhere = await visitor.client.get(f"/chat/api/file/{message['id']}")
+    assert elsewhere.status_code == 404, "a file is only for the chat it was shown in"
+    assert elsewhere.json()["error"] == text("web.no_file", "vi")
+
+
+async def test_a_photo_uploaded_on_the_web_reaches_telegram_staff_as_a_photo(
+    fake: FakeTelegram, make_app: AppFactory, browsers: BrowserFactory
+) -> None:
+    app = await make_app(serve_http=True, config=desk_config())
+    _visitor, code = await _complaint_with_photo(app, browsers)
+    desk = Desk(fake, app)
+    await desk.cards_reach(code, GO_DAU_GROUP, AN)
+    [shown] = await desk.press(AN, f"t:files:{code}", sends=1)
+    assert shown.method == "sendPhoto"
+    assert shown.params["caption"] == text("desk.file", "vi", code=code, kind="ảnh", number="1/1")
+    uploaded = shown.params["photo"]
+    assert uploaded["filename"] == "bằng chứng.jpg"
+    assert uploaded["content"] == PHOTO.decode("utf-8", "replace")

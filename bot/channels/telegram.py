@@ -43,7 +43,7 @@ from bot.channels.base import (
     parse_command,
     split_text,
 )
-from bot.domain.messages import Inbound, InputKind, Media, Rendered
+from bot.domain.messages import Inbound, InputKind, Media, Rendered, SharedFile
 from bot.domain.text import nfc
 
 if TYPE_CHECKING:
@@ -58,6 +58,8 @@ POLL_SECONDS = 10
 FIRST_RETRY_SECONDS = 1.0
 MAX_RETRY_SECONDS = 30.0
 T = TypeVar("T")
+# A web chat upload by its reference (web:<id>): its file name and bytes, None once erased.
+ReadUpload = Callable[[str], Awaitable[tuple[str, bytes] | None]]
 log = logging.getLogger(__name__)
 
 
@@ -130,8 +132,9 @@ class TelegramSender:
     name = CHANNEL
     capabilities = Capabilities(buttons=True, edits=True, max_text=MAX_TEXT)
 
-    def __init__(self, bot: Bot) -> None:
+    def __init__(self, bot: Bot, read_upload: ReadUpload) -> None:
         self._bot = bot
+        self._read_upload = read_upload
 
     async def send(self, chat_id: str, message: Rendered) -> str | None:
         """Send text (split when too long) with the choices as buttons under the last piece;
@@ -173,6 +176,8 @@ class TelegramSender:
 
     async def _send(self, chat_id: str, message: Rendered) -> Message | None:
         keyboard = _keyboard(message)
+        if message.file is not None:
+            return await self._send_file(chat_id, message.file, message, keyboard)
         # Only Telegram's own file ids can be sent by reference; web uploads stay on the web.
         photos = [p for p in message.photos if not p.startswith("web:")][:MAX_ALBUM]
         if photos:
@@ -194,6 +199,40 @@ class TelegramSender:
                 reply_markup=keyboard,
             )
         return sent
+
+    async def _send_file(
+        self,
+        chat_id: str,
+        shared: SharedFile,
+        message: Rendered,
+        keyboard: InlineKeyboardMarkup | None,
+    ) -> Message:
+        """A file with the text as its caption: by its file id when it came through Telegram,
+        else uploaded from the web chat's store."""
+        caption = message.text[:MAX_CAPTION]
+        bot = self._bot
+        if shared.origin != CHANNEL:
+            upload = await self._read_upload(shared.ref)
+            if upload is None:  # erased since (the sender asked to forget their data)
+                return await bot.send_message(chat_id, caption, reply_markup=keyboard)
+            name, data = upload
+            as_file = InputFile(data, filename=name)
+            if shared.kind == "photo":
+                return await bot.send_photo(chat_id, as_file, caption, reply_markup=keyboard)
+            return await bot.send_document(chat_id, as_file, caption, reply_markup=keyboard)
+        ref = shared.ref
+        if shared.kind == "photo":
+            return await bot.send_photo(chat_id, ref, caption, reply_markup=keyboard)
+        if shared.kind == "voice":
+            return await bot.send_voice(chat_id, ref, caption=caption, reply_markup=keyboard)
+        if shared.kind == "audio":
+            return await bot.send_audio(chat_id, ref, caption=caption, reply_markup=keyboard)
+        if shared.kind == "video":
+            return await bot.send_video(chat_id, ref, caption=caption, reply_markup=keyboard)
+        if shared.kind == "video_note":  # takes no caption
+            await bot.send_message(chat_id, caption)
+            return await bot.send_video_note(chat_id, ref, reply_markup=keyboard)
+        return await bot.send_document(chat_id, ref, caption, reply_markup=keyboard)
 
     async def _send_photos(
         self,

@@ -99,6 +99,11 @@ class WebSender:
 def _body(message: Rendered) -> dict[str, Any]:
     body = message.to_payload()
     body.pop("key", None)
+    body.pop("file", None)
+    shared = message.file
+    if shared is not None and shared.ref.startswith(records.UPLOAD_PREFIX):
+        # Kept with the message: the page downloads it by the message's id, in its own chat.
+        body["file"] = {"kind": shared.kind, "ref": shared.ref}
     return body
 
 
@@ -128,7 +133,7 @@ def media_event(
     """A file the visitor uploaded, by its upload id, kind and size."""
     media_kind, size = media
     common = _common(visitor_id, event_id, language)
-    attached = Media(f"web:{upload_id}", media_kind, size)
+    attached = Media(f"{records.UPLOAD_PREFIX}{upload_id}", media_kind, size)
     return Inbound(kind=InputKind.MEDIA, media=attached, **common)
 
 

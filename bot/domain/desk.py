@@ -6,7 +6,7 @@ from typing import Protocol
 
 from bot.domain.kinds import Kind, Role
 from bot.domain.lifecycle import Status
-from bot.domain.messages import Recipient
+from bot.domain.messages import Recipient, SharedFile
 from bot.domain.tickets import ThreadEntry
 
 DESK_ROLES = frozenset({Role.STAFF, Role.SECRETARY, Role.INSPECTION, Role.ADMIN})
@@ -132,6 +132,10 @@ class DeskRecords(Protocol):
 
     def thread(self, code: str, *, internal: bool) -> list[ThreadEntry]:
         """A submission's messages, internal notes included when asked."""
+        ...
+
+    def files(self, code: str) -> list[SharedFile]:
+        """The files and locations the sender attached to a submission, oldest first."""
         ...
 
     def change(self, code: str, *, expected: Status, change: Change, now: dt.datetime) -> bool:

@@ -60,4 +60,5 @@ def render(reply: Reply, language: str) -> Rendered:
         document=reply.document,
         key=reply.replaces,
         photos=reply.photos,
+        file=reply.file,
     )

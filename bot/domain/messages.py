@@ -74,6 +74,16 @@ class Document:
 
 
 @dataclass(frozen=True)
+class SharedFile:
+    """A file someone sent, shown again to another person: the channel it came from, its
+    kind (photo, document, voice…) and its reference there (web uploads: web:<id>)."""
+
+    origin: str
+    kind: str
+    ref: str
+
+
+@dataclass(frozen=True)
 class Reply:
     """What to say, as a catalog key and its values, with optional rows of choices.
 
@@ -90,6 +100,8 @@ class Reply:
     replaces: str | None = None
     # Photos to show with the text (an album when several): file references on the channel.
     photos: tuple[str, ...] = ()
+    # A file to show with the text as its caption.
+    file: SharedFile | None = None
 
 
 @dataclass(frozen=True)
@@ -101,6 +113,7 @@ class Rendered:
     document: Document | None = None
     key: str | None = None
     photos: tuple[str, ...] = ()
+    file: SharedFile | None = None
 
     def to_payload(self) -> dict[str, object]:
         """The JSON form kept in the outbox."""
@@ -114,6 +127,8 @@ class Rendered:
             payload["photos"] = list(self.photos)
         if self.document is not None:
             payload["document"] = {"name": self.document.name, "content": self.document.content}
+        if self.file is not None:
+            payload["file"] = [self.file.origin, self.file.kind, self.file.ref]
         return payload
 
     @classmethod
@@ -129,11 +144,12 @@ class Rendered:
             if isinstance(document, dict)
             else None
         )
-        key, photos = payload.get("key"), payload.get("photos")
+        key, photos, shared = payload.get("key"), payload.get("photos"), payload.get("file")
         return cls(
             text=str(payload["text"]),
             choices=choices,
             document=attached,
             key=str(key) if key is not None else None,
             photos=tuple(str(p) for p in photos) if isinstance(photos, list) else (),
+            file=SharedFile(*(str(v) for v in shared)) if isinstance(shared, list) else None,
         )

@@ -80,6 +80,13 @@
       link.textContent = strings.download + " " + event.document.name;
       el.appendChild(link);
     }
+    if (event.file && event.id) {
+      const link = document.createElement("a");
+      link.className = "download";
+      link.href = "/chat/api/file/" + encodeURIComponent(event.id);
+      link.textContent = strings.download;
+      el.appendChild(link);
+    }
     if (event.choices && event.choices.length) {
       const box = document.createElement("div");
       box.className = "choices";
