@@ -14,6 +14,7 @@ from sqlalchemy import delete, update
 from sqlmodel import Session, col, select
 
 from bot.domain.desk import Staff
+from bot.domain.messages import UPLOAD_PREFIX
 from storage.desk import SqlDeskRecords
 from storage.models import (
     ChannelIdentity,
@@ -31,7 +32,6 @@ from storage.youth import WEB
 
 CHANNEL = WEB
 HISTORY_LIMIT = 500
-UPLOAD_PREFIX = "web:"  # how attachments refer to an upload: web:<id>
 
 
 def digest(token: str) -> str:

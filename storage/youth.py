@@ -107,11 +107,7 @@ class SqlYouthRecords:
         if submission.kind not in PUBLISHABLE or submission.publish not in PUBLISH_CREDITS:
             return
         assert ticket.id is not None
-        photos = [
-            a.file_ref
-            for a in submission.attachments
-            if a.media_kind == "photo" and self._channel == "telegram"
-        ]
+        photos = [a.file_ref for a in submission.attachments if a.media_kind == "photo"]
         self._session.add(
             Story(
                 ticket_id=ticket.id,

@@ -365,6 +365,11 @@ class FakeTelegram:
         for key in ("text", "caption", "reply_markup"):
             if key in params:
                 message[key] = params[key]
+        if "photo" in params:  # a file id as sent, or a new one for an uploaded file
+            sent = params["photo"]
+            file_id = sent if isinstance(sent, str) else f"uploaded-{next(self._message_ids)}"
+            size = {"width": 800, "height": 600}
+            message["photo"] = [{"file_id": file_id, "file_unique_id": f"u{file_id}", **size}]
         return message
 
     def _notify_soon(self) -> None:

@@ -336,3 +336,5 @@ async def test_a_photo_uploaded_on_the_web_reaches_telegram_staff_as_a_photo(
     uploaded = shown.params["photo"]
     assert uploaded["filename"] == "bằng chứng.jpg"
     assert uploaded["content"] == PHOTO.decode("utf-8", "replace")
+    [again] = await desk.press(AN, f"t:files:{code}", chat=GO_DAU_GROUP, sends=1)
+    assert again.params["photo"].startswith("uploaded-"), "uploaded once, then by Telegram's id"

@@ -43,7 +43,14 @@ from bot.channels.base import (
     parse_command,
     split_text,
 )
-from bot.domain.messages import Inbound, InputKind, Media, Rendered, SharedFile
+from bot.domain.messages import (
+    UPLOAD_PREFIX,
+    Inbound,
+    InputKind,
+    Media,
+    Rendered,
+    SharedFile,
+)
 from bot.domain.text import nfc
 
 if TYPE_CHECKING:
@@ -135,6 +142,8 @@ class TelegramSender:
     def __init__(self, bot: Bot, read_upload: ReadUpload) -> None:
         self._bot = bot
         self._read_upload = read_upload
+        # Telegram's file id for each web upload sent once, so it is uploaded only once.
+        self._uploaded: dict[str, str] = {}
 
     async def send(self, chat_id: str, message: Rendered) -> str | None:
         """Send text (split when too long) with the choices as buttons under the last piece;
@@ -178,8 +187,8 @@ class TelegramSender:
         keyboard = _keyboard(message)
         if message.file is not None:
             return await self._send_file(chat_id, message.file, message, keyboard)
-        # Only Telegram's own file ids can be sent by reference; web uploads stay on the web.
-        photos = [p for p in message.photos if not p.startswith("web:")][:MAX_ALBUM]
+        found = [(ref, await self._photo(ref)) for ref in message.photos[:MAX_ALBUM]]
+        photos = [(ref, photo) for ref, photo in found if photo is not None]
         if photos:
             return await self._send_photos(chat_id, photos, message, keyboard)
         document = message.document
@@ -200,6 +209,22 @@ class TelegramSender:
             )
         return sent
 
+    async def _photo(self, ref: str) -> str | InputFile | None:
+        """A photo to send: a Telegram file id, or a web chat upload's bytes (None once the
+        sender's data was erased)."""
+        if not ref.startswith(UPLOAD_PREFIX):
+            return ref
+        if ref in self._uploaded:
+            return self._uploaded[ref]
+        upload = await self._read_upload(ref)
+        return InputFile(upload[1], filename=upload[0]) if upload else None
+
+    def _remember(self, refs: Sequence[str], sent: Sequence[Message]) -> None:
+        """Keep Telegram's file id of each photo uploaded from the web chat."""
+        for ref, message in zip(refs, sent, strict=False):
+            if ref.startswith(UPLOAD_PREFIX) and message.photo:
+                self._uploaded[ref] = message.photo[-1].file_id
+
     async def _send_file(
         self,
         chat_id: str,
@@ -212,14 +237,14 @@ class TelegramSender:
         caption = message.text[:MAX_CAPTION]
         bot = self._bot
         if shared.origin != CHANNEL:
-            upload = await self._read_upload(shared.ref)
+            upload = await self._photo(shared.ref)
             if upload is None:  # erased since (the sender asked to forget their data)
                 return await bot.send_message(chat_id, caption, reply_markup=keyboard)
-            name, data = upload
-            as_file = InputFile(data, filename=name)
             if shared.kind == "photo":
-                return await bot.send_photo(chat_id, as_file, caption, reply_markup=keyboard)
-            return await bot.send_document(chat_id, as_file, caption, reply_markup=keyboard)
+                sent = await bot.send_photo(chat_id, upload, caption, reply_markup=keyboard)
+                self._remember([shared.ref], [sent])
+                return sent
+            return await bot.send_document(chat_id, upload, caption, reply_markup=keyboard)
         ref = shared.ref
         if shared.kind == "photo":
             return await bot.send_photo(chat_id, ref, caption, reply_markup=keyboard)
@@ -237,29 +262,32 @@ class TelegramSender:
     async def _send_photos(
         self,
         chat_id: str,
-        photos: list[str],
+        photos: list[tuple[str, str | InputFile]],
         message: Rendered,
         keyboard: InlineKeyboardMarkup | None,
     ) -> Message:
         """One photo with the text as its caption, or an album followed by the text."""
+        refs = [ref for ref, _ in photos]
         if len(photos) == 1 and len(message.text) <= MAX_CAPTION:
-            return await self._bot.send_photo(
-                chat_id=chat_id, photo=photos[0], caption=message.text, reply_markup=keyboard
+            sent = await self._bot.send_photo(
+                chat_id=chat_id, photo=photos[0][1], caption=message.text, reply_markup=keyboard
             )
+            self._remember(refs, [sent])
+            return sent
         if len(photos) == 1:
-            await self._bot.send_photo(chat_id=chat_id, photo=photos[0])
+            self._remember(refs, [await self._bot.send_photo(chat_id, photos[0][1])])
         else:
-            album = [InputMediaPhoto(photo) for photo in photos]
-            await self._bot.send_media_group(chat_id=chat_id, media=album)
-        sent: Message | None = None
+            album = [InputMediaPhoto(photo) for _, photo in photos]
+            self._remember(refs, await self._bot.send_media_group(chat_id, album))
+        sent_text: Message | None = None
         pieces = split_text(message.text, MAX_TEXT)
         for index, piece in enumerate(pieces):
             last = index == len(pieces) - 1
-            sent = await self._bot.send_message(
+            sent_text = await self._bot.send_message(
                 chat_id=chat_id, text=piece, reply_markup=keyboard if last else None
             )
-        assert sent is not None
-        return sent
+        assert sent_text is not None
+        return sent_text
 
 
 def _seconds(error: RetryAfter) -> float:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from bot.channels.base import CannotEdit, Capabilities, parse_command
-from bot.domain.messages import Inbound, InputKind, Media, Rendered
+from bot.domain.messages import UPLOAD_PREFIX, Inbound, InputKind, Media, Rendered
 from bot.domain.text import nfc
 from storage import web as records
 from storage.db import Database
@@ -101,7 +101,7 @@ def _body(message: Rendered) -> dict[str, Any]:
     body.pop("key", None)
     body.pop("file", None)
     shared = message.file
-    if shared is not None and shared.ref.startswith(records.UPLOAD_PREFIX):
+    if shared is not None and shared.ref.startswith(UPLOAD_PREFIX):
         # Kept with the message: the page downloads it by the message's id, in its own chat.
         body["file"] = {"kind": shared.kind, "ref": shared.ref}
     return body
@@ -133,7 +133,7 @@ def media_event(
     """A file the visitor uploaded, by its upload id, kind and size."""
     media_kind, size = media
     common = _common(visitor_id, event_id, language)
-    attached = Media(f"{records.UPLOAD_PREFIX}{upload_id}", media_kind, size)
+    attached = Media(f"{UPLOAD_PREFIX}{upload_id}", media_kind, size)
     return Inbound(kind=InputKind.MEDIA, media=attached, **common)
 
 

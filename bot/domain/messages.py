@@ -73,6 +73,9 @@ class Document:
     content: str
 
 
+UPLOAD_PREFIX = "web:"  # how attachments refer to a web chat upload: web:<id>
+
+
 @dataclass(frozen=True)
 class SharedFile:
     """A file someone sent, shown again to another person: the channel it came from, its
