@@ -117,7 +117,10 @@ class ConnectionLanes(BaseRequest):
         """Send one request on a free lane, waiting for one at most the pool timeout."""
         wait = pool_timeout if isinstance(pool_timeout, float | int) else self._pool_timeout
         try:
-            lane = await asyncio.wait_for(self._free.get(), wait)
+            # Not asyncio.wait_for: on Python 3.11 it can swallow a cancellation that arrives
+            # as a free lane does (the poller then never stopped).
+            async with asyncio.timeout(wait):
+                lane = await self._free.get()
         except TimeoutError as error:
             raise TimedOut("every connection to the Bot API is busy") from error
         try:
