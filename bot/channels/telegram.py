@@ -421,6 +421,7 @@ class Poller:
         self._allowed_updates = allowed_updates
         self._offset: int | None = None
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     def start(self) -> None:
         """Start polling in the background."""
@@ -431,6 +432,7 @@ class Poller:
         and is stored and handled once."""
         if self._task is None:
             return
+        self._stopping = True  # in case a library swallows the cancellation
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
@@ -438,7 +440,7 @@ class Poller:
 
     async def _run(self) -> None:
         await self._retrying(self._bot.delete_webhook)
-        while True:
+        while not self._stopping:
             updates = await self._retrying(self._fetch)
             if updates:
                 await self._queue.put_batch(updates)
