@@ -34,6 +34,39 @@ def backoff(attempts: int) -> dt.timedelta:
     return dt.timedelta(seconds=min(2 ** (attempts + 1), 600))
 
 
+class DeliveryRecords:
+    """Records sent messages in shared transactions (group commit).
+
+    Every chat's task waits until its delivery is recorded; the deliveries that come in while
+    one transaction is being written share the next one, instead of one commit each.
+    """
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._waiting: list[repo.Delivery] = []
+        self._written: asyncio.Future[None] | None = None
+        self._writers: set[asyncio.Task[None]] = set()
+
+    async def record(self, message_id: int, external_id: str | None, at: dt.datetime) -> None:
+        """Record one delivery; return once it is committed."""
+        self._waiting.append(repo.Delivery(message_id, external_id, at))
+        if self._written is None:
+            self._written = asyncio.get_running_loop().create_future()
+            writer = asyncio.create_task(self._write(self._written))
+            self._writers.add(writer)
+            writer.add_done_callback(self._writers.discard)
+        await asyncio.shield(self._written)
+
+    async def _write(self, written: asyncio.Future[None]) -> None:
+        batch, self._waiting, self._written = self._waiting, [], None
+        try:
+            await self._db.run(lambda session: repo.mark_sent(session=session, deliveries=batch))
+        except Exception as error:  # each waiting sender sees it, as if it had written alone
+            written.set_exception(error)
+        else:
+            written.set_result(None)
+
+
 class OutboxSender:
     """Sends due outbox messages; one task per chat keeps each chat's order."""
 
@@ -60,6 +93,7 @@ class OutboxSender:
         # No more sends at once than the HTTP pool has connections: httpcore rescans its
         # queued requests and connections on every event, so a queue inside it costs CPU.
         self._in_flight = asyncio.Semaphore(max_in_flight)
+        self._deliveries = DeliveryRecords(db)
 
     def wake(self) -> None:
         """Ask the sender to look at the outbox now."""
@@ -156,13 +190,9 @@ class OutboxSender:
             )
             self._count_error(channel, "unexpected")
             return False
-        # Recorded at once: after a crash, only the message in flight per chat can go twice.
-        message_id, sent_at = message.id, self._clock()
-        await self._db.run(
-            lambda session: repo.mark_sent(
-                session=session, message_id=message_id, external_id=external_id, at=sent_at
-            )
-        )
+        # Recorded before the chat's next message goes: after a crash, only the message in
+        # flight per chat can go twice.
+        await self._deliveries.record(message.id, external_id, self._clock())
         self._metrics.sent.labels(channel).inc()
         return True
 

@@ -230,11 +230,20 @@ _MARK_SENT = (
 )
 
 
-def mark_sent(
-    *, session: Session, message_id: int, external_id: str | None, at: dt.datetime
-) -> None:
-    """Record a delivered message with the channel's id for it."""
-    params = {"p_id": message_id, "p_at": at, "p_external": external_id}
+@dataclass(frozen=True)
+class Delivery:
+    """A message the channel accepted: our id for it, the channel's, and when."""
+
+    message_id: int
+    external_id: str | None
+    at: dt.datetime
+
+
+def mark_sent(*, session: Session, deliveries: Sequence[Delivery]) -> None:
+    """Record delivered messages, each with the channel's id for it, in one statement."""
+    params = [
+        {"p_id": d.message_id, "p_at": d.at, "p_external": d.external_id} for d in deliveries
+    ]
     _core(session, _MARK_SENT, params)
 
 
