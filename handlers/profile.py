@@ -125,6 +125,7 @@ def show_settings(ctx: Context) -> list[Reply]:
         "anonymous": on if profile.always_anonymous else off,
         "announcements": on if "announcements" in profile.subscriptions else off,
         "daily": on if "daily" in profile.subscriptions else off,
+        "weekly": on if "weekly" in profile.subscriptions else off,
         "language": text(f"language.name_{ctx.language}", ctx.language),
     }
     choices = [

@@ -280,7 +280,8 @@ def publish_daily(
         story.code, StoryState.APPROVED, state=StoryState.PUBLISHED, published_at=now
     )
     channel = org.raw.channels.telegram.public_channel_id
-    posts = [replace(daily_post(org, story, to.language), to=to) for to in _audience(org, records)]
+    audience = _audience(org, records, DAILY)
+    posts = [replace(daily_post(org, story, to.language), to=to) for to in audience]
     notice = _tell_author(desk, story.code, *_published_notice(channel, news_link, story.code))
     page_text = text("publish.daily_post", PAGE_LANGUAGE, **daily_post(org, story, "vi").values)
     records.record_post(DAILY_POST, story.code, {"text": page_text, "code": story.code}, now)
@@ -290,11 +291,11 @@ def publish_daily(
     return Daily(story, [*posts, *notice, *warning, *cards])
 
 
-def _audience(org: OrgConfig, records: PublishingRecords) -> list[Recipient]:
-    """Where good news goes: the public channel, and everyone subscribed to it."""
+def _audience(org: OrgConfig, records: PublishingRecords, topic: str) -> list[Recipient]:
+    """Where a post goes: the public channel, and everyone subscribed to its topic."""
     channel = org.raw.channels.telegram.public_channel_id
     targets = [(TELEGRAM, str(channel), "vi")] if channel is not None else []
-    targets += records.subscribers(DAILY)
+    targets += records.subscribers(topic)
     return [Recipient(ch, chat, lang) for ch, chat, lang in targets]
 
 
@@ -332,7 +333,7 @@ def weekly_post(
 def publish_weekly(
     org: OrgConfig, records: PublishingRecords, now: dt.datetime, since: dt.datetime
 ) -> list[Reply]:
-    """The digest to the public channel and the good-news subscribers, kept for the page.
+    """The digest to the public channel and the weekly subscribers, kept for the page.
     The caller has claimed the week."""
     until = since + WEEK
     zone = ZoneInfo(org.raw.organisation.timezone)
@@ -343,7 +344,7 @@ def publish_weekly(
     )
     return [
         replace(weekly_post(org, records, since, until, to.language), to=to)
-        for to in _audience(org, records)
+        for to in _audience(org, records, WEEKLY)
     ]
 
 

@@ -224,6 +224,9 @@ async def test_weekly_digest_public_page_and_atom_feed(
     app = await make_app(config=_config(), clock=clock, serve_http=True)
     desk = Desk(fake, app)
     chat = await _youth(fake, desk, YOUTH, "Phường Gò Dầu")
+    reader = await _youth(fake, desk, YOUTH2, "Phường Tân Ninh")
+    [settings] = await reader.press("set:sub:weekly")
+    assert "Nhận bản tin câu chuyện đẹp mỗi tuần: bật" in settings
     found = await _file_story(
         chat, "Nhặt được ví <b>trả lại</b>\nBạn Minh trả ví cho bà cụ.", "named", "ph1"
     )
@@ -256,8 +259,11 @@ async def test_weekly_digest_public_page_and_atom_feed(
     )
 
     clock.now = WEEKLY_SLOT
-    digest = await desk.after(lambda: app.publisher.weekly(clock.now), sends=2)
-    album, post = digest
+    digest = await desk.after(lambda: app.publisher.weekly(clock.now), sends=4)
+    album, post = [c for c in digest if c.params["chat_id"] != YOUTH2]
+    theirs = [c for c in digest if c.params["chat_id"] == YOUTH2]
+    assert [c.method for c in theirs] == ["sendMediaGroup", "sendMessage"], "the subscriber's"
+    assert theirs[1].params["text"] == post.params["text"]
     assert album.method == "sendMediaGroup"
     assert [m["media"] for m in _media(album)] == ["ph1", "ph2"]
     body = str(post.params["text"])
