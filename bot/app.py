@@ -294,7 +294,7 @@ def build_application(
         clock=clock,
     )
     webhook = settings.webhook()
-    telegram = None
+    telegram, telegram_sender = None, None
     if settings.telegram_bot_token and settings.telegram_enabled:
         queue = DurableUpdateQueue(lambda events: dispatcher.record_many(TELEGRAM, events))
         application = _telegram_application(
@@ -302,15 +302,17 @@ def build_application(
         )
         application.add_handler(TypeHandler(Update, _telegram_callback(dispatcher)))
         application.add_error_handler(_log_error)
-        channels[TELEGRAM] = TelegramSender(application.bot, _upload_reader(db))
+        telegram_sender = TelegramSender(application.bot, _upload_reader(db))
+        channels[TELEGRAM] = telegram_sender
         poller = None if webhook else Poller(application.bot, queue, ALLOWED_UPDATES)
         telegram = TelegramRuntime(application, queue, webhook, poller)
     webchat, news = None, None
     if config.raw.channels.web.enabled:
         waiters = Waiters()
         channels[WEB] = WebSender(db, waiters, clock)
+        sources = {TELEGRAM: telegram_sender.download} if telegram_sender else {}
         webchat = WebChat(
-            db, dispatcher, config, waiters, settings.public_base(), clock, outbox.wake
+            db, dispatcher, config, waiters, settings.public_base(), clock, outbox.wake, sources
         )
         news = News(db, config, settings.public_base())
     web = build_web(

@@ -15,8 +15,8 @@ import logging
 import re
 import string
 import time
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from html import escape
 from importlib import resources
 from typing import Any
@@ -40,7 +40,7 @@ from bot.channels.web import (
 from bot.config import OrgConfig
 from bot.dispatch import Dispatcher, queue_replies
 from bot.domain.i18n import LANGUAGES, supported, text
-from bot.domain.messages import Inbound, Recipient
+from bot.domain.messages import Inbound, Recipient, SharedFile
 from handlers import desk
 from storage import repositories as repo
 from storage import web as records
@@ -129,6 +129,10 @@ class Refusal(Exception):
         self.status, self.key, self.values = status, key, values
 
 
+# A file's name and bytes by its reference on a channel; None when it cannot be had.
+FileSource = Callable[[str], Awaitable[tuple[str, bytes] | None]]
+
+
 @dataclass
 class WebChat:
     """The web chat's HTTP handlers; one per process."""
@@ -140,6 +144,8 @@ class WebChat:
     public_url: str | None
     clock: Callable[[], dt.datetime]
     on_outbox: Callable[[], None]
+    # Per messenger channel, how to fetch a file that came through it (for staff on the web).
+    file_sources: Mapping[str, FileSource] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         web = self.config.raw.channels.web
@@ -272,11 +278,7 @@ class WebChat:
             return _refuse(refusal, language)
         chat_id, message_id = signed_in.visitor_id, int(request.path_params["message_id"])
 
-        def load(session: Session) -> tuple[str, bytes] | None:
-            ref = records.file_shown(session=session, chat_id=chat_id, message_id=message_id)
-            return records.upload_file(session=session, ref=ref) if ref else None
-
-        found = await self.db.run(load)
+        found = await self._shown_file(chat_id, message_id)
         if found is None:
             return _refuse(Refusal(404, "web.no_file"), language)
         name, data = found
@@ -290,6 +292,22 @@ class WebChat:
                 "Cache-Control": "private, no-store",
             },
         )
+
+    async def _shown_file(self, chat_id: str, message_id: int) -> tuple[str, bytes] | None:
+        """The name and bytes of the file a message of this chat shows: a web upload from our
+        store, a Telegram file from Telegram."""
+
+        def load(session: Session) -> tuple[SharedFile | None, tuple[str, bytes] | None]:
+            shown = records.file_shown(session=session, chat_id=chat_id, message_id=message_id)
+            if shown is None or shown.origin != records.CHANNEL:
+                return shown, None
+            return shown, records.upload_file(session=session, ref=shown.ref)
+
+        shown, upload = await self.db.run(load)
+        source = self.file_sources.get(shown.origin) if shown is not None else None
+        if shown is not None and source is not None:
+            return await source(shown.ref)
+        return upload
 
     async def _events(self, chat_id: str, after: int) -> list[records.ChatEvent]:
         return await self.db.run(

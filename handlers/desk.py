@@ -27,9 +27,6 @@ THREAD_ENTRIES = 15
 ENTRY_CHARS = 500
 MAX_TEXT_CHARS = 3500
 MAP_LINK = "https://maps.google.com/?q={}"
-# Web uploads are our own bytes, so any channel can show them; a file that came through a
-# messenger can only be shown again on that messenger (by its file id there).
-WEB_UPLOADS = "web"
 INVITABLE = (Role.STAFF, Role.SECRETARY, Role.INSPECTION, Role.MODERATOR, Role.ADMIN)
 # Actions that need a text from staff: the event each leads to.
 TEXT_ACTIONS = {
@@ -125,8 +122,8 @@ def _thread(ctx: Context, ticket: TicketView) -> Reply:
     return Reply("desk.thread", {"code": ticket.code, "thread": "\n".join(lines)})
 
 
-def _files(ctx: Context, channel: str, ticket: TicketView) -> list[Reply]:
-    """Each attached file again, to the staff member who asked, with where it belongs."""
+def _files(ctx: Context, ticket: TicketView) -> list[Reply]:
+    """Each attached file again, to the staff member who asked."""
     files = ctx.desk.files(ticket.code)
     if not files:
         return [Reply("desk.no_files", {"code": ticket.code})]
@@ -140,10 +137,8 @@ def _files(ctx: Context, channel: str, ticket: TicketView) -> list[Reply]:
         if shared.kind == "location":
             values["link"] = MAP_LINK.format(shared.ref)
             replies.append(Reply("desk.file_location", values))
-        elif shared.origin in (channel, WEB_UPLOADS):
-            replies.append(Reply("desk.file", values, file=shared))
         else:
-            replies.append(Reply("desk.file_elsewhere", values))
+            replies.append(Reply("desk.file", values, file=shared))
     return replies
 
 
@@ -169,7 +164,7 @@ def _on_button(event: Inbound, ctx: Context, staff: Staff) -> list[Reply]:
     if ticket is None:
         return [Reply("desk.not_allowed")]
     if name == "files":
-        return _files(ctx, event.channel, ticket)
+        return _files(ctx, ticket)
     if name == "take":
         return _act(ctx, staff, ticket, Event.TAKE)
     if name in TEXT_ACTIONS:

@@ -14,7 +14,7 @@ from sqlalchemy import delete, update
 from sqlmodel import Session, col, select
 
 from bot.domain.desk import Staff
-from bot.domain.messages import UPLOAD_PREFIX
+from bot.domain.messages import UPLOAD_PREFIX, SharedFile
 from storage.desk import SqlDeskRecords
 from storage.models import (
     ChannelIdentity,
@@ -182,13 +182,15 @@ def save_upload(
     return row.id
 
 
-def file_shown(*, session: Session, chat_id: str, message_id: int) -> str | None:
-    """The reference of the file a message of this chat shows, if it shows one."""
+def file_shown(*, session: Session, chat_id: str, message_id: int) -> SharedFile | None:
+    """The file a message of this chat shows, if it shows one."""
     row = session.get(WebMessage, message_id)
     if row is None or row.chat_id != chat_id:
         return None
     shown = row.body.get("file")
-    return str(shown["ref"]) if isinstance(shown, dict) and "ref" in shown else None
+    if not isinstance(shown, dict) or "ref" not in shown:
+        return None
+    return SharedFile(str(shown.get("origin", CHANNEL)), str(shown["kind"]), str(shown["ref"]))
 
 
 def upload_file(*, session: Session, ref: str) -> tuple[str, bytes] | None:

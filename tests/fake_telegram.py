@@ -254,6 +254,7 @@ class FakeTelegram:
         return Starlette(
             routes=[
                 Route("/bot{token}/{method}", self._endpoint, methods=["GET", "POST"]),
+                Route("/file/bot{token}/{path:path}", self._download, methods=["GET"]),
                 Route("/_fake/push", self._control_push, methods=["POST"]),
                 Route("/_fake/config", self._control_config, methods=["POST"]),
                 Route("/_fake/calls", self._control_calls, methods=["GET"]),
@@ -281,6 +282,11 @@ class FakeTelegram:
             return self._record(method, params, await self._get_updates(params))
         result = self._result(method, params, spec)
         return self._record(method, params, _ok(result), result)
+
+    async def _download(self, request: Request) -> Response:
+        if request.path_params["token"] != self.token:
+            return _error(401, "Unauthorized")
+        return Response(file_content(request.path_params["path"]))
 
     def _record(
         self, method: str, params: dict[str, Any], response: Response, result: Any = None
@@ -408,6 +414,11 @@ class FakeTelegram:
                 "calls": [c.params for c in self.calls if c.method == method],
             }
         )
+
+
+def file_content(path: str) -> bytes:
+    """What the fake serves for a file path that getFile gave out."""
+    return f"telegram file {path}".encode()
 
 
 async def _params(request: Request, spec: dict[str, Any]) -> dict[str, Any]:

@@ -16,8 +16,8 @@ from bot.domain.lifecycle import Status
 from storage.models import InboxEvent, Ticket, WebMessage, WebSession, WebUpload
 from tests.conftest import AppFactory, Clock, config_with, rows
 from tests.desk import AN, CODE, GO_DAU_GROUP, Desk, desk_config
-from tests.dialogue import onboard, submit
-from tests.fake_telegram import FakeTelegram
+from tests.dialogue import Chat, onboard, submit
+from tests.fake_telegram import FakeTelegram, file_content
 from tests.webchat import Browser
 
 COMPLAINT = "Quán ăn đầu hẻm 12 đường Hùng Vương bán đồ ăn để qua đêm, nhiều bạn bị đau bụng."
@@ -338,3 +338,31 @@ async def test_a_photo_uploaded_on_the_web_reaches_telegram_staff_as_a_photo(
     assert uploaded["content"] == PHOTO.decode("utf-8", "replace")
     [again] = await desk.press(AN, f"t:files:{code}", chat=GO_DAU_GROUP, sends=1)
     assert again.params["photo"].startswith("uploaded-"), "uploaded once, then by Telegram's id"
+
+
+async def test_staff_on_the_web_open_a_photo_sent_through_telegram(
+    fake: FakeTelegram, make_app: AppFactory, browsers: BrowserFactory
+) -> None:
+    app = await make_app(serve_http=True)
+    staff = await _staff(app, browsers)
+    youth = Chat(fake, app, 6100)
+    await onboard(youth, app.config)
+    await youth.press("menu:complaint")
+    await youth.press(youth.buttons()[0])
+    await youth.send(COMPLAINT)
+    photo = [{"file_id": "tg-photo", "file_unique_id": "u1", "width": 800, "height": 600}]
+    await youth.send(None, photo=photo)
+    await youth.press("att:done")
+    await youth.press("anon:no")
+    receipt, _menu = await youth.press("preview:send", replies=2)
+    found = CODE.search(receipt)
+    assert found is not None
+    code = found.group()
+    await staff.wait_for(lambda: any(code in t for t in staff.texts))
+    [shown] = await staff.press(f"t:files:{code}")
+    assert shown == text("desk.file", "vi", code=code, kind="ảnh", number="1/1")
+    [message] = [e for e in staff.events.values() if e["text"] == shown]
+    download = await staff.client.get(f"/chat/api/file/{message['id']}")
+    assert download.status_code == 200
+    assert download.content == file_content("files/tg-photo"), "fetched from the Bot API"
+    assert [c.params["file_id"] for c in fake.calls if c.method == "getFile"] == ["tg-photo"]

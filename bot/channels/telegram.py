@@ -148,6 +148,16 @@ class TelegramSender:
         # Telegram's file id for each web upload sent once, so it is uploaded only once.
         self._uploaded: dict[str, str] = {}
 
+    async def download(self, file_id: str) -> tuple[str, bytes] | None:
+        """A file sent through Telegram: its name and bytes; None when Telegram cannot give it
+        (gone, or over the Bot API's 20 MB download limit)."""
+        try:
+            found = await self._bot.get_file(file_id)
+            data = await found.download_as_bytearray()
+        except TelegramError:
+            return None
+        return (found.file_path or file_id).rsplit("/", 1)[-1], bytes(data)
+
     async def send(self, chat_id: str, message: Rendered) -> str | None:
         """Send text (split when too long) with the choices as buttons under the last piece;
         a document goes last, with the text as its caption when it fits."""

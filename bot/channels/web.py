@@ -101,9 +101,9 @@ def _body(message: Rendered) -> dict[str, Any]:
     body.pop("key", None)
     body.pop("file", None)
     shared = message.file
-    if shared is not None and shared.ref.startswith(UPLOAD_PREFIX):
+    if shared is not None:
         # Kept with the message: the page downloads it by the message's id, in its own chat.
-        body["file"] = {"kind": shared.kind, "ref": shared.ref}
+        body["file"] = {"kind": shared.kind, "origin": shared.origin, "ref": shared.ref}
     return body
 
 
