@@ -2,13 +2,13 @@
 chats, each waiting for exactly the messages (sent or edited, in any chat) it expects."""
 
 import contextlib
-import re
 import time
 from collections.abc import Callable
 from typing import Any
 
 from bot.app import CauNoi
 from tests.conftest import config_with
+from tests.dialogue import CODE as CODE
 from tests.fake_telegram import Call, FakeTelegram
 
 YOUTH = 6001
@@ -25,7 +25,6 @@ OUTGOING = (
     "sendVideo",
     "sendVideoNote",
 )
-CODE = re.compile(r"[A-Z]{2}-\d{4}-\d{4}")
 
 
 def desk_config(**changes: Any) -> Any:

@@ -1,10 +1,13 @@
 """A young person talking to the bot through the fake Bot API, one exchange at a time."""
 
+import re
 from typing import Any, Protocol
 
 from bot.app import CauNoi
 from bot.config import OrgConfig
 from tests.fake_telegram import FakeTelegram
+
+CODE = re.compile(r"[A-Z]{2}-\d{4}-\d{4}")
 
 
 class Chat:
@@ -103,3 +106,13 @@ async def submit(chat: Talk, kind: str, body: str, privacy: str | None = None) -
     if privacy is not None:
         await chat.press(privacy)
     return await chat.press("preview:send", replies=2)
+
+
+async def send_named(chat: Talk) -> str:
+    """After the attachments step: continue, file it under one's name, send it; its code."""
+    await chat.press("att:done")
+    await chat.press("anon:no")
+    receipt, _menu = await chat.press("preview:send", replies=2)
+    found = CODE.search(receipt)
+    assert found is not None, receipt
+    return found.group()

@@ -18,7 +18,7 @@ from tests.desk import (
     desk_config,
     to,
 )
-from tests.dialogue import Chat, onboarded, start_draft, submit
+from tests.dialogue import Chat, onboarded, send_named, start_draft, submit
 from tests.fake_telegram import FakeTelegram
 
 COMPLAINT = "Quán ăn trước cổng trường bán đồ ăn ôi thiu cho học sinh."
@@ -340,12 +340,7 @@ async def test_staff_see_the_files_and_the_place_the_sender_attached(
     await chat.send(None, photo=photo)
     await chat.send(None, voice={"file_id": "said", "file_unique_id": "u2", "duration": 3})
     await chat.send(None, location={"latitude": 11.16, "longitude": 106.35})
-    await chat.press("att:done")
-    await chat.press("anon:no")
-    receipt, _ = await chat.press("preview:send", replies=2)
-    found = CODE.search(receipt)
-    assert found is not None
-    code = found.group()
+    code = await send_named(chat)
     desk = Desk(fake, chat.app)
     await desk.cards_reach(code, GO_DAU_GROUP, AN)
     [card] = [m for m in fake.sent(chat_id=AN) if code in m.get("text", "")]

@@ -16,7 +16,7 @@ from bot.domain.lifecycle import Status
 from storage.models import InboxEvent, Ticket, WebMessage, WebSession, WebUpload
 from tests.conftest import AppFactory, Clock, config_with, rows
 from tests.desk import AN, CODE, GO_DAU_GROUP, Desk, desk_config
-from tests.dialogue import Chat, onboard, submit
+from tests.dialogue import Chat, onboard, send_named, submit
 from tests.fake_telegram import FakeTelegram, file_content
 from tests.webchat import Browser
 
@@ -290,12 +290,7 @@ async def _complaint_with_photo(app: CauNoi, browsers: BrowserFactory) -> tuple[
     await visitor.press(visitor.buttons()[0])
     await visitor.send(COMPLAINT)
     await visitor.upload("bằng chứng.jpg", PHOTO, "image/jpeg")
-    await visitor.press("att:done")
-    await visitor.press("anon:no")
-    receipt, _menu = await visitor.press("preview:send", replies=2)
-    found = CODE.search(receipt)
-    assert found is not None
-    return visitor, found.group()
+    return visitor, await send_named(visitor)
 
 
 async def test_staff_open_the_files_a_visitor_uploaded_and_no_one_else_can(
@@ -352,12 +347,7 @@ async def test_staff_on_the_web_open_a_photo_sent_through_telegram(
     await youth.send(COMPLAINT)
     photo = [{"file_id": "tg-photo", "file_unique_id": "u1", "width": 800, "height": 600}]
     await youth.send(None, photo=photo)
-    await youth.press("att:done")
-    await youth.press("anon:no")
-    receipt, _menu = await youth.press("preview:send", replies=2)
-    found = CODE.search(receipt)
-    assert found is not None
-    code = found.group()
+    code = await send_named(youth)
     await staff.wait_for(lambda: any(code in t for t in staff.texts))
     [shown] = await staff.press(f"t:files:{code}")
     assert shown == text("desk.file", "vi", code=code, kind="ảnh", number="1/1")
