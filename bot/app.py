@@ -314,7 +314,7 @@ def build_application(
         webchat = WebChat(
             db, dispatcher, config, waiters, settings.public_base(), clock, outbox.wake, sources
         )
-        news = News(db, config, settings.public_base())
+        news = News(db, config, settings.public_base(), sources)
     web = build_web(
         db=db,
         metrics=metrics,

@@ -3,11 +3,13 @@ posts and the weekly digests (the web channel's public side)."""
 
 import datetime as dt
 import string
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from html import escape
 from xml.etree import ElementTree as ET
 from zoneinfo import ZoneInfo
 
+from sqlmodel import Session
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
@@ -15,15 +17,26 @@ from starlette.routing import Route
 from bot.config import OrgConfig
 from bot.domain.clock import show_date
 from bot.domain.i18n import text
-from bot.domain.publishing import Post
-from bot.webchat import SECURITY_HEADERS, asset, base_of
+from bot.domain.messages import UPLOAD_PREFIX
+from bot.domain.publishing import DAILY_POST, Post, StoryState
+from bot.webchat import SECURITY_HEADERS, FileSource, asset, base_of
 from storage.db import Database
 from storage.publishing import SqlPublishingRecords
+from storage.web import upload_file
 
 ATOM = "http://www.w3.org/2005/Atom"
 LANGUAGE = "vi"
 PAGE_POSTS = 60
 FEED_POSTS = 30
+# Served only when the bytes are one of these images (never anything a browser might run).
+IMAGES = (
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"GIF8", "image/gif"),
+)
+# A story's photo is a web chat upload (web:<id>) or, the only other channel taking photos
+# today, a Telegram file id.
+MESSENGER = "telegram"
 
 
 @dataclass
@@ -33,10 +46,15 @@ class News:
     db: Database
     config: OrgConfig
     public_url: str | None
+    file_sources: Mapping[str, FileSource] = field(default_factory=dict)
 
     def routes(self) -> list[Route]:
         """The public routes."""
-        return [Route("/news", self.page), Route("/news/feed.xml", self.feed)]
+        return [
+            Route("/news", self.page),
+            Route("/news/feed.xml", self.feed),
+            Route("/news/photo/{code}", self.photo),
+        ]
 
     async def _posts(self, limit: int) -> list[Post]:
         return await self.db.run(
@@ -50,10 +68,16 @@ class News:
     async def page(self, request: Request) -> Response:
         """Every post, newest first; each has an anchor named after its period."""
         zone = ZoneInfo(self.config.raw.organisation.timezone)
+        posts = await self._posts(PAGE_POSTS)
+        codes = [p.period for p in posts if p.kind == DAILY_POST]
+        with_photo = await self.db.run(
+            lambda session: SqlPublishingRecords(session=session).with_photo(codes)
+        )
         items = "".join(
             f'<article id="{escape(p.period)}"><time>{show_date(p.posted_at, zone)}</time>'
-            f"<p>{escape(p.text)}</p></article>"
-            for p in await self._posts(PAGE_POSTS)
+            + (_photo_tag(p.period) if p.period in with_photo else "")
+            + f"<p>{escape(p.text)}</p></article>"
+            for p in posts
         )
         empty = f"<p>{escape(text('publish.news_empty', LANGUAGE))}</p>"
         values = {
@@ -65,6 +89,29 @@ class News:
         page = string.Template(asset("news.html")).substitute(values)
         headers = {**SECURITY_HEADERS, "Cache-Control": "public, max-age=300"}
         return HTMLResponse(page, headers=headers)
+
+    async def photo(self, request: Request) -> Response:
+        """The photo of a published story, unless a moderator hid it; only real images."""
+        code = request.path_params["code"]
+
+        def load(session: Session) -> tuple[str | None, tuple[str, bytes] | None]:
+            story = SqlPublishingRecords(session=session).story(code)
+            if story is None or story.state is not StoryState.PUBLISHED:
+                return None, None
+            ref = story.shown_photo
+            if ref is None or not ref.startswith(UPLOAD_PREFIX):
+                return ref, None
+            return ref, upload_file(session=session, ref=ref)
+
+        ref, found = await self.db.run(load)
+        if ref is not None and found is None:
+            found = await self.file_sources.get(MESSENGER, _no_file)(ref)
+        kind = _image_type(found[1]) if found else None
+        if found is None or kind is None:
+            return Response(status_code=404)
+        return Response(
+            found[1], media_type=kind, headers={"Cache-Control": "public, max-age=3600"}
+        )
 
     async def feed(self, request: Request) -> Response:
         """The posts as an Atom feed."""
@@ -88,6 +135,18 @@ class News:
             ET.SubElement(entry, "content", type="text").text = post.text
         body = ET.tostring(root, encoding="utf-8", xml_declaration=True)
         return Response(body, media_type="application/atom+xml; charset=utf-8")
+
+
+def _photo_tag(code: str) -> str:
+    return f'<img src="/news/photo/{escape(code)}" alt="" loading="lazy">'
+
+
+async def _no_file(ref: str) -> tuple[str, bytes] | None:
+    return None
+
+
+def _image_type(data: bytes) -> str | None:
+    return next((kind for magic, kind in IMAGES if data.startswith(magic)), None)
 
 
 def _title(post: str) -> str:

@@ -119,6 +119,11 @@ class SqlPublishingRecords:
             if row.payload.get("text")
         ]
 
+    def with_photo(self, codes: list[str]) -> set[str]:
+        """Which of these published stories have a photo to show."""
+        stories = self._rows(col(Ticket.code).in_(codes)) if codes else []
+        return {s.code for s in stories if s.shown_photo and s.state is StoryState.PUBLISHED}
+
     def published_between(self, since: dt.datetime, until: dt.datetime) -> list[StoryView]:
         """Stories and ideas published in a period, oldest first."""
         found = self._rows(

@@ -417,8 +417,8 @@ class FakeTelegram:
 
 
 def file_content(path: str) -> bytes:
-    """What the fake serves for a file path that getFile gave out."""
-    return f"telegram file {path}".encode()
+    """What the fake serves for a file path that getFile gave out (a JPEG's first bytes)."""
+    return b"\xff\xd8\xff" + f"telegram file {path}".encode()
 
 
 async def _params(request: Request, spec: dict[str, Any]) -> dict[str, Any]:

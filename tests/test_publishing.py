@@ -15,7 +15,7 @@ from storage.models import Publication, Story
 from tests.conftest import AppFactory, Clock, rows
 from tests.desk import AN, BINH, CODE, OFFICE, YOUTH, Desk, desk_config, to
 from tests.dialogue import Chat, onboard
-from tests.fake_telegram import Call, FakeTelegram
+from tests.fake_telegram import Call, FakeTelegram, file_content
 
 CHANNEL = -1003
 YOUTH2 = 6002
@@ -281,8 +281,15 @@ async def test_weekly_digest_public_page_and_atom_feed(
     async with httpx.AsyncClient(base_url=app.base_url) as client:
         page = await client.get("/news")
         feed = await client.get("/news/feed.xml")
+        photo = await client.get(f"/news/photo/{found}")
+        not_published = await client.get(f"/news/photo/{idea}")
+        no_such = await client.get("/news/photo/PA-0000-0000")
     assert page.status_code == 200
     assert f'id="{found}"' in page.text
+    assert f'<img src="/news/photo/{found}"' in page.text
+    assert (photo.status_code, photo.headers["content-type"]) == (200, "image/jpeg")
+    assert photo.content == file_content("files/ph1"), "fetched from the Bot API"
+    assert (not_published.status_code, no_such.status_code) == (404, 404)
     assert "&lt;b&gt;trả lại&lt;/b&gt;" in page.text
     assert "<b>" not in page.text
     assert feed.headers["content-type"].startswith("application/atom+xml")
