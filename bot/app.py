@@ -24,19 +24,18 @@ from telegram.ext import (
     TypeHandler,
 )
 
-from bot.channels.base import ChannelSender
+from bot.channels.base import ChannelSender, FileSource
 from bot.channels.telegram import CHANNEL as TELEGRAM
 from bot.channels.telegram import (
     ConnectionLanes,
     DurableUpdateQueue,
     PerChatUpdateProcessor,
     Poller,
-    ReadUpload,
     TelegramSender,
     to_inbound,
 )
 from bot.channels.web import CHANNEL as WEB
-from bot.channels.web import Waiters, WebSender
+from bot.channels.web import Waiters, WebSender, upload_source
 from bot.config import OrgConfig
 from bot.dispatch import Dispatcher, Handler
 from bot.domain.i18n import LANGUAGES, text
@@ -54,7 +53,6 @@ from storage import repositories as repo
 from storage.db import Database
 from storage.desk import create_sign_in, sync_staff
 from storage.models import utcnow
-from storage.web import upload_file
 
 log = logging.getLogger(__name__)
 ALLOWED_UPDATES = ["message", "callback_query"]
@@ -295,6 +293,7 @@ def build_application(
     )
     webhook = settings.webhook()
     telegram, telegram_sender = None, None
+    uploads = upload_source(db)
     if settings.telegram_bot_token and settings.telegram_enabled:
         queue = DurableUpdateQueue(lambda events: dispatcher.record_many(TELEGRAM, events))
         application = _telegram_application(
@@ -302,7 +301,7 @@ def build_application(
         )
         application.add_handler(TypeHandler(Update, _telegram_callback(dispatcher)))
         application.add_error_handler(_log_error)
-        telegram_sender = TelegramSender(application.bot, _upload_reader(db))
+        telegram_sender = TelegramSender(application.bot, uploads)
         channels[TELEGRAM] = telegram_sender
         poller = None if webhook else Poller(application.bot, queue, ALLOWED_UPDATES)
         telegram = TelegramRuntime(application, queue, webhook, poller)
@@ -310,7 +309,9 @@ def build_application(
     if config.raw.channels.web.enabled:
         waiters = Waiters()
         channels[WEB] = WebSender(db, waiters, clock)
-        sources = {TELEGRAM: telegram_sender.download} if telegram_sender else {}
+        sources: dict[str, FileSource] = {WEB: uploads}
+        if telegram_sender is not None:
+            sources[TELEGRAM] = telegram_sender.download
         webchat = WebChat(
             db, dispatcher, config, waiters, settings.public_base(), clock, outbox.wake, sources
         )
@@ -344,14 +345,6 @@ def build_application(
         webchat,
         clock,
     )
-
-
-def _upload_reader(db: Database) -> ReadUpload:
-    async def read(ref: str) -> tuple[str, bytes] | None:
-        """A web chat upload's name and bytes, for showing it on Telegram."""
-        return await db.run(lambda session: upload_file(session=session, ref=ref))
-
-    return read
 
 
 def _telegram_callback(dispatcher: Dispatcher) -> Any:

@@ -51,10 +51,6 @@ class Dispatcher:
         # Per channel, a link that opens the bot with a start payload; set once it is known.
         self.links: dict[str, str] = {}
 
-    async def record(self, event_id: str, channel: str, payload: dict[str, object]) -> bool:
-        """Store an event durably; False if it was stored before."""
-        return bool(await self.record_many(channel, [(event_id, payload)]))
-
     async def record_many(
         self, channel: str, events: list[tuple[str, dict[str, object]]]
     ) -> set[str]:

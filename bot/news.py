@@ -9,20 +9,19 @@ from html import escape
 from xml.etree import ElementTree as ET
 from zoneinfo import ZoneInfo
 
-from sqlmodel import Session
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
+from bot.channels.base import FileSource
 from bot.config import OrgConfig
 from bot.domain.clock import show_date
 from bot.domain.i18n import text
 from bot.domain.messages import UPLOAD_PREFIX
 from bot.domain.publishing import DAILY_POST, Post, StoryState
-from bot.webchat import SECURITY_HEADERS, FileSource, asset, base_of
+from bot.webchat import SECURITY_HEADERS, asset, base_of
 from storage.db import Database
 from storage.publishing import SqlPublishingRecords
-from storage.web import upload_file
 
 ATOM = "http://www.w3.org/2005/Atom"
 LANGUAGE = "vi"
@@ -36,7 +35,7 @@ IMAGES = (
 )
 # A story's photo is a web chat upload (web:<id>) or, the only other channel taking photos
 # today, a Telegram file id.
-MESSENGER = "telegram"
+WEB, MESSENGER = "web", "telegram"
 
 
 @dataclass
@@ -93,19 +92,13 @@ class News:
     async def photo(self, request: Request) -> Response:
         """The photo of a published story, unless a moderator hid it; only real images."""
         code = request.path_params["code"]
-
-        def load(session: Session) -> tuple[str | None, tuple[str, bytes] | None]:
-            story = SqlPublishingRecords(session=session).story(code)
-            if story is None or story.state is not StoryState.PUBLISHED:
-                return None, None
-            ref = story.shown_photo
-            if ref is None or not ref.startswith(UPLOAD_PREFIX):
-                return ref, None
-            return ref, upload_file(session=session, ref=ref)
-
-        ref, found = await self.db.run(load)
-        if ref is not None and found is None:
-            found = await self.file_sources.get(MESSENGER, _no_file)(ref)
+        story = await self.db.run(
+            lambda session: SqlPublishingRecords(session=session).story(code)
+        )
+        ref = story.shown_photo if story and story.state is StoryState.PUBLISHED else None
+        origin = WEB if ref and ref.startswith(UPLOAD_PREFIX) else MESSENGER
+        source = self.file_sources.get(origin)
+        found = await source(ref) if ref is not None and source is not None else None
         kind = _image_type(found[1]) if found else None
         if found is None or kind is None:
             return Response(status_code=404)
@@ -139,10 +132,6 @@ class News:
 
 def _photo_tag(code: str) -> str:
     return f'<img src="/news/photo/{escape(code)}" alt="" loading="lazy">'
-
-
-async def _no_file(ref: str) -> tuple[str, bytes] | None:
-    return None
 
 
 def _image_type(data: bytes) -> str | None:

@@ -90,8 +90,8 @@ class OutboxSender:
         self._tasks: set[asyncio.Task[None]] = set()
         self._paused_until: dt.datetime | None = None
         self._stopping = False
-        # No more sends at once than the HTTP pool has connections: httpcore rescans its
-        # queued requests and connections on every event, so a queue inside it costs CPU.
+        # No more sends at once than there are connections to the channels' APIs: a send
+        # waiting here holds no connection and costs nothing.
         self._in_flight = asyncio.Semaphore(max_in_flight)
         self._deliveries = DeliveryRecords(db)
 

@@ -15,18 +15,18 @@ import logging
 import re
 import string
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from html import escape
 from importlib import resources
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
-from sqlmodel import Session
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from bot.channels.base import FileSource
 from bot.channels.web import (
     CHANNEL,
     Waiters,
@@ -40,7 +40,7 @@ from bot.channels.web import (
 from bot.config import OrgConfig
 from bot.dispatch import Dispatcher, queue_replies
 from bot.domain.i18n import LANGUAGES, supported, text
-from bot.domain.messages import Inbound, Recipient, SharedFile
+from bot.domain.messages import Inbound, Recipient
 from handlers import desk
 from storage import repositories as repo
 from storage import web as records
@@ -127,10 +127,6 @@ class Refusal(Exception):
     def __init__(self, status: int, key: str, **values: str) -> None:
         super().__init__(key)
         self.status, self.key, self.values = status, key, values
-
-
-# A file's name and bytes by its reference on a channel; None when it cannot be had.
-FileSource = Callable[[str], Awaitable[tuple[str, bytes] | None]]
 
 
 @dataclass
@@ -294,20 +290,15 @@ class WebChat:
         )
 
     async def _shown_file(self, chat_id: str, message_id: int) -> tuple[str, bytes] | None:
-        """The name and bytes of the file a message of this chat shows: a web upload from our
-        store, a Telegram file from Telegram."""
-
-        def load(session: Session) -> tuple[SharedFile | None, tuple[str, bytes] | None]:
-            shown = records.file_shown(session=session, chat_id=chat_id, message_id=message_id)
-            if shown is None or shown.origin != records.CHANNEL:
-                return shown, None
-            return shown, records.upload_file(session=session, ref=shown.ref)
-
-        shown, upload = await self.db.run(load)
+        """The name and bytes of the file a message of this chat shows, from the channel it
+        came through (a web upload from our store)."""
+        shown = await self.db.run(
+            lambda session: records.file_shown(
+                session=session, chat_id=chat_id, message_id=message_id
+            )
+        )
         source = self.file_sources.get(shown.origin) if shown is not None else None
-        if shown is not None and source is not None:
-            return await source(shown.ref)
-        return upload
+        return await source(shown.ref) if shown is not None and source is not None else None
 
     async def _events(self, chat_id: str, after: int) -> list[records.ChatEvent]:
         return await self.db.run(

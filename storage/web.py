@@ -188,9 +188,9 @@ def file_shown(*, session: Session, chat_id: str, message_id: int) -> SharedFile
     if row is None or row.chat_id != chat_id:
         return None
     shown = row.body.get("file")
-    if not isinstance(shown, dict) or "ref" not in shown:
+    if not isinstance(shown, dict):
         return None
-    return SharedFile(str(shown.get("origin", CHANNEL)), str(shown["kind"]), str(shown["ref"]))
+    return SharedFile(str(shown["origin"]), str(shown["kind"]), str(shown["ref"]))
 
 
 def upload_file(*, session: Session, ref: str) -> tuple[str, bytes] | None:

@@ -92,7 +92,7 @@ async def test_a_redelivered_batch_is_handled_once(
     app = await make_app()
     assert app.telegram is not None
     seen = fake.make_update(USER, "/help")
-    await app.dispatcher.record(str(seen["update_id"]), "telegram", seen)
+    await app.dispatcher.record_many("telegram", [(str(seen["update_id"]), seen)])
     fresh = fake.make_update(USER + 1, "/help")
     bot = app.telegram.application.bot
     # As if Telegram sent again a batch whose confirmation was lost, with one new update.
@@ -113,7 +113,7 @@ async def test_stored_but_unhandled_update_is_handled_after_restart(
     first = await make_app()
     update = fake.make_update(USER, "/help")
     # As if the process died after storing the update and confirming it to Telegram.
-    await first.dispatcher.record(str(update["update_id"]), "telegram", update)
+    await first.dispatcher.record_many("telegram", [(str(update["update_id"]), update)])
     await first.stop()
     assert fake.texts(USER) == []
     await make_app()

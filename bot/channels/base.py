@@ -1,5 +1,6 @@
 """What every channel adapter offers the outbox, and the failures it may report."""
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -56,6 +57,10 @@ class ChannelSender(Protocol):
     async def edit(self, chat_id: str, message_id: str, message: Rendered) -> str | None:
         """Replace an earlier message's text and choices (only if capabilities.edits)."""
         ...
+
+
+# A file's name and bytes by its reference on one channel; None when it cannot be had.
+FileSource = Callable[[str], Awaitable[tuple[str, bytes] | None]]
 
 
 def parse_command(text: str) -> tuple[str, tuple[str, ...]] | None:

@@ -36,6 +36,7 @@ from telegram.request import BaseRequest, HTTPXRequest, RequestData
 from bot.channels.base import (
     CannotEdit,
     Capabilities,
+    FileSource,
     PermanentFailure,
     RateLimited,
     RecipientGone,
@@ -65,8 +66,6 @@ POLL_SECONDS = 10
 FIRST_RETRY_SECONDS = 1.0
 MAX_RETRY_SECONDS = 30.0
 T = TypeVar("T")
-# A web chat upload by its reference (web:<id>): its file name and bytes, None once erased.
-ReadUpload = Callable[[str], Awaitable[tuple[str, bytes] | None]]
 log = logging.getLogger(__name__)
 
 
@@ -142,7 +141,7 @@ class TelegramSender:
     name = CHANNEL
     capabilities = Capabilities(buttons=True, edits=True, max_text=MAX_TEXT)
 
-    def __init__(self, bot: Bot, read_upload: ReadUpload) -> None:
+    def __init__(self, bot: Bot, read_upload: FileSource) -> None:
         self._bot = bot
         self._read_upload = read_upload
         # Telegram's file id for each web upload sent once, so it is uploaded only once.
@@ -200,7 +199,7 @@ class TelegramSender:
         keyboard = _keyboard(message)
         if message.file is not None:
             return await self._send_file(chat_id, message.file, message, keyboard)
-        found = [(ref, await self._photo(ref)) for ref in message.photos[:MAX_ALBUM]]
+        found = [(ref, await self._file_input(ref)) for ref in message.photos[:MAX_ALBUM]]
         photos = [(ref, photo) for ref, photo in found if photo is not None]
         if photos:
             return await self._send_photos(chat_id, photos, message, keyboard)
@@ -222,9 +221,9 @@ class TelegramSender:
             )
         return sent
 
-    async def _photo(self, ref: str) -> str | InputFile | None:
-        """A photo to send: a Telegram file id, or a web chat upload's bytes (None once the
-        sender's data was erased)."""
+    async def _file_input(self, ref: str) -> str | InputFile | None:
+        """A file to send: a Telegram file id, or a web chat upload's bytes (its Telegram file
+        id once sent; None once the sender's data was erased)."""
         if not ref.startswith(UPLOAD_PREFIX):
             return ref
         if ref in self._uploaded:
@@ -249,28 +248,23 @@ class TelegramSender:
         else uploaded from the web chat's store."""
         caption = message.text[:MAX_CAPTION]
         bot = self._bot
-        if shared.origin != CHANNEL:
-            upload = await self._photo(shared.ref)
-            if upload is None:  # erased since (the sender asked to forget their data)
-                return await bot.send_message(chat_id, caption, reply_markup=keyboard)
-            if shared.kind == "photo":
-                sent = await bot.send_photo(chat_id, upload, caption, reply_markup=keyboard)
-                self._remember([shared.ref], [sent])
-                return sent
-            return await bot.send_document(chat_id, upload, caption, reply_markup=keyboard)
-        ref = shared.ref
+        sendable = await self._file_input(shared.ref)
+        if sendable is None:  # erased since (the sender asked to forget their data)
+            return await bot.send_message(chat_id, caption, reply_markup=keyboard)
         if shared.kind == "photo":
-            return await bot.send_photo(chat_id, ref, caption, reply_markup=keyboard)
+            sent = await bot.send_photo(chat_id, sendable, caption, reply_markup=keyboard)
+            self._remember([shared.ref], [sent])
+            return sent
         if shared.kind == "voice":
-            return await bot.send_voice(chat_id, ref, caption=caption, reply_markup=keyboard)
+            return await bot.send_voice(chat_id, sendable, caption=caption, reply_markup=keyboard)
         if shared.kind == "audio":
-            return await bot.send_audio(chat_id, ref, caption=caption, reply_markup=keyboard)
+            return await bot.send_audio(chat_id, sendable, caption=caption, reply_markup=keyboard)
         if shared.kind == "video":
-            return await bot.send_video(chat_id, ref, caption=caption, reply_markup=keyboard)
+            return await bot.send_video(chat_id, sendable, caption=caption, reply_markup=keyboard)
         if shared.kind == "video_note":  # takes no caption
             await bot.send_message(chat_id, caption)
-            return await bot.send_video_note(chat_id, ref, reply_markup=keyboard)
-        return await bot.send_document(chat_id, ref, caption, reply_markup=keyboard)
+            return await bot.send_video_note(chat_id, sendable, reply_markup=keyboard)
+        return await bot.send_document(chat_id, sendable, caption, reply_markup=keyboard)
 
     async def _send_photos(
         self,
