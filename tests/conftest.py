@@ -27,7 +27,8 @@ from tests.fake_telegram import TOKEN, FakeTelegram
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_ENV = "TEST_DATABASE_URL"
-TEMPLATE_DB = "caunoi_test_template"
+# One template per test run, so runs from several checkouts on one server never collide.
+TEMPLATE_DB = f"caunoi_test_template_{uuid.uuid4().hex[:8]}"
 M = TypeVar("M", bound=SQLModel)
 
 
