@@ -316,6 +316,8 @@ class FakeTelegram:
         if offset:
             self.confirmed_offset = max(self.confirmed_offset, offset)
             self._pending = [u for u in self._pending if u["update_id"] >= offset]
+            # A test waiting for the confirmation must not wait for this long poll to end.
+            await self._notify()
         limit = int(params.get("limit") or 100)
         timeout = float(params.get("timeout") or 0)
         assert self._changed is not None

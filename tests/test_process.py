@@ -9,9 +9,13 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.conftest import ROOT
 from tests.fake_telegram import TOKEN, FakeTelegram
+
+# Each test starts the real program in a process of its own.
+pytestmark = pytest.mark.slow
 
 
 def _env(**values: str) -> dict[str, str]:

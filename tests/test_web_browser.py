@@ -77,6 +77,7 @@ async def _answer(page: Page, code: str) -> None:
     await _say(page, ANSWER)
 
 
+@pytest.mark.slow
 async def test_a_visitor_sees_the_staff_answer_without_reloading(make_app: AppFactory) -> None:
     app = await make_app(serve_http=True)
     async with async_playwright() as playwright:
