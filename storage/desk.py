@@ -24,6 +24,7 @@ from storage.models import (
     TicketMessage,
 )
 from storage.repositories import create_dialogue, load_dialogue
+from storage.tokens import digest
 from storage.youth import SENDER
 
 
@@ -87,9 +88,15 @@ class SqlDeskRecords:
     def create_invite(
         self, *, token: str, roles: list[str], units: list[str], by: Staff, expires: dt.datetime
     ) -> None:
-        """Store a one-time invitation."""
+        """Store a one-time invitation (only the hash of its token)."""
         self._session.add(
-            Invite(token=token, roles=roles, units=units, created_by=by.code, expires_at=expires)
+            Invite(
+                token_hash=digest(token),
+                roles=roles,
+                units=units,
+                created_by=by.code,
+                expires_at=expires,
+            )
         )
 
     def accept_invite(
@@ -100,10 +107,13 @@ class SqlDeskRecords:
         An invitation bound to a staff member signs that member in; the first person to use
         one becomes the member's person, so the member keeps their chats on every channel.
         """
+        invite = self._session.get(Invite, digest(token))
+        if invite is None:
+            return None
         used = self._session.exec(
             update(Invite)
             .where(
-                col(Invite.token) == token,
+                col(Invite.token_hash) == invite.token_hash,
                 col(Invite.used_at).is_(None),
                 col(Invite.expires_at) > now,
             )
@@ -111,7 +121,6 @@ class SqlDeskRecords:
         )
         if not used.rowcount:
             return None
-        invite = self._session.get_one(Invite, token)
         if invite.staff_code is not None:
             row = self._session.get(StaffMember, invite.staff_code)
             if row is None or not row.active:
@@ -139,7 +148,7 @@ class SqlDeskRecords:
             select(StaffMember.person_id)
             .join(Invite, col(Invite.staff_code) == col(StaffMember.code))
             .where(
-                col(Invite.token) == token,
+                col(Invite.token_hash) == digest(token),
                 col(Invite.used_at).is_(None),
                 col(Invite.expires_at) > now,
             )
@@ -443,7 +452,7 @@ def create_sign_in(*, session: Session, staff_code: str, expires: dt.datetime) -
     token = secrets.token_urlsafe(12)
     session.add(
         Invite(
-            token=token,
+            token_hash=digest(token),
             roles=row.roles,
             units=row.units,
             created_by="cau-noi",
