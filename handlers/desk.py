@@ -426,8 +426,10 @@ def _on_command(event: Inbound, ctx: Context, staff: Staff) -> list[Reply] | Non
 
 def _queue(event: Inbound, ctx: Context, staff: Staff) -> list[Reply]:
     tickets = [cards.with_routes(ctx.org, t) for t in ctx.desk.open_tickets(None, QUEUE_SCAN)]
-    mine = [t for t in tickets if t.assignee_code == staff.code]
-    free = [t for t in tickets if t.assignee_code is None and can_see(staff, t)]
+    # A holder who has since lost the role (e.g. a former inspection member) no longer sees it.
+    seen = [t for t in tickets if can_see(staff, t)]
+    mine = [t for t in seen if t.assignee_code == staff.code]
+    free = [t for t in seen if t.assignee_code is None]
     if not mine and not free:
         return [Reply("desk.queue_empty")]
     shown = sorted(mine + free, key=lambda t: (t.due_at is None, t.due_at))[:QUEUE_SIZE]
