@@ -8,6 +8,7 @@ from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
 from bot.domain.desk import CARD_PREFIX, AuditLine, Change, Staff, TicketView, card_key
+from bot.domain.grants import Grant, may_grant
 from bot.domain.kinds import Kind
 from bot.domain.lifecycle import OPEN, Status
 from bot.domain.messages import Recipient, SharedFile
@@ -106,9 +107,10 @@ class SqlDeskRecords:
 
         An invitation bound to a staff member signs that member in; the first person to use
         one becomes the member's person, so the member keeps their chats on every channel.
+        Any other invitation holds only while its maker may still give its roles.
         """
         invite = self._session.get(Invite, digest(token))
-        if invite is None:
+        if invite is None or (invite.staff_code is None and not self._may_give(invite)):
             return None
         used = self._session.exec(
             update(Invite)
@@ -142,6 +144,10 @@ class SqlDeskRecords:
         self._set_person_staff(person_id, row.code)
         return _staff(row)
 
+    def _may_give(self, invite: Invite) -> bool:
+        maker = self.staff(invite.created_by)
+        return maker is not None and may_grant(maker, invite.roles, Grant.INVITE)
+
     def invited_person(self, token: str, now: dt.datetime) -> int | None:
         """The person already behind the staff member a valid invitation signs in, if any."""
         return self._session.exec(
@@ -163,6 +169,16 @@ class SqlDeskRecords:
         self._session.add(row)
         if row.person_id is not None:
             self._set_person_staff(row.person_id, None)
+        return True
+
+    def set_banned(self, code: str, *, banned: bool) -> bool:
+        """Ban or unban the sender of a submission; False if it has no sender any more."""
+        ticket = self._row(code)
+        if ticket is None or ticket.author_id is None:
+            return False
+        self._session.exec(
+            update(Person).where(col(Person.id) == ticket.author_id).values(banned=banned)
+        )
         return True
 
     def _set_person_staff(self, person_id: int, code: str | None) -> None:
