@@ -245,6 +245,7 @@ async def test_a_former_member_no_longer_counts_or_hears_of_a_report_they_held(
     payload = await _invite(desk, INSPECTION, "/invite inspection")
     await desk.say(NEWCOMER, f"/start {payload}", sends=2)
     await desk.press(NEWCOMER, f"t:take:{code}", sends=3)
+    await desk.say(NEWCOMER, f"/ticket {code}", sends=2)  # a card of it in their chat
     member = await _staff_code(app, f"User{NEWCOMER}")
     await desk.say(INSPECTION, f"/revoke {member}", sends=1)
     again = await _invite(desk, OFFICE, "/invite staff")
@@ -260,6 +261,12 @@ async def test_a_former_member_no_longer_counts_or_hears_of_a_report_they_held(
     reminded = await desk.after(lambda: app.jobs.sweep(clock.now), sends=1)
     assert to(reminded, INSPECTION)
     assert not to(reminded, NEWCOMER)
+    noted = await desk.action(INSPECTION, "note", code, "Đã xác minh với chi đoàn.", sends=2)
+    assert not to(noted, NEWCOMER), "their old card is not brought up to date"
+    await chat.press(f"mine:add:{code}")
+    await chat.send("Em gửi thêm: số tiền thu là 50.000 đồng mỗi bạn.", replies=2)
+    await app.outbox.drain()
+    assert not any("50.000" in said for said in fake.texts(NEWCOMER))
 
 
 # Sunday 29/11/2026 19:00 in Tây Ninh: the weekly digest of 22/11 19:00 to 29/11 19:00.
