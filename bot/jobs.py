@@ -126,8 +126,9 @@ class DeskJobs:
         """Reminders go to the holder (or the routed chats); escalations to the unit's
         secretaries, then the admins. Confidential reports stay with the inspection committee."""
         if nudge is Nudge.REMIND:
-            if ticket.assignee_code is not None:
-                return desk.chats_of(ticket.assignee_code)
+            holder = desk.staff(ticket.assignee_code) if ticket.assignee_code else None
+            if holder is not None and can_see(holder, ticket):
+                return desk.chats_of(holder.code)
             return cards.route_chats(self._config, desk, ticket)
         staff = desk.all_staff()
         if ticket.kind is Kind.CONFIDENTIAL:
@@ -171,8 +172,9 @@ class DeskJobs:
         replies: list[Reply] = []
         for staff in desk.all_staff():
             chats = desk.chats_of(staff.code)
-            mine = [t for t in tickets if t.assignee_code == staff.code]
-            free = [t for t in tickets if t.assignee_code is None and can_see(staff, t)]
+            seen = [t for t in tickets if can_see(staff, t)]
+            mine = [t for t in seen if t.assignee_code == staff.code]
+            free = [t for t in seen if t.assignee_code is None]
             overdue = [t for t in mine + free if t.due_at is not None and t.due_at < now]
             if not chats or not (mine or free):
                 continue

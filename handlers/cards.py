@@ -9,7 +9,7 @@ from bot.config import OrgConfig
 from bot.domain.clock import show_date, show_datetime
 from bot.domain.desk import DeskRecords, TicketView, card_key
 from bot.domain.i18n import text
-from bot.domain.kinds import Kind
+from bot.domain.kinds import Kind, Role
 from bot.domain.lifecycle import Event, Status, can_happen
 from bot.domain.messages import Choice, Recipient, Reply
 from handlers.steps import rows
@@ -120,16 +120,35 @@ def refresh_cards(
     ticket = desk.ticket(code)
     if ticket is None:
         return []
-    chats = list(dict.fromkeys([*desk.card_chats(code), *(also or [])]))
+    chats = list(dict.fromkeys([*_card_chats(org, desk, ticket), *(also or [])]))
     return [card(org, ticket, now, channel, chat) for channel, chat in chats]
 
 
-def to_cards(desk: DeskRecords, code: str, key: str, values: dict[str, str]) -> list[Reply]:
+def to_cards(
+    org: OrgConfig, desk: DeskRecords, code: str, key: str, values: dict[str, str]
+) -> list[Reply]:
     """A notice about a submission to every chat that shows its card."""
+    ticket = desk.ticket(code)
+    if ticket is None:
+        return []
     return [
         Reply(key, values, to=Recipient(channel, chat, STAFF_LANGUAGE))
-        for channel, chat in desk.card_chats(code)
+        for channel, chat in _card_chats(org, desk, ticket)
     ]
+
+
+def _card_chats(org: OrgConfig, desk: DeskRecords, ticket: TicketView) -> list[tuple[str, str]]:
+    """The chats showing a card of the submission that may still hear of it: for a
+    confidential report only the committee's, so a former member's old card stays as it was."""
+    chats = desk.card_chats(ticket.code)
+    if ticket.kind is not Kind.CONFIDENTIAL:
+        return chats
+    members = [s for s in desk.all_staff() if s.has(Role.INSPECTION)]
+    allowed = {
+        *route_chats(org, desk, ticket),
+        *(c for s in members for c in desk.chats_of(s.code)),
+    }
+    return [chat for chat in chats if chat in allowed]
 
 
 def new_ticket(org: OrgConfig, desk: DeskRecords, code: str, now: dt.datetime) -> list[Reply]:

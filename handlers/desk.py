@@ -1,5 +1,6 @@
-"""The staff desk: card buttons, replies to cards, /queue, /ticket, /audit, /staff, /invite
-and /revoke. Every action checks the actor's role and scope at the moment it is taken."""
+"""The staff desk: card buttons, replies to cards, /queue, /ticket, /audit, /staff, /invite,
+/revoke, /ban and /unban. Every action checks the actor's role and scope at the moment it is
+taken."""
 
 import datetime as dt
 import secrets
@@ -8,6 +9,7 @@ from collections.abc import Callable
 from bot.config import Unit
 from bot.domain.clock import show_date, show_datetime
 from bot.domain.desk import Change, Staff, TicketView, can_see, handles
+from bot.domain.grants import Grant, grants_any, may_ban, may_grant
 from bot.domain.i18n import text
 from bot.domain.kinds import Kind, Role
 from bot.domain.lifecycle import TAKES_OVER, Event, Status, can_happen, next_status
@@ -26,6 +28,7 @@ QUEUE_SIZE = 20
 THREAD_ENTRIES = 15
 ENTRY_CHARS = 500
 MAX_TEXT_CHARS = 3500
+MAX_REASON_CHARS = 500
 MAP_LINK = "https://maps.google.com/?q={}"
 INVITABLE = (Role.STAFF, Role.SECRETARY, Role.INSPECTION, Role.MODERATOR, Role.ADMIN)
 # Actions that need a text from staff: the event each leads to.
@@ -426,8 +429,10 @@ def _on_command(event: Inbound, ctx: Context, staff: Staff) -> list[Reply] | Non
 
 def _queue(event: Inbound, ctx: Context, staff: Staff) -> list[Reply]:
     tickets = [cards.with_routes(ctx.org, t) for t in ctx.desk.open_tickets(None, QUEUE_SCAN)]
-    mine = [t for t in tickets if t.assignee_code == staff.code]
-    free = [t for t in tickets if t.assignee_code is None and can_see(staff, t)]
+    # A holder who has since lost the role (e.g. a former inspection member) no longer sees it.
+    seen = [t for t in tickets if can_see(staff, t)]
+    mine = [t for t in seen if t.assignee_code == staff.code]
+    free = [t for t in seen if t.assignee_code is None]
     if not mine and not free:
         return [Reply("desk.queue_empty")]
     shown = sorted(mine + free, key=lambda t: (t.due_at is None, t.due_at))[:QUEUE_SIZE]
@@ -493,19 +498,40 @@ def _staff_list(event: Inbound, ctx: Context, staff: Staff) -> list[Reply]:
     return [Reply("desk.staff", {"lines": "\n".join(lines)})]
 
 
-def _admin(action: Action) -> Action:
+def _granting(grant: Grant, action: Action) -> Action:
+    """Let through only staff who may grant some role; the others are refused and recorded."""
+
     def guarded(event: Inbound, ctx: Context, staff: Staff) -> list[Reply]:
-        if not staff.has(Role.ADMIN):
-            return [Reply("desk.admins_only")]
+        if not grants_any(staff):
+            key = "role" if grant is Grant.INVITE else "staff"
+            target = {key: event.args[0][:40] if event.args else ""}
+            return _grant_refused(ctx, staff, grant, target, Reply("desk.admins_only"))
         return action(event, ctx, staff)
 
     return guarded
+
+
+def _grant_refused(
+    ctx: Context, staff: Staff, grant: Grant, target: dict[str, str], reply: Reply
+) -> list[Reply]:
+    action = f"{grant}_refused"
+    ctx.desk.audit("", actor=staff, action=action, before=target, after={}, now=ctx.now)
+    return [reply]
+
+
+def _role_refused(
+    ctx: Context, staff: Staff, grant: Grant, target: dict[str, str], role: str
+) -> list[Reply]:
+    reply = Reply("desk.grant_refused", {"role": text(f"roles.{role}", ctx.language)})
+    return _grant_refused(ctx, staff, grant, target, reply)
 
 
 def _invite(event: Inbound, ctx: Context, staff: Staff) -> list[Reply]:
     role = event.args[0].lower() if event.args else ""
     if role not in set(INVITABLE):
         return [Reply("desk.usage_invite")]
+    if not may_grant(staff, [role], Grant.INVITE):
+        return _role_refused(ctx, staff, Grant.INVITE, {"role": role}, role)
     refs = [r.strip() for r in " ".join(event.args[1:]).split(",") if r.strip()]
     units: list[Unit] = []
     for ref in refs:
@@ -522,6 +548,7 @@ def _invite(event: Inbound, ctx: Context, staff: Staff) -> list[Reply]:
         by=staff,
         expires=ctx.now + dt.timedelta(hours=hours),
     )
+    ctx.desk.audit("", actor=staff, action="invite", before={"role": role}, after={}, now=ctx.now)
     payload = f"{INVITE_PREFIX}{token}"
     template = ctx.links.get(event.channel)
     link = template.format(payload) if template else f"/start {payload}"
@@ -557,10 +584,49 @@ def _revoke(event: Inbound, ctx: Context, staff: Staff) -> list[Reply]:
     code = event.args[0]
     if code == staff.code:
         return [Reply("desk.revoke_self")]
-    if not ctx.desk.revoke(code):
+    target = ctx.desk.staff(code)
+    if target is None or not target.active:
         return [Reply("desk.no_staff", {"code": code[:40]})]
+    refused = [r for r in sorted(target.roles) if not may_grant(staff, [r], Grant.REVOKE)]
+    if refused:
+        return _role_refused(ctx, staff, Grant.REVOKE, {"staff": code}, refused[0])
+    ctx.desk.revoke(code)
     ctx.desk.audit("", actor=staff, action="revoke", before={"staff": code}, after={}, now=ctx.now)
     return [Reply("desk.revoked", {"code": code})]
+
+
+# ---- bans: by a submission's code, never by name ---------------------------------------
+
+
+def _ban(event: Inbound, ctx: Context, staff: Staff) -> list[Reply]:
+    reason = " ".join(event.args[1:]).strip()
+    return _set_ban(event, ctx, staff, reason=reason[:MAX_REASON_CHARS] or None)
+
+
+def _unban(event: Inbound, ctx: Context, staff: Staff) -> list[Reply]:
+    return _set_ban(event, ctx, staff, reason=None)
+
+
+def _set_ban(event: Inbound, ctx: Context, staff: Staff, *, reason: str | None) -> list[Reply]:
+    """Ban (with a reason) or unban the sender of a submission. The reply is the same
+    whoever they are and whatever their state was, so it never links two submissions."""
+    banning = event.command == "ban"
+    if not (staff.has(Role.ADMIN) or staff.has(Role.INSPECTION)):
+        return [Reply("desk.admins_only")]
+    if not event.args or (banning and reason is None):
+        return [Reply("desk.usage_ban" if banning else "desk.usage_unban")]
+    code = event.args[0].upper()[:40]
+    ticket = _visible(ctx, staff, code)
+    # A confidential report an admin may not see is answered as an unknown code.
+    if ticket is None or not may_ban(staff, ticket):
+        return [Reply("desk.no_ticket", {"code": code})]
+    if not ctx.desk.set_banned(code, banned=banning):
+        return [Reply("desk.ban_no_sender", {"code": code})]
+    before = _state(ticket)
+    after = {**before, **({"reason": reason} if reason else {})}
+    action = "ban" if banning else "unban"
+    ctx.desk.audit(code, actor=staff, action=action, before=before, after=after, now=ctx.now)
+    return [Reply("desk.banned" if banning else "desk.unbanned", {"code": code})]
 
 
 COMMANDS: dict[str, Action] = {
@@ -569,8 +635,10 @@ COMMANDS: dict[str, Action] = {
     "ticket": _ticket,
     "audit": _audit,
     "staff": _staff_list,
-    "invite": _admin(_invite),
-    "revoke": _admin(_revoke),
+    "invite": _granting(Grant.INVITE, _invite),
+    "revoke": _granting(Grant.REVOKE, _revoke),
+    "ban": _ban,
+    "unban": _unban,
 }
 
 

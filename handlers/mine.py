@@ -79,7 +79,7 @@ def on_choice(event: Inbound, ctx: Context) -> list[Reply] | None:
 
 def _tell_staff(ctx: Context, code: str, key: str, typed: str) -> list[Reply]:
     """A notice on every card of the submission, and the cards brought up to date."""
-    notices = cards.to_cards(ctx.desk, code, key, {"code": code, "text": typed})
+    notices = cards.to_cards(ctx.org, ctx.desk, code, key, {"code": code, "text": typed})
     return [*notices, *cards.refresh_cards(ctx.org, ctx.desk, code, ctx.now)]
 
 

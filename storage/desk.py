@@ -8,6 +8,7 @@ from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
 from bot.domain.desk import CARD_PREFIX, AuditLine, Change, Staff, TicketView, card_key
+from bot.domain.grants import Grant, may_grant
 from bot.domain.kinds import Kind
 from bot.domain.lifecycle import OPEN, Status
 from bot.domain.messages import Recipient, SharedFile
@@ -24,6 +25,7 @@ from storage.models import (
     TicketMessage,
 )
 from storage.repositories import create_dialogue, load_dialogue
+from storage.tokens import digest
 from storage.youth import SENDER
 
 
@@ -87,9 +89,15 @@ class SqlDeskRecords:
     def create_invite(
         self, *, token: str, roles: list[str], units: list[str], by: Staff, expires: dt.datetime
     ) -> None:
-        """Store a one-time invitation."""
+        """Store a one-time invitation (only the hash of its token)."""
         self._session.add(
-            Invite(token=token, roles=roles, units=units, created_by=by.code, expires_at=expires)
+            Invite(
+                token_hash=digest(token),
+                roles=roles,
+                units=units,
+                created_by=by.code,
+                expires_at=expires,
+            )
         )
 
     def accept_invite(
@@ -99,11 +107,15 @@ class SqlDeskRecords:
 
         An invitation bound to a staff member signs that member in; the first person to use
         one becomes the member's person, so the member keeps their chats on every channel.
+        Any other invitation holds only while its maker may still give its roles.
         """
+        invite = self._session.get(Invite, digest(token))
+        if invite is None or (invite.staff_code is None and not self._may_give(invite)):
+            return None
         used = self._session.exec(
             update(Invite)
             .where(
-                col(Invite.token) == token,
+                col(Invite.token_hash) == invite.token_hash,
                 col(Invite.used_at).is_(None),
                 col(Invite.expires_at) > now,
             )
@@ -111,7 +123,6 @@ class SqlDeskRecords:
         )
         if not used.rowcount:
             return None
-        invite = self._session.get_one(Invite, token)
         if invite.staff_code is not None:
             row = self._session.get(StaffMember, invite.staff_code)
             if row is None or not row.active:
@@ -133,13 +144,17 @@ class SqlDeskRecords:
         self._set_person_staff(person_id, row.code)
         return _staff(row)
 
+    def _may_give(self, invite: Invite) -> bool:
+        maker = self.staff(invite.created_by)
+        return maker is not None and may_grant(maker, invite.roles, Grant.INVITE)
+
     def invited_person(self, token: str, now: dt.datetime) -> int | None:
         """The person already behind the staff member a valid invitation signs in, if any."""
         return self._session.exec(
             select(StaffMember.person_id)
             .join(Invite, col(Invite.staff_code) == col(StaffMember.code))
             .where(
-                col(Invite.token) == token,
+                col(Invite.token_hash) == digest(token),
                 col(Invite.used_at).is_(None),
                 col(Invite.expires_at) > now,
             )
@@ -154,6 +169,16 @@ class SqlDeskRecords:
         self._session.add(row)
         if row.person_id is not None:
             self._set_person_staff(row.person_id, None)
+        return True
+
+    def set_banned(self, code: str, *, banned: bool) -> bool:
+        """Ban or unban the sender of a submission; False if it has no sender any more."""
+        ticket = self._row(code)
+        if ticket is None or ticket.author_id is None:
+            return False
+        self._session.exec(
+            update(Person).where(col(Person.id) == ticket.author_id).values(banned=banned)
+        )
         return True
 
     def _set_person_staff(self, person_id: int, code: str | None) -> None:
@@ -443,7 +468,7 @@ def create_sign_in(*, session: Session, staff_code: str, expires: dt.datetime) -
     token = secrets.token_urlsafe(12)
     session.add(
         Invite(
-            token=token,
+            token_hash=digest(token),
             roles=row.roles,
             units=row.units,
             created_by="cau-noi",

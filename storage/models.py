@@ -231,9 +231,9 @@ class StaffMember(SQLModel, table=True):
 
 
 class Invite(SQLModel, table=True):
-    """A one-time link that gives whoever opens it a staff role."""
+    """A one-time link that gives whoever opens it a staff role (kept only as a hash)."""
 
-    token: str = Field(primary_key=True, max_length=40)
+    token_hash: str = Field(primary_key=True, max_length=64)
     roles: list[str] = _json(list)
     units: list[str] = _json(list)
     created_by: str = Field(max_length=40)

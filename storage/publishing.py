@@ -6,7 +6,7 @@ from typing import Any
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from bot.domain.kinds import Kind
+from bot.domain.kinds import PUBLIC_KINDS, Kind
 from bot.domain.publishing import (
     DAILY_POST,
     WEEKLY_POST,
@@ -143,14 +143,15 @@ class SqlPublishingRecords:
         )
 
     def figures(self, since: dt.datetime, until: dt.datetime) -> list[Figures]:
-        """Per kind: submissions received and first answered in a period, and the median
-        time to a first answer of those answered."""
+        """Per public kind (never confidential reports): submissions received and first
+        answered in a period, and the median time to a first answer of those answered."""
         statement = select(Ticket.kind, Ticket.created_at, Ticket.first_answer_at).where(
+            col(Ticket.kind).in_(PUBLIC_KINDS),
             (col(Ticket.created_at) >= since) & (col(Ticket.created_at) < until)
-            | (col(Ticket.first_answer_at) >= since) & (col(Ticket.first_answer_at) < until)
+            | (col(Ticket.first_answer_at) >= since) & (col(Ticket.first_answer_at) < until),
         )
-        received: dict[str, int] = dict.fromkeys(Kind, 0)
-        delays: dict[str, list[dt.timedelta]] = {kind: [] for kind in Kind}
+        received: dict[str, int] = dict.fromkeys(PUBLIC_KINDS, 0)
+        delays: dict[str, list[dt.timedelta]] = {kind: [] for kind in PUBLIC_KINDS}
         for kind, created, answered in self._session.exec(statement):
             if since <= created < until:
                 received[kind] += 1
@@ -158,7 +159,7 @@ class SqlPublishingRecords:
                 delays[kind].append(answered - created)
         return [
             Figures(kind, received[kind], len(delays[kind]), median_delay(delays[kind]))
-            for kind in Kind
+            for kind in PUBLIC_KINDS
         ]
 
     def subscribers(self, topic: str) -> list[tuple[str, str, str]]:

@@ -5,7 +5,6 @@ copy of the database does not let anyone into a conversation.
 """
 
 import datetime as dt
-import hashlib
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -28,15 +27,11 @@ from storage.models import (
     WebVisitor,
 )
 from storage.repositories import create_dialogue
+from storage.tokens import digest
 from storage.youth import WEB
 
 CHANNEL = WEB
 HISTORY_LIMIT = 500
-
-
-def digest(token: str) -> str:
-    """The stored form of a secret token."""
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -239,8 +234,10 @@ def sign_in_staff(
     """Use a one-time staff link: a new web visitor who is that staff member; None if the
     link is unknown, used or expired."""
     valid = session.exec(
-        select(Invite.token).where(
-            Invite.token == token, col(Invite.used_at).is_(None), col(Invite.expires_at) > now
+        select(Invite.token_hash).where(
+            Invite.token_hash == digest(token),
+            col(Invite.used_at).is_(None),
+            col(Invite.expires_at) > now,
         )
     ).first()
     if valid is None:

@@ -328,7 +328,7 @@ async def test_invitation_links_are_single_use_and_roles_can_be_revoked(
     assert refusal.params["text"] == text("desk.not_allowed", "vi")
     assert (await _ticket(desk, code)).assignee_id is None
     actions = [e.action for e in await rows(desk.app.db, AuditEntry)]
-    assert actions == ["joined", "revoke"]
+    assert actions == ["invite_refused", "invite", "joined", "revoke"]
 
 
 async def test_staff_see_the_files_and_the_place_the_sender_attached(

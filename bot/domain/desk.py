@@ -196,3 +196,7 @@ class DeskRecords(Protocol):
     def revoke(self, code: str) -> bool:
         """Take a staff member's roles away; False if there is no such active member."""
         ...
+
+    def set_banned(self, code: str, *, banned: bool) -> bool:
+        """Ban or unban the sender of a submission; False if it has no sender any more."""
+        ...

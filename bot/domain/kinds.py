@@ -13,6 +13,11 @@ class Kind(StrEnum):
     CONFIDENTIAL = "confidential"
 
 
+# What may be counted outside the inspection committee: every kind but confidential reports,
+# whose very number is the committee's alone.
+PUBLIC_KINDS = tuple(kind for kind in Kind if kind is not Kind.CONFIDENTIAL)
+
+
 class Role(StrEnum):
     """What a person may do beyond being a young person."""
 

@@ -166,8 +166,8 @@ class PublishingRecords(Protocol):
         ...
 
     def figures(self, since: dt.datetime, until: dt.datetime) -> list[Figures]:
-        """Per kind: submissions received and first answered in a period, and the median
-        time to a first answer of those answered."""
+        """Per public kind (never confidential reports): submissions received and first
+        answered in a period, and the median time to a first answer of those answered."""
         ...
 
     def record_post(
