@@ -152,6 +152,17 @@ def messages_after(*, session: Session, chat_id: str, after: int) -> list[ChatEv
     ]
 
 
+def keeps_words(*, session: Session, visitor_id: str) -> bool:
+    """Whether the visitor's own words are kept in their chat: once they agreed to the
+    processing of their data (staff always)."""
+    found = session.exec(
+        select(Person.consent_at, Person.staff_code)
+        .join(ChannelIdentity, col(ChannelIdentity.person_id) == col(Person.id))
+        .where(ChannelIdentity.channel == CHANNEL, ChannelIdentity.external_id == visitor_id)
+    ).first()
+    return found is not None and (found[0] is not None or found[1] is not None)
+
+
 def message_exists(*, session: Session, chat_id: str, message_id: int) -> bool:
     """Whether a message belongs to this chat (an edit may only touch its own chat)."""
     row = session.get(WebMessage, message_id)
