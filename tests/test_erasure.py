@@ -27,6 +27,8 @@ SECRETS = ("Zyqvan", "Zyqnorth", "Zyqsouth", "Zyqstory", str(PERSON))
 CHANNEL = -1003
 # 07:30 in Tây Ninh on Tuesday 24/11/2026 is 00:30 UTC: the daily post's slot.
 SLOT = dt.datetime(2026, 11, 24, 0, 30, tzinfo=dt.UTC)
+# Sunday 29/11/2026 at 19:00 in Tây Ninh: the weekly digest of the week the story was posted.
+WEEKLY_SLOT = dt.datetime(2026, 11, 29, 12, 0, tzinfo=dt.UTC)
 
 
 def _every_value(session: Session) -> list[tuple[str, str]]:
@@ -85,7 +87,9 @@ async def test_forget_leaves_no_name_id_or_text_in_any_table(
     fake: FakeTelegram, make_app: AppFactory
 ) -> None:
     clock = Clock(SLOT - dt.timedelta(hours=2))
-    config = desk_config(channels={"telegram": {"public_channel_id": CHANNEL}})
+    # The staff member's web session lasts the week the test spans.
+    web = {"staff_session_hours": 7 * 24}
+    config = desk_config(channels={"telegram": {"public_channel_id": CHANNEL}, "web": web})
     app = await make_app(config=config, clock=clock, serve_http=True)
     desk, web_staff = Desk(fake, app), await _web_staff(app)
     fake.names[PERSON] = NAME
@@ -104,6 +108,10 @@ async def test_forget_leaves_no_name_id_or_text_in_any_table(
     clock.now = SLOT
     assert await app.publisher.daily(clock.now) == story
     await fake.wait_for(lambda: bool(fake.message_ids(CHANNEL, "Zyqstory")))
+    [post] = fake.message_ids(CHANNEL, "Zyqstory")
+    clock.now = WEEKLY_SLOT
+    assert await app.publisher.weekly(clock.now) is not None
+    await fake.wait_for(lambda: len(fake.message_ids(CHANNEL, "Zyqstory")) == 2)  # the digest
     await app.outbox.drain()
     everything = await app.db.run(_every_value)
     assert any("Zyqnorth" in v for _, v in everything), "the scan sees the texts"
@@ -117,7 +125,7 @@ async def test_forget_leaves_no_name_id_or_text_in_any_table(
         AN: [desk.card_id(AN, c) for c in (named, anonymous)],
         OFFICE: [desk.card_id(OFFICE, story)],
         BINH: fake.message_ids(BINH, f"🌟 {story}"),
-        CHANNEL: fake.message_ids(CHANNEL, "Zyqstory"),
+        CHANNEL: [post],  # the digest quotes other stories too: only our copy is replaced
     }
     await _tombstoned(fake, shown, tombstone)
     await app.outbox.drain()

@@ -10,22 +10,25 @@ from bot.app import CauNoi
 from bot.domain.i18n import text
 from bot.domain.retention import Cutoffs, cutoffs, months_before
 from storage.models import (
+    Attachment,
     InboxEvent,
     OutboxMessage,
     Ticket,
     TicketMessage,
     WebMessage,
+    WebUpload,
     utcnow,
 )
 from tests.conftest import AppFactory, Clock, config_with, rows
 from tests.desk import CODE, desk_config
-from tests.dialogue import Chat, onboard, submit
+from tests.dialogue import Chat, onboard, send_named, submit
 from tests.fake_telegram import FakeTelegram
 from tests.webchat import Browser
 
 DAY = dt.timedelta(days=1)
 CLOSED_TEXT = "Đèn đường ở hẻm 14 hỏng cả tháng nay, tối đi học rất nguy hiểm."
 OPEN_TEXT = "Em muốn hỏi lịch sinh hoạt chi đoàn khu phố trong tháng tới ạ?"
+PHOTO = b"\xff\xd8" + b"1" * 500
 
 
 @pytest.mark.parametrize(
@@ -66,12 +69,15 @@ async def _filed(app: CauNoi) -> tuple[Browser, str, str]:
     visitor = Browser(app)
     await visitor.open()
     await onboard(visitor, app.config)
-    closed = CODE.search((await submit(visitor, "complaint", CLOSED_TEXT, "anon:no"))[0])
+    await visitor.press("menu:complaint")
+    await visitor.press(visitor.buttons()[0])
+    await visitor.send(CLOSED_TEXT)
+    await visitor.upload("đèn hỏng.jpg", PHOTO, "image/jpeg")
+    closed = await send_named(visitor)
     still_open = CODE.search((await submit(visitor, "question", OPEN_TEXT, "anon:no"))[0])
-    assert closed
     assert still_open
-    await visitor.press(f"mine:close:{closed.group()}", replies=2)
-    return visitor, closed.group(), still_open.group()
+    await visitor.press(f"mine:close:{closed}", replies=2)
+    return visitor, closed, still_open.group()
 
 
 async def test_delivered_texts_are_kept_29_days_and_gone_after_31(
@@ -115,6 +121,7 @@ async def test_closed_submissions_keep_only_counts_after_the_configured_months(
     await _prune(app, clock, months_before(start, -23))
     after = {t.code: t for t in await rows(app.db, Ticket)}
     assert after == before, "23 months after closing: kept whole"
+    assert len(await rows(app.db, WebUpload)) == 1
 
     await _prune(app, clock, months_before(start, -25))
     after = {t.code: t for t in await rows(app.db, Ticket)}
@@ -125,6 +132,8 @@ async def test_closed_submissions_keep_only_counts_after_the_configured_months(
     assert after[still_open] == before[still_open], "an open submission is never anonymised"
     thread = [m for m in await rows(app.db, TicketMessage) if m.ticket_id == gone.id]
     assert thread == []
+    assert await rows(app.db, Attachment) == [], "the photo's row is gone"
+    assert await rows(app.db, WebUpload) == [], "and so is the file"
     await _prune(app, clock, months_before(start, -26))
     assert {t.code: t for t in await rows(app.db, Ticket)} == after, "a second run changes nothing"
     await visitor.close()
