@@ -288,8 +288,8 @@ def schedule_retention(
     config: OrgConfig,
     clock: Callable[[], dt.datetime],
 ) -> None:
-    """Add the nightly retention run at `retention.time` (a missed night runs at start-up's
-    next slot; each run catches up on everything due)."""
+    """Add the nightly retention run at `retention.time`; each run prunes everything due, so
+    a night missed is made up by the next."""
     at = config.raw.retention.time
 
     async def prune() -> None:

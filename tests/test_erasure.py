@@ -163,6 +163,19 @@ async def test_words_typed_before_consent_are_not_kept(make_app: AppFactory) -> 
     await again.close()
 
 
+async def test_telegram_words_before_consent_leave_no_trace(
+    fake: FakeTelegram, make_app: AppFactory
+) -> None:
+    app = await make_app()
+    chat = Chat(fake, app, PERSON)
+    await chat.send("/start", replies=2)
+    await chat.send("Zyqearly: mình chỉ xem thử thôi", replies=2)
+    [declined] = await chat.press("consent:no")
+    assert declined == text("consent.declined", "vi")
+    left = [(where, v) for where, v in await app.db.run(_every_value) if "Zyqearly" in v]
+    assert left == [], "the update's payload went once it was handled"
+
+
 async def test_words_typed_after_consent_stay_in_the_chat(make_app: AppFactory) -> None:
     app = await make_app(serve_http=True)
     visitor = Browser(app)
