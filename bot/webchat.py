@@ -407,6 +407,9 @@ class WebChat:
             except Exception:
                 # The dispatcher has queued an apology; the visitor's page shows it.
                 log.exception("web event failed", extra={"event_id": event.event_id})
+            if not kept and event.media is not None:
+                ref = event.media.file_ref  # a file sent before consent is not kept either
+                await self.db.run(lambda session: records.drop_upload(session=session, ref=ref))
         return kept
 
     @contextlib.asynccontextmanager

@@ -15,6 +15,7 @@ from sqlmodel import Session, col, select
 
 from bot.domain.desk import Staff
 from bot.domain.messages import UPLOAD_PREFIX, SharedFile
+from storage import erasure
 from storage.desk import SqlDeskRecords
 from storage.models import (
     ChannelIdentity,
@@ -209,6 +210,11 @@ def upload_file(*, session: Session, ref: str) -> tuple[str, bytes] | None:
     upload_id = ref.removeprefix(UPLOAD_PREFIX)
     row = session.get(WebUpload, int(upload_id)) if upload_id.isdigit() else None
     return (row.name, row.data) if row is not None else None
+
+
+def drop_upload(*, session: Session, ref: str) -> None:
+    """Delete an upload by its attachment reference (one sent before consent)."""
+    erasure.delete_uploads(session, refs=[ref])
 
 
 # ---- another device: the resume link, and staff sign-in ------------------------------------

@@ -11,7 +11,7 @@ from sqlmodel import Session, SQLModel
 
 from bot.app import CauNoi
 from bot.domain.i18n import text
-from storage.models import InboxEvent, WebMessage
+from storage.models import InboxEvent, WebMessage, WebUpload
 from tests.conftest import AppFactory, Clock, rows
 from tests.desk import AN, BINH, CODE, GO_DAU_GROUP, OFFICE, Desk, desk_config
 from tests.dialogue import Chat, onboard, submit
@@ -149,7 +149,9 @@ async def test_words_typed_before_consent_are_not_kept(make_app: AppFactory) -> 
     answer = await visitor.post("/chat/api/send", json={"id": "early1", "text": typed})
     assert answer.json() == {"ok": True, "shown": typed}, "the page shows it, the server not"
     await visitor.wait_for(lambda: len(visitor.texts) == 4)  # a nudge, and the question again
+    await visitor.upload("Zyqearly.jpg", b"\xff\xd8" + b"1" * 100, "image/jpeg", replies=2)
     await visitor.press("consent:no")
+    assert await rows(app.db, WebUpload) == [], "nor is a file sent before consent"
     again = Browser(app)
     again.client.cookies = visitor.client.cookies  # the same browser, reloaded
     await again.open()
