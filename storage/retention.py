@@ -74,7 +74,18 @@ def _prune_inbox(session: Session, before: dt.datetime) -> int:
 
 
 def _prune_web(session: Session, before: dt.datetime) -> int:
-    result = session.exec(delete(WebMessage).where(col(WebMessage.created_at) < before))
+    # A message edited since (a card kept up to date) stays whole: its latest version refers
+    # to the first, and the next edit must find it.
+    alive = select(WebMessage.replaces).where(
+        col(WebMessage.created_at) >= before, col(WebMessage.replaces).is_not(None)
+    )
+    result = session.exec(
+        delete(WebMessage).where(
+            col(WebMessage.created_at) < before,
+            col(WebMessage.id).not_in(alive),
+            or_(col(WebMessage.replaces).is_(None), col(WebMessage.replaces).not_in(alive)),
+        )
+    )
     return int(result.rowcount or 0)
 
 

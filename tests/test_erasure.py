@@ -9,14 +9,13 @@ import httpx
 from sqlalchemy import select
 from sqlmodel import Session, SQLModel
 
-from bot.app import CauNoi
 from bot.domain.i18n import text
 from storage.models import InboxEvent, WebMessage, WebUpload
 from tests.conftest import AppFactory, Clock, rows
 from tests.desk import AN, BINH, CODE, GO_DAU_GROUP, OFFICE, Desk, desk_config
 from tests.dialogue import Chat, onboard, submit
 from tests.fake_telegram import FakeTelegram
-from tests.webchat import Browser
+from tests.webchat import Browser, signed_in_staff
 
 PERSON = 5550001234
 NAME = "Zyqvan Hoà"
@@ -40,21 +39,6 @@ def _every_value(session: Session) -> list[tuple[str, str]]:
                 shown = json.dumps(value, ensure_ascii=False, default=str)
                 found.append((f"{table.name}.{column}", shown))
     return found
-
-
-async def _web_staff(app: CauNoi) -> Browser:
-    """Nguyễn Văn An signed in on the web desk with a one-time link."""
-    link = await app.sign_in_link("nguyen-van-an")
-    assert link is not None
-    browser = Browser(app)
-    await browser.open("/chat/signin")
-    response = await browser.client.post(
-        "/chat/api/signin", json={"token": link.split("#", 1)[1]}, headers={"Origin": browser.base}
-    )
-    assert response.status_code == 200, response.text
-    await browser.open()
-    await browser.wait_for(lambda: len(browser.texts) == 2)  # the welcome and the desk's help
-    return browser
 
 
 async def _story(chat: Chat) -> str:
@@ -91,7 +75,7 @@ async def test_forget_leaves_no_name_id_or_text_in_any_table(
     web = {"staff_session_hours": 7 * 24}
     config = desk_config(channels={"telegram": {"public_channel_id": CHANNEL}, "web": web})
     app = await make_app(config=config, clock=clock, serve_http=True)
-    desk, web_staff = Desk(fake, app), await _web_staff(app)
+    desk, web_staff = Desk(fake, app), await signed_in_staff(app)
     fake.names[PERSON] = NAME
     chat = Chat(fake, app, PERSON)
     await onboard(chat, config)

@@ -20,10 +20,10 @@ from storage.models import (
     utcnow,
 )
 from tests.conftest import AppFactory, Clock, config_with, rows
-from tests.desk import CODE, desk_config
+from tests.desk import AN, CODE, Desk, desk_config
 from tests.dialogue import Chat, onboard, send_named, submit
 from tests.fake_telegram import FakeTelegram
-from tests.webchat import Browser
+from tests.webchat import Browser, signed_in_staff
 
 DAY = dt.timedelta(days=1)
 CLOSED_TEXT = "Đèn đường ở hẻm 14 hỏng cả tháng nay, tối đi học rất nguy hiểm."
@@ -86,7 +86,8 @@ async def test_delivered_texts_are_kept_29_days_and_gone_after_31(
     start = utcnow()
     clock = Clock(start)
     app = await make_app(config=desk_config(), clock=clock, serve_http=True)
-    visitor, closed, _ = await _filed(app)
+    staff = await signed_in_staff(app)  # the cards show on the web desk too
+    visitor, closed, still_open = await _filed(app)
     sent = [m for m in await rows(app.db, OutboxMessage) if m.status == "sent"]
     assert any(m.message_key for m in sent), "staff cards were sent, under their keys"
     inbound, web = len(await rows(app.db, InboxEvent)), len(await rows(app.db, WebMessage))
@@ -98,15 +99,23 @@ async def test_delivered_texts_are_kept_29_days_and_gone_after_31(
         web,
     )
 
+    clock.now = start + 30 * DAY  # the open question is taken: its cards are edited
+    await Desk(fake, app).press(AN, f"t:take:{still_open}", sends=3)
     await _prune(app, clock, start + 31 * DAY)
-    kept = await rows(app.db, OutboxMessage)
+    kept = [m for m in await rows(app.db, OutboxMessage) if m.created_at < start + DAY]
     assert kept, "a card's row stays, so the next change still edits it"
     assert all(m.message_key and m.payload == {} for m in kept), "day 31: no texts"
-    assert await rows(app.db, InboxEvent) == [], "handled events gone (redelivery is long over)"
-    assert await rows(app.db, WebMessage) == [], "the web chat follows the same period"
+    old_events = [e for e in await rows(app.db, InboxEvent) if e.received_at < start + DAY]
+    assert old_events == [], "handled events gone (redelivery is long over)"
+    chats = await rows(app.db, WebMessage)
+    edited = {m.replaces for m in chats if m.replaces is not None}
+    old_web = [m for m in chats if m.created_at < start + DAY]
+    assert old_web, "the web desk's card edited on day 30 stays whole"
+    assert all(m.id in edited or m.replaces in edited for m in old_web), "the rest went"
     [ticket, _open] = await rows(app.db, Ticket)
     assert (ticket.code, ticket.text) == (closed, CLOSED_TEXT), "a month is not two years"
     await visitor.close()
+    await staff.close()
 
 
 async def test_closed_submissions_keep_only_counts_after_the_configured_months(
