@@ -40,7 +40,7 @@ from bot.config import OrgConfig
 from bot.dispatch import Dispatcher, Handler
 from bot.domain.i18n import LANGUAGES, text
 from bot.domain.text import fold
-from bot.jobs import DeskJobs, PublishingJobs, schedule
+from bot.jobs import DeskJobs, PublishingJobs, RetentionJobs, schedule, schedule_retention
 from bot.metrics import Metrics
 from bot.news import News
 from bot.outbox import OutboxSender
@@ -326,6 +326,7 @@ def build_application(
     jobs = DeskJobs(db=db, config=config, on_outbox=outbox.wake)
     publisher = PublishingJobs(db=db, config=config, on_outbox=outbox.wake, links=dispatcher.links)
     scheduler = schedule(jobs, publisher, config, clock)
+    schedule_retention(scheduler, RetentionJobs(db=db, config=config), config, clock)
     if webchat is not None:
         scheduler.add_job(
             webchat.end_expired_sessions, CronTrigger(hour=3), id="web-sessions", coalesce=True

@@ -25,6 +25,11 @@ from bot.domain.sla import NudgePolicy
 from bot.domain.text import fold
 from bot.domain.units import UnitName, search_units
 
+# Retention bounds (retention.*): deliveries outlive Telegram's 24 h of redelivery; closed
+# submissions keep their details through at least the yearly report.
+MIN_DELIVERY_DAYS, MAX_DELIVERY_DAYS = 2, 365
+MIN_CLOSED_MONTHS, MAX_CLOSED_MONTHS = 12, 120
+
 
 class ConfigError(Exception):
     """config.yaml is missing, unreadable or wrong; the message names the key."""
@@ -196,6 +201,37 @@ class Limits(_Strict):
     messages_per_minute: int = Field(default=20, ge=3, le=600)
 
 
+class Retention(_Strict):
+    """How long personal data is kept; the privacy notice states the same numbers."""
+
+    # Sent messages' texts, handled inbound events and web chat messages.
+    delivery_days: int = 30
+    # Closed or rejected submissions keep their personal data this long, then only counts.
+    closed_months: int = 24
+    # When the nightly job runs, in the organisation's time zone.
+    time: dt.time = dt.time(3, 30)
+
+    @field_validator("delivery_days")
+    @classmethod
+    def _long_enough_for_redelivery(cls, days: int) -> int:
+        if not MIN_DELIVERY_DAYS <= days <= MAX_DELIVERY_DAYS:
+            raise ValueError(
+                f"keep deliveries {MIN_DELIVERY_DAYS} to {MAX_DELIVERY_DAYS} days "
+                "(inbound events must outlive the platforms' redelivery, Telegram's is 24 h)"
+            )
+        return days
+
+    @field_validator("closed_months")
+    @classmethod
+    def _within_reporting(cls, months: int) -> int:
+        if not MIN_CLOSED_MONTHS <= months <= MAX_CLOSED_MONTHS:
+            raise ValueError(
+                f"keep closed submissions {MIN_CLOSED_MONTHS} to {MAX_CLOSED_MONTHS} months "
+                "(at least a year, for the yearly report)"
+            )
+        return months
+
+
 class RawConfig(_Strict):
     """config.yaml as written."""
 
@@ -209,6 +245,7 @@ class RawConfig(_Strict):
     schedule: Schedule
     channels: Channels = Channels()
     limits: Limits = Limits()
+    retention: Retention = Retention()
 
 
 class Unit(BaseModel):

@@ -1,12 +1,12 @@
 """Scheduled work: deadline reminders and escalations, closing silent submissions, the
-morning summary of each staff member's queue, and the daily good news. Time is always an
-argument; each message is claimed in the database before it is queued, so a restart or a
-second run repeats nothing."""
+morning summary of each staff member's queue, the daily good news, and retention. Time is
+always an argument; each message is claimed in the database before it is queued, so a restart
+or a second run repeats nothing."""
 
 import datetime as dt
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -22,9 +22,11 @@ from bot.domain.kinds import Kind, Role
 from bot.domain.lifecycle import Event, Status, next_status
 from bot.domain.messages import Choice, Recipient, Reply
 from bot.domain.publishing import DAILY, WEEKLY, latest_slot, period_of, week_of
+from bot.domain.retention import cutoffs
 from bot.domain.sla import Nudge, is_working_day
 from handlers import cards, publishing
 from storage import repositories as repo
+from storage import retention
 from storage.db import Database
 from storage.desk import SqlDeskRecords
 from storage.publishing import SqlPublishingRecords
@@ -257,6 +259,53 @@ class PublishingJobs:
         replies = publishing.publish_weekly(self._config, records, now, since)
         queue_replies(session, replies, now=now)
         return week
+
+
+class RetentionJobs:
+    """The nightly retention run: delivered texts and old closed submissions' personal data
+    go after the periods config sets (`retention`), which the privacy notice states."""
+
+    def __init__(self, *, db: Database, config: OrgConfig) -> None:
+        self._db = db
+        self._config = config
+
+    async def prune(self, now: dt.datetime) -> retention.Pruned:
+        """Prune everything whose retention ended before `now`, in one transaction."""
+        kept = self._config.raw.retention
+        limits = cutoffs(now, delivery_days=kept.delivery_days, closed_months=kept.closed_months)
+
+        def run(session: Session) -> retention.Pruned:
+            pruned = retention.prune_deliveries(session=session, before=limits.delivered)
+            closed = retention.anonymise_closed(session=session, before=limits.closed, now=now)
+            return replace(pruned, anonymised=closed)
+
+        pruned = await self._db.run(run)
+        log.info("retention run", extra={"pruned": asdict(pruned)})
+        return pruned
+
+
+def schedule_retention(
+    scheduler: AsyncIOScheduler,
+    jobs: RetentionJobs,
+    config: OrgConfig,
+    clock: Callable[[], dt.datetime],
+) -> None:
+    """Add the nightly retention run at `retention.time`; each run prunes everything due, so
+    a night missed is made up by the next."""
+    at = config.raw.retention.time
+
+    async def prune() -> None:
+        """Prune what is past its retention now."""
+        await jobs.prune(clock())
+
+    scheduler.add_job(
+        prune,
+        CronTrigger(hour=at.hour, minute=at.minute),
+        id="retention",
+        coalesce=True,
+        max_instances=1,
+        misfire_grace_time=6 * 3600,
+    )
 
 
 def schedule(

@@ -15,7 +15,7 @@ from bot.channels.base import (
     RecipientGone,
     TemporaryFailure,
 )
-from bot.domain.messages import Rendered
+from bot.domain.messages import ERASE_WHEN_SENT, Rendered
 from bot.metrics import Metrics
 from storage import repositories as repo
 from storage.db import Database
@@ -47,9 +47,12 @@ class DeliveryRecords:
         self._written: asyncio.Future[None] | None = None
         self._writers: set[asyncio.Task[None]] = set()
 
-    async def record(self, message_id: int, external_id: str | None, at: dt.datetime) -> None:
-        """Record one delivery; return once it is committed."""
-        self._waiting.append(repo.Delivery(message_id, external_id, at))
+    async def record(
+        self, message_id: int, external_id: str | None, at: dt.datetime, *, erase: bool = False
+    ) -> None:
+        """Record one delivery (or delete the message, if it is not to be kept); return once
+        it is committed."""
+        self._waiting.append(repo.Delivery(message_id, external_id, at, erase))
         if self._written is None:
             self._written = asyncio.get_running_loop().create_future()
             writer = asyncio.create_task(self._write(self._written))
@@ -192,7 +195,8 @@ class OutboxSender:
             return False
         # Recorded before the chat's next message goes: after a crash, only the message in
         # flight per chat can go twice.
-        await self._deliveries.record(message.id, external_id, self._clock())
+        erase = message.payload.get(ERASE_WHEN_SENT) is True
+        await self._deliveries.record(message.id, external_id, self._clock(), erase=erase)
         self._metrics.sent.labels(channel).inc()
         return True
 

@@ -328,8 +328,9 @@ class WebChat:
                 echo = event.text
         except Refusal as refusal:
             return _refuse(refusal, language)
-        await self._take(event, echo)
-        return JSONResponse({"ok": True})
+        kept = await self._take(event, echo)
+        # Words not kept (before consent) are shown by the page itself, until it reloads.
+        return JSONResponse({"ok": True} if kept or echo is None else {"ok": True, "shown": echo})
 
     async def upload(self, request: Request) -> Response:
         """A file, as the raw request body; its name in X-File-Name (URL-encoded)."""
@@ -380,30 +381,36 @@ class WebChat:
         )
         return response
 
-    async def _take(self, event: Inbound, echo: str | None) -> None:
-        """Store the event (and the visitor's words in their chat), then handle it, in order
-        per chat."""
+    async def _take(self, event: Inbound, echo: str | None) -> bool:
+        """Store the event (and the visitor's words in their chat, once they agreed to it),
+        then handle it, in order per chat; whether their words were kept."""
         chat_id, now, payload = event.chat_id, self.clock(), event_payload(event)
 
-        def store(session: Any) -> bool:
+        def store(session: Any) -> tuple[bool, bool]:
             new = repo.record_inbound(
                 session=session, channel=CHANNEL, event_id=event.event_id, payload=payload
             )
-            if new and echo is not None:
+            kept = records.keeps_words(session=session, visitor_id=chat_id)
+            if new and kept and echo is not None:
                 records.add_message(
                     session=session, chat_id=chat_id, outgoing=False, body={"text": echo}, now=now
                 )
-            return new
+            return new, kept
 
         async with self._chat_turn(chat_id):
-            if not await self.db.run(store):
-                return  # the browser sent it again (e.g. after a lost answer)
+            new, kept = await self.db.run(store)
+            if not new:
+                return kept  # the browser sent it again (e.g. after a lost answer)
             self.waiters.notify(chat_id)
             try:
                 await self.dispatcher.dispatch(event)
             except Exception:
                 # The dispatcher has queued an apology; the visitor's page shows it.
                 log.exception("web event failed", extra={"event_id": event.event_id})
+            if not kept and event.media is not None:
+                ref = event.media.file_ref  # a file sent before consent is not kept either
+                await self.db.run(lambda session: records.drop_upload(session=session, ref=ref))
+        return kept
 
     @contextlib.asynccontextmanager
     async def _chat_turn(self, chat_id: str) -> AsyncIterator[None]:

@@ -2,8 +2,10 @@
 
 import json
 
-from bot.domain.messages import Choice, Document, Inbound, Reply
+from bot.domain.i18n import text
+from bot.domain.messages import Choice, Document, Inbound, Recipient, Reply
 from bot.domain.people import Profile
+from handlers.cards import STAFF_LANGUAGE
 from handlers.context import Context
 from handlers.steps import Step, goto, register
 
@@ -12,8 +14,14 @@ EXPORT_NAME = "caunoi-my-data.json"
 
 
 def notice(ctx: Context) -> list[Reply]:
-    """The full privacy notice."""
-    return [Reply("privacy.notice", {"organisation": ctx.organisation_name})]
+    """The full privacy notice, with the retention periods config sets."""
+    retention = ctx.org.raw.retention
+    values = {
+        "organisation": ctx.organisation_name,
+        "delivery_days": str(retention.delivery_days),
+        "closed_months": str(retention.closed_months),
+    }
+    return [Reply("privacy.notice", values)]
 
 
 def my_data(ctx: Context) -> list[Reply]:
@@ -38,11 +46,19 @@ def _take_confirm(event: Inbound, ctx: Context) -> list[Reply] | None:
         return [Reply("privacy.forget_kept")]
     if event.choice != "forget:yes":
         return None
-    ctx.records.forget(ctx.now)
+    tombstone = text("privacy.tombstone", STAFF_LANGUAGE)
+    copies = ctx.records.forget(ctx.now, tombstone=tombstone)
     ctx.reset_dialogue()
     ctx.draft = {}
     ctx.profile = Profile()
-    return [Reply("privacy.forgotten")]
+    # Where a quoting message can be edited (a card, a post), it becomes the tombstone too.
+    shown = [
+        Reply(
+            "privacy.tombstone", to=Recipient(c.channel, c.chat_id, STAFF_LANGUAGE), replaces=c.key
+        )
+        for c in copies
+    ]
+    return [Reply("privacy.forgotten", erase_when_sent=True), *shown]
 
 
 register(FLOW, {"confirm": Step(_ask_confirm, _take_confirm)})

@@ -24,6 +24,7 @@ from bot.domain.publishing import (
     StoryView,
     choose_daily,
     latest_weekly_slot,
+    post_key,
     story_key,
     week_of,
 )
@@ -281,7 +282,8 @@ def publish_daily(
     )
     channel = org.raw.channels.telegram.public_channel_id
     audience = _audience(org, records, DAILY)
-    posts = [replace(daily_post(org, story, to.language), to=to) for to in audience]
+    key = post_key(story.code)  # found again if its author asks to be forgotten
+    posts = [replace(daily_post(org, story, to.language), to=to, replaces=key) for to in audience]
     notice = _tell_author(desk, story.code, *_published_notice(channel, news_link, story.code))
     page_text = text("publish.daily_post", PAGE_LANGUAGE, **daily_post(org, story, "vi").values)
     records.record_post(DAILY_POST, story.code, {"text": page_text, "code": story.code}, now)

@@ -5,7 +5,17 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import JSON, CursorResult, Executable, and_, bindparam, func, insert, update
+from sqlalchemy import (
+    JSON,
+    CursorResult,
+    Executable,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    update,
+)
 from sqlalchemy import select as sa_select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -237,14 +247,26 @@ class Delivery:
     message_id: int
     external_id: str | None
     at: dt.datetime
+    # Delivered, then deleted: nothing of it is kept (see Reply.erase_when_sent).
+    erase: bool = False
+
+
+_ERASE_SENT = delete(OutboxMessage).where(col(OutboxMessage.id) == bindparam("p_id"))
 
 
 def mark_sent(*, session: Session, deliveries: Sequence[Delivery]) -> None:
-    """Record delivered messages, each with the channel's id for it, in one statement."""
+    """Record delivered messages, each with the channel's id for it, in one statement;
+    delete those that are not to be kept."""
     params = [
-        {"p_id": d.message_id, "p_at": d.at, "p_external": d.external_id} for d in deliveries
+        {"p_id": d.message_id, "p_at": d.at, "p_external": d.external_id}
+        for d in deliveries
+        if not d.erase
     ]
-    _core(session, _MARK_SENT, params)
+    if params:
+        _core(session, _MARK_SENT, params)
+    erased = [{"p_id": d.message_id} for d in deliveries if d.erase]
+    if erased:
+        _core(session, _ERASE_SENT, erased)
 
 
 def reschedule(

@@ -14,6 +14,7 @@ from sqlmodel import Session, col, select
 
 from bot.domain.desk import Staff
 from bot.domain.messages import UPLOAD_PREFIX, SharedFile
+from storage import erasure
 from storage.desk import SqlDeskRecords
 from storage.models import (
     ChannelIdentity,
@@ -147,6 +148,17 @@ def messages_after(*, session: Session, chat_id: str, after: int) -> list[ChatEv
     ]
 
 
+def keeps_words(*, session: Session, visitor_id: str) -> bool:
+    """Whether the visitor's own words are kept in their chat: once they agreed to the
+    processing of their data (staff always)."""
+    found = session.exec(
+        select(Person.consent_at, Person.staff_code)
+        .join(ChannelIdentity, col(ChannelIdentity.person_id) == col(Person.id))
+        .where(ChannelIdentity.channel == CHANNEL, ChannelIdentity.external_id == visitor_id)
+    ).first()
+    return found is not None and (found[0] is not None or found[1] is not None)
+
+
 def message_exists(*, session: Session, chat_id: str, message_id: int) -> bool:
     """Whether a message belongs to this chat (an edit may only touch its own chat)."""
     row = session.get(WebMessage, message_id)
@@ -193,6 +205,11 @@ def upload_file(*, session: Session, ref: str) -> tuple[str, bytes] | None:
     upload_id = ref.removeprefix(UPLOAD_PREFIX)
     row = session.get(WebUpload, int(upload_id)) if upload_id.isdigit() else None
     return (row.name, row.data) if row is not None else None
+
+
+def drop_upload(*, session: Session, ref: str) -> None:
+    """Delete an upload by its attachment reference (one sent before consent)."""
+    erasure.delete_uploads(session, refs=[ref])
 
 
 # ---- another device: the resume link, and staff sign-in ------------------------------------

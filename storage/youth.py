@@ -1,6 +1,7 @@
 """The youth dialogue's records, scoped to one person: their submissions, data and erasure."""
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import delete, func, update
@@ -8,27 +9,29 @@ from sqlmodel import Session, col, select
 
 from bot.domain.kinds import Kind
 from bot.domain.lifecycle import Status
-from bot.domain.publishing import DAILY_POST
 from bot.domain.tickets import (
     AttachmentRef,
+    StaffCopy,
     Submission,
     ThreadEntry,
     TicketSummary,
 )
+from storage import erasure
 from storage.models import (
     Attachment,
+    AuditEntry,
     ChannelIdentity,
     Conversation,
     Counter,
+    Invite,
     OutboxMessage,
     Person,
-    Publication,
+    StaffMember,
     Story,
     Ticket,
     TicketMessage,
     Unit,
     WebMessage,
-    WebUpload,
     WebVisitor,
 )
 from storage.repositories import upsert_insert
@@ -36,7 +39,7 @@ from storage.repositories import upsert_insert
 SENDER = "youth"
 PUBLISHABLE = (Kind.STORY, Kind.IDEA)
 PUBLISH_CREDITS = ("named", "anonymous")
-WEB = "web"  # the web chat's channel name (storage.web imports this module)
+WEB = erasure.WEB  # the web chat's channel name (storage.web imports this module)
 
 
 def _summary(ticket: Ticket) -> TicketSummary:
@@ -229,63 +232,71 @@ class SqlYouthRecords:
             "submissions": [self._export_ticket(t) for t in tickets],
         }
 
-    def forget(self, now: dt.datetime) -> None:
-        """Delete this person and everything they wrote; their submissions stay only as
-        anonymous counts (kind, category, unit, status, dates)."""
+    def forget(self, now: dt.datetime, *, tombstone: str) -> list[StaffCopy]:
+        """Delete this person and everything they wrote, everywhere it was copied; their
+        submissions stay only as anonymous counts (kind, category, unit, status, dates)."""
         session = self._session
-        ticket_ids = list(
-            session.exec(select(Ticket.id).where(Ticket.author_id == self._person_id)).all()
-        )
-        if ticket_ids:
-            codes = session.exec(select(Ticket.code).where(col(Ticket.id).in_(ticket_ids))).all()
-            # A story already posted stays counted, but leaves the public page and feed.
-            session.exec(
-                update(Publication)
-                .where(col(Publication.kind) == DAILY_POST, col(Publication.period).in_(codes))
-                .values(payload={})
-            )
-            session.exec(delete(Story).where(col(Story.ticket_id).in_(ticket_ids)))
-            session.exec(delete(Attachment).where(col(Attachment.ticket_id).in_(ticket_ids)))
-            session.exec(delete(TicketMessage).where(col(TicketMessage.ticket_id).in_(ticket_ids)))
-            session.exec(
-                update(Ticket)
-                .where(col(Ticket.id).in_(ticket_ids))
-                .values(
-                    author_id=None,
-                    anonymous=True,
-                    text="",
-                    rating_comment=None,
-                    publish_consent=None,
-                    updated_at=now,
-                )
-            )
-        session.exec(
-            update(TicketMessage)
-            .where(col(TicketMessage.author_id) == self._person_id)
-            .values(author_id=None)
-        )
+        tickets = session.exec(select(Ticket).where(Ticket.author_id == self._person_id)).all()
         identities = session.exec(
             select(ChannelIdentity).where(ChannelIdentity.person_id == self._person_id)
         ).all()
+        codes = [t.code for t in tickets]
+        found = erasure.needles(
+            codes, [i.display_name for i in identities], self._texts_written(tickets)
+        )
         for identity in identities:
-            session.exec(
-                delete(OutboxMessage).where(
-                    col(OutboxMessage.channel) == identity.channel,
-                    col(OutboxMessage.chat_id) == identity.chat_id,
-                    col(OutboxMessage.status) != "pending",
-                )
+            self._forget_account(identity)
+        copies = erasure.tombstone_copies(session, codes, found, tombstone)
+        erasure.scrub_inbox(session, [*found, *(i.external_id for i in identities)])
+        erasure.strip_tickets(session, [t.id for t in tickets if t.id is not None], now)
+        self._unlink_person()
+        return copies
+
+    def _texts_written(self, tickets: Sequence[Ticket]) -> list[str | None]:
+        """Everything this person wrote: submissions, thread messages, stories, comments."""
+        bodies = self._session.exec(
+            select(TicketMessage.body).where(TicketMessage.author_id == self._person_id)
+        ).all()
+        ids = [t.id for t in tickets]
+        stories = self._session.exec(select(Story.text).where(col(Story.ticket_id).in_(ids)))
+        comments = [t.rating_comment for t in tickets]
+        return [*(t.text for t in tickets), *bodies, *stories, *comments]
+
+    def _forget_account(self, identity: ChannelIdentity) -> None:
+        """One channel account: what was sent to it, its dialogue, its web chat."""
+        session = self._session
+        session.exec(
+            delete(OutboxMessage).where(
+                col(OutboxMessage.channel) == identity.channel,
+                col(OutboxMessage.chat_id) == identity.chat_id,
             )
-            session.exec(
-                delete(Conversation).where(
-                    col(Conversation.channel) == identity.channel,
-                    col(Conversation.external_id) == identity.external_id,
-                )
+        )
+        session.exec(
+            delete(Conversation).where(
+                col(Conversation.channel) == identity.channel,
+                col(Conversation.external_id) == identity.external_id,
             )
-            if identity.channel == WEB:
-                _forget_web_chat(session, identity.external_id)
-            session.delete(identity)
+        )
+        if identity.channel == WEB:
+            _forget_web_chat(session, identity.external_id)
+        session.delete(identity)
+
+    def _unlink_person(self) -> None:
+        """Delete the person; rows that only pointed at them (as staff, say) stay, unlinked."""
+        session, me = self._session, self._person_id
+        session.exec(
+            update(TicketMessage).where(col(TicketMessage.author_id) == me).values(author_id=None)
+        )
+        session.exec(update(Ticket).where(col(Ticket.assignee_id) == me).values(assignee_id=None))
+        session.exec(
+            update(AuditEntry).where(col(AuditEntry.actor_id) == me).values(actor_id=None)
+        )
+        session.exec(
+            update(StaffMember).where(col(StaffMember.person_id) == me).values(person_id=None)
+        )
+        session.exec(update(Invite).where(col(Invite.used_by) == me).values(used_by=None))
         session.flush()
-        session.exec(delete(Person).where(col(Person.id) == self._person_id))
+        session.exec(delete(Person).where(col(Person.id) == me))
 
     # ---- helpers ---------------------------------------------------------------------
 
@@ -353,7 +364,7 @@ class SqlYouthRecords:
 def _forget_web_chat(session: Session, visitor_id: str) -> None:
     """A web visitor's chat, uploads and resume link (their browser session stays, empty)."""
     session.exec(delete(WebMessage).where(col(WebMessage.chat_id) == visitor_id))
-    session.exec(delete(WebUpload).where(col(WebUpload.visitor_id) == visitor_id))
+    erasure.delete_uploads(session, visitor_id=visitor_id)
     session.exec(
         update(WebVisitor).where(col(WebVisitor.id) == visitor_id).values(resume_hash=None)
     )

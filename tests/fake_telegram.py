@@ -94,6 +94,8 @@ class FakeTelegram:
     _task: asyncio.Task[None] | None = None
     _closing: bool = False
     _ok_counts: Counter[str] = field(default_factory=Counter)
+    # A user's first name when a test gives one (else User<id>).
+    names: dict[int, str] = field(default_factory=dict)
 
     # ---- life cycle -------------------------------------------------------------------
 
@@ -148,7 +150,7 @@ class FakeTelegram:
         message: dict[str, Any] = {
             "message_id": next(self._message_ids),
             "date": int(time.time()),
-            "chat": {"id": user_id, "type": "private", "first_name": f"User{user_id}"},
+            "chat": {"id": user_id, "type": "private", "first_name": self.name(user_id)},
             "from": self.user(user_id),
             **extra,
         }
@@ -190,10 +192,13 @@ class FakeTelegram:
             }
         )
 
-    @staticmethod
-    def user(user_id: int, language: str | None = None) -> dict[str, Any]:
+    def name(self, user_id: int) -> str:
+        """A user's first name."""
+        return self.names.get(user_id, f"User{user_id}")
+
+    def user(self, user_id: int, language: str | None = None) -> dict[str, Any]:
         """A Telegram user object."""
-        user: dict[str, Any] = {"id": user_id, "is_bot": False, "first_name": f"User{user_id}"}
+        user: dict[str, Any] = {"id": user_id, "is_bot": False, "first_name": self.name(user_id)}
         if language:
             user["language_code"] = language
         return user

@@ -46,6 +46,15 @@ def test_province_can_be_given_by_code() -> None:
         (lambda d: d["schedule"].update(daily_good_news="25:99"), "schedule.daily_good_news"),
         (lambda d: d["routing"]["rules"][0].pop("staff"), "a route needs group_chat_id or staff"),
         (
+            lambda d: d.update(retention={"delivery_days": 1}),
+            "retention.delivery_days: Value error, keep deliveries 2 to 365 days",
+        ),
+        (
+            lambda d: d.update(retention={"closed_months": 6}),
+            "retention.closed_months: Value error, keep closed submissions 12 to 120 months",
+        ),
+        (lambda d: d.update(retention={"keep": 1}), "retention.keep: Extra inputs"),
+        (
             lambda d: d["channels"]["web"].update(try_out_admin="ghost"),
             "channels.web.try_out_staff/try_out_admin: unknown staff code ghost",
         ),

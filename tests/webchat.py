@@ -147,3 +147,19 @@ class Browser:
         for event in events:
             first = event.get("replaces") or event["id"]
             self.events[first] = event
+
+
+async def signed_in_staff(app: CauNoi, code: str = "nguyen-van-an") -> Browser:
+    """A browser in which a staff member signed in with a one-time link (close it after)."""
+    link = await app.sign_in_link(code)
+    assert link is not None
+    browser = Browser(app)
+    await browser.open("/chat/signin")
+    token = link.split("#", 1)[1]
+    response = await browser.client.post(
+        "/chat/api/signin", json={"token": token}, headers={"Origin": browser.base}
+    )
+    assert response.status_code == 200, response.text
+    await browser.open()
+    await browser.wait_for(lambda: len(browser.texts) == 2)  # the welcome and the desk's help
+    return browser

@@ -61,4 +61,5 @@ def render(reply: Reply, language: str) -> Rendered:
         key=reply.replaces,
         photos=reply.photos,
         file=reply.file,
+        erase_when_sent=reply.erase_when_sent,
     )

@@ -73,6 +73,7 @@ class Document:
     content: str
 
 
+ERASE_WHEN_SENT = "erase_when_sent"  # the outbox deletes such a message once delivered
 UPLOAD_PREFIX = "web:"  # how attachments refer to a web chat upload: web:<id>
 
 
@@ -105,6 +106,8 @@ class Reply:
     photos: tuple[str, ...] = ()
     # A file to show with the text as its caption.
     file: SharedFile | None = None
+    # Not kept once delivered (the last word to someone whose data was erased).
+    erase_when_sent: bool = False
 
 
 @dataclass(frozen=True)
@@ -117,6 +120,7 @@ class Rendered:
     key: str | None = None
     photos: tuple[str, ...] = ()
     file: SharedFile | None = None
+    erase_when_sent: bool = False
 
     def to_payload(self) -> dict[str, object]:
         """The JSON form kept in the outbox."""
@@ -132,6 +136,8 @@ class Rendered:
             payload["document"] = {"name": self.document.name, "content": self.document.content}
         if self.file is not None:
             payload["file"] = [self.file.origin, self.file.kind, self.file.ref]
+        if self.erase_when_sent:
+            payload[ERASE_WHEN_SENT] = True
         return payload
 
     @classmethod
@@ -155,4 +161,5 @@ class Rendered:
             key=str(key) if key is not None else None,
             photos=tuple(str(p) for p in photos) if isinstance(photos, list) else (),
             file=SharedFile(*(str(v) for v in shared)) if isinstance(shared, list) else None,
+            erase_when_sent=payload.get(ERASE_WHEN_SENT) is True,
         )

@@ -8,6 +8,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
+POST_PREFIX = "post:"
 STORY_PREFIX = "story:"
 DAILY = "daily"
 WEEKLY = "weekly"
@@ -36,6 +37,11 @@ class Credit(StrEnum):
 def story_key(code: str) -> str:
     """The key that keeps a story's moderation card one message per chat."""
     return f"{STORY_PREFIX}{code}"
+
+
+def post_key(code: str) -> str:
+    """The key of a story's daily post in each chat it went to (found again on erasure)."""
+    return f"{POST_PREFIX}{code}"
 
 
 @dataclass(frozen=True)

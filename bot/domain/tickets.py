@@ -91,6 +91,16 @@ class ThreadEntry:
     internal: bool = False
 
 
+@dataclass(frozen=True)
+class StaffCopy:
+    """A message about an erased submission in someone else's chat, by its key there: it is
+    replaced with a tombstone where the channel can edit."""
+
+    channel: str
+    chat_id: str
+    key: str
+
+
 SENDER_EVENTS = {
     SenderAction.ADD_INFO: Event.SENDER_INFO,
     SenderAction.CLOSE: Event.SENDER_CLOSE,
@@ -169,6 +179,8 @@ class YouthRecords(Protocol):
         """Everything we hold about this person, for them to take away."""
         ...
 
-    def forget(self, now: dt.datetime) -> None:
-        """Delete this person's data, keeping only anonymous counts of their submissions."""
+    def forget(self, now: dt.datetime, *, tombstone: str) -> list[StaffCopy]:
+        """Delete this person's data, keeping only anonymous counts of their submissions;
+        every stored copy that quoted them becomes `tombstone`. The copies to edit where
+        they are shown."""
         ...

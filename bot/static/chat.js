@@ -156,7 +156,20 @@
   }
 
   async function say(words, id) {
-    return post("/chat/api/send", { id: id || newId(), text: words });
+    const at = cursor;
+    const answer = await post("/chat/api/send", { id: id || newId(), text: words });
+    if (answer && answer.shown) showUnkept(answer.shown, at);
+    return answer;
+  }
+
+  // Words the server does not keep (typed before consent): shown on this page only, in
+  // their place before the answers that came after them; a reload does not bring them back.
+  function showUnkept(words, at) {
+    const el = document.createElement("div");
+    el.className = "msg me";
+    fill(el, { text: words, at: new Date().toISOString() });
+    const later = Array.from(log.children).find((c) => Number(c.dataset.id) > at);
+    log.insertBefore(el, later || null);
   }
 
   async function press(button, id) {
