@@ -131,17 +131,18 @@ class HourlyCap:
         self._per_hour = per_hour
         self._uses: dict[str, deque[dt.datetime]] = {}
 
-    def allow(self, key: str, now: dt.datetime) -> bool:
-        """Count one use of the key; False (and not counted) when its hour is full."""
-        if len(self._uses) > 50_000:  # forget idle keys rather than grow without end
-            self._uses = {k: v for k, v in self._uses.items() if v and v[-1] > now - HOUR}
-        uses = self._uses.setdefault(key, deque())
+    def full(self, key: str, now: dt.datetime) -> bool:
+        """Whether the key has used up its hour."""
+        uses = self._uses.get(key)
         while uses and uses[0] <= now - HOUR:
             uses.popleft()
-        if len(uses) >= self._per_hour:
-            return False
-        uses.append(now)
-        return True
+        return uses is not None and len(uses) >= self._per_hour
+
+    def take(self, key: str, now: dt.datetime) -> None:
+        """Count one use of the key."""
+        if len(self._uses) > 50_000:  # forget idle keys rather than grow without end
+            self._uses = {k: v for k, v in self._uses.items() if v and v[-1] > now - HOUR}
+        self._uses.setdefault(key, deque()).append(now)
 
 
 class Refusal(Exception):
@@ -392,10 +393,11 @@ class WebChat:
         if refusal is not None:
             raise refusal
         address = request.client.host if request.client else "unknown"
-        if not self._uploads_per_address.allow(address, now):
+        caps = ((self._uploads_per_address, address), (self._uploads_per_session, visitor_id))
+        if any(cap.full(key, now) for cap, key in caps):
             raise Refusal(429, "web.upload_limit")
-        if not self._uploads_per_session.allow(visitor_id, now):
-            raise Refusal(429, "web.upload_limit")
+        for cap, key in caps:
+            cap.take(key, now)
 
     async def language(self, request: Request) -> Response:
         """Switch the page and the dialogue to another language."""
