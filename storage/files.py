@@ -63,13 +63,6 @@ def open_store(url: str) -> FileStore:
     return DirectoryStore(Path(url))
 
 
-def directory_of(url: str | None) -> Path:
-    """The directory a FILE_STORE_URL names, or the default one for any other store."""
-    if not url or urlsplit(url).scheme == "s3":
-        return Path(DEFAULT_DIRECTORY)
-    return Path(urlsplit(url).path if url.startswith("file:") else url)
-
-
 def _checked(key: str) -> str:
     if not KEY.match(key):
         raise ValueError(f"not a file store key: {key!r}")
@@ -203,4 +196,5 @@ class S3Store:
             Bucket=self.bucket, Prefix=self.prefix
         )
         names = (item["Key"] for page in pages for item in page.get("Contents", []))
-        return sorted(name.removeprefix(self.prefix) for name in names)
+        # Anything else put under the prefix by hand is not ours to list (or delete).
+        return sorted(k for k in (n.removeprefix(self.prefix) for n in names) if KEY.match(k))

@@ -19,7 +19,7 @@ from handlers import entry  # noqa: F401  (registers every flow's steps)
 from handlers.profile import ONBOARDING
 from handlers.submission import FLOW as SUBMIT
 from storage.db import create_engine
-from storage.files import DirectoryStore, FileStore, S3Store
+from storage.files import DirectoryStore, FileStore, S3Store, open_store
 from storage.migrate import alembic_config, upgrade
 from storage.models import Attachment, WebUpload
 from storage.web import UploadGate
@@ -311,6 +311,59 @@ async def test_a_store_refuses_keys_that_leave_it(store: FileStore) -> None:
     for key in ("../etc/passwd", "/abs", "uploads/../../x", "UPPER", ""):
         with pytest.raises(ValueError, match="not a file store key"):
             await store.read(key)
+
+
+@pytest.mark.parametrize(
+    ("url", "kind", "where"),
+    [
+        ("data/files", DirectoryStore, "data/files"),
+        ("/srv/caunoi/files", DirectoryStore, "/srv/caunoi/files"),
+        ("file:///srv/caunoi/files", DirectoryStore, "/srv/caunoi/files"),
+        ("s3://caunoi-files/prod", S3Store, "caunoi-files prod/"),
+        ("s3://caunoi-files", S3Store, "caunoi-files "),
+    ],
+)
+def test_the_store_comes_from_file_store_url(url: str, kind: type, where: str) -> None:
+    store = open_store(url)
+    assert isinstance(store, kind)
+    if isinstance(store, S3Store):
+        assert f"{store.bucket} {store.prefix}" == where
+    else:
+        assert str(store.root) == where  # type: ignore[attr-defined]
+
+
+async def test_keys_put_in_the_bucket_by_hand_are_left_alone(s3_endpoint: str) -> None:
+    client = _s3_client(s3_endpoint)
+    client.create_bucket(Bucket="by-hand")  # type: ignore[attr-defined]
+    client.put_object(Bucket="by-hand", Key="p/README.txt", Body=b"x")  # type: ignore[attr-defined]
+    store = S3Store("by-hand", "p", client=client)
+    await store.write("uploads/ok", _chunks(b"y"))
+    assert await store.keys() == ["uploads/ok"]
+
+
+async def test_the_app_keeps_uploads_in_the_object_store_it_is_given(
+    make_app: AppFactory,
+    browsers: list[Browser],
+    s3_endpoint: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    bucket = f"caunoi-{secrets.token_hex(4)}"
+    client = _s3_client(s3_endpoint)
+    client.create_bucket(Bucket=bucket)  # type: ignore[attr-defined]
+    for name, value in {
+        "AWS_ENDPOINT_URL": s3_endpoint,
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    app = await make_app(serve_http=True, file_store_url=f"s3://{bucket}/caunoi")
+    visitor = await _at_attachments(app, browsers)
+    await visitor.upload("ảnh.jpg", PHOTO, "image/jpeg")
+    [upload] = await rows(app.db, WebUpload)
+    stored = client.get_object(Bucket=bucket, Key=f"caunoi/{upload.store_key}")  # type: ignore[attr-defined]
+    assert stored["Body"].read() == PHOTO
+    assert await app.uploads.source()(f"web:{upload.id}") == ("ảnh.jpg", PHOTO)
 
 
 def test_existing_blobs_move_to_the_directory_store(
