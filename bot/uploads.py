@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from bot.channels.base import FileSource
 from storage import web as records
 from storage.db import Database
-from storage.files import FileStore, new_upload_key
+from storage.files import UPLOADS, FileStore, new_upload_key
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +108,8 @@ class Uploads:
         # The store first: a file written after this listing has its row already.
         held = await self.store.keys()
         known = await self.db.run(lambda session: records.stored_keys(session=session))
-        orphans = [key for key in held if key not in known and key not in keys]
+        ours = (key for key in held if key.startswith(f"{UPLOADS}/"))
+        orphans = [key for key in ours if key not in known and key not in keys]
         return await self._delete([*keys, *orphans])
 
     async def _delete(self, keys: list[str]) -> int:

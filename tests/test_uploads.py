@@ -166,12 +166,13 @@ async def test_the_cleanup_job_deletes_files_no_submission_took(
     await dropped.upload("later.jpg", PHOTO, "image/jpeg")
     stray = "uploads/" + "0" * 32  # a file nothing accounts for (e.g. after a crash)
     await app.uploads.store.write(stray, _chunks(b"stray"))
+    await app.uploads.store.write("notes", _chunks(b"not an upload: left alone"))
     job = app.scheduler.get_job("upload-cleanup").func
 
     async def kept() -> list[str]:
         await job()
         names = {u.store_key: u.name for u in await rows(app.db, WebUpload)}
-        assert set(_store_files(app)) == set(names), "rows and files go together"
+        assert set(_store_files(app)) == {*names, "notes"}, "rows and files go together"
         return sorted(names.values())
 
     clock.now = T0 + dt.timedelta(hours=5, minutes=59)
