@@ -35,16 +35,24 @@ from bot.channels.telegram import (
     to_inbound,
 )
 from bot.channels.web import CHANNEL as WEB
-from bot.channels.web import Waiters, WebSender, upload_source
+from bot.channels.web import Waiters, WebSender
 from bot.config import OrgConfig
 from bot.dispatch import Dispatcher, Handler
 from bot.domain.i18n import LANGUAGES, text
 from bot.domain.text import fold
-from bot.jobs import DeskJobs, PublishingJobs, RetentionJobs, schedule, schedule_retention
+from bot.jobs import (
+    DeskJobs,
+    PublishingJobs,
+    RetentionJobs,
+    schedule,
+    schedule_retention,
+    schedule_upload_cleanup,
+)
 from bot.metrics import Metrics
 from bot.news import News
 from bot.outbox import OutboxSender
 from bot.settings import Settings
+from bot.uploads import Uploads
 from bot.web import TELEGRAM_WEBHOOK_PATH, QuietServer, build_web
 from bot.webchat import WebChat
 from handlers import entry
@@ -52,6 +60,7 @@ from handlers.desk import INVITE_PREFIX
 from storage import repositories as repo
 from storage.db import Database
 from storage.desk import create_sign_in, sync_staff
+from storage.files import open_store
 from storage.models import utcnow
 
 log = logging.getLogger(__name__)
@@ -138,6 +147,7 @@ class CauNoi:
     scheduler: AsyncIOScheduler
     webchat: WebChat | None
     clock: Callable[[], dt.datetime]
+    uploads: Uploads
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _server: uvicorn.Server | None = None
     _socket: socket.socket | None = None
@@ -293,7 +303,7 @@ def build_application(
     )
     webhook = settings.webhook()
     telegram, telegram_sender = None, None
-    uploads = upload_source(db)
+    uploads = Uploads(db, open_store(settings.file_store_url))
     if settings.telegram_bot_token and settings.telegram_enabled:
         queue = DurableUpdateQueue(lambda events: dispatcher.record_many(TELEGRAM, events))
         application = _telegram_application(
@@ -301,7 +311,7 @@ def build_application(
         )
         application.add_handler(TypeHandler(Update, _telegram_callback(dispatcher)))
         application.add_error_handler(_log_error)
-        telegram_sender = TelegramSender(application.bot, uploads)
+        telegram_sender = TelegramSender(application.bot, uploads.source())
         channels[TELEGRAM] = telegram_sender
         poller = None if webhook else Poller(application.bot, queue, ALLOWED_UPDATES)
         telegram = TelegramRuntime(application, queue, webhook, poller)
@@ -309,11 +319,19 @@ def build_application(
     if config.raw.channels.web.enabled:
         waiters = Waiters()
         channels[WEB] = WebSender(db, waiters, clock)
-        sources: dict[str, FileSource] = {WEB: uploads}
+        sources: dict[str, FileSource] = {WEB: uploads.source()}
         if telegram_sender is not None:
             sources[TELEGRAM] = telegram_sender.download
         webchat = WebChat(
-            db, dispatcher, config, waiters, settings.public_base(), clock, outbox.wake, sources
+            db,
+            dispatcher,
+            config,
+            waiters,
+            settings.public_base(),
+            clock,
+            outbox.wake,
+            uploads,
+            sources,
         )
         news = News(db, config, settings.public_base(), sources)
     web = build_web(
@@ -331,6 +349,7 @@ def build_application(
         scheduler.add_job(
             webchat.end_expired_sessions, CronTrigger(hour=3), id="web-sessions", coalesce=True
         )
+        schedule_upload_cleanup(scheduler, uploads, config, clock)
     return CauNoi(
         settings,
         config,
@@ -345,6 +364,7 @@ def build_application(
         scheduler,
         webchat,
         clock,
+        uploads,
     )
 
 

@@ -176,6 +176,11 @@ class WebChannel(_Strict):
     requests_per_minute_address: int = Field(default=120, ge=5, le=6000)
     # How long a waiting browser is held before it asks again (long polling).
     poll_seconds: int = Field(default=25, ge=1, le=60)
+    # Uploads (only after consent, at a step that takes files): per session and per address
+    # in any hour, and how long one that no submission took is kept.
+    uploads_per_hour_session: int = Field(default=20, ge=1, le=1000)
+    uploads_per_hour_address: int = Field(default=60, ge=1, le=10_000)
+    upload_keep_hours: int = Field(default=6, ge=1, le=7 * 24)
     # Staff codes that `make run` without a Telegram token prints sign-in links for.
     try_out_staff: str | None = None
     try_out_admin: str | None = None

@@ -24,6 +24,7 @@ from bot.domain.messages import Choice, Recipient, Reply
 from bot.domain.publishing import DAILY, WEEKLY, latest_slot, period_of, week_of
 from bot.domain.retention import cutoffs
 from bot.domain.sla import Nudge, is_working_day
+from bot.uploads import Uploads
 from handlers import cards, publishing
 from storage import repositories as repo
 from storage import retention
@@ -373,3 +374,25 @@ def schedule(
         misfire_grace_time=config.raw.schedule.catch_up_hours * 3600,
     )
     return scheduler
+
+
+def schedule_upload_cleanup(
+    scheduler: AsyncIOScheduler,
+    uploads: Uploads,
+    config: OrgConfig,
+    clock: Callable[[], dt.datetime],
+) -> None:
+    """Every hour, delete the uploads no submission took within channels.web.upload_keep_hours
+    (and files nothing accounts for any more)."""
+
+    async def clean_uploads() -> None:
+        """Run the upload cleanup now."""
+        await uploads.clean(clock(), config.raw.channels.web.upload_keep_hours)
+
+    scheduler.add_job(
+        clean_uploads,
+        IntervalTrigger(hours=1),
+        id="upload-cleanup",
+        coalesce=True,
+        max_instances=1,
+    )

@@ -20,6 +20,9 @@ class Settings(BaseSettings):
     webhook_secret: SecretStr | None = None
     # The address people reach this app at, for links (web chat, sign-in); default: local.
     public_url: AnyHttpUrl | None = None
+    # Where uploaded files live: a directory, or s3://bucket/prefix (AWS_* variables for the
+    # endpoint and credentials).
+    file_store_url: str = "data/files"
     caunoi_config: Path = Field(default=Path("config.yaml"))
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8080, ge=0, le=65535)

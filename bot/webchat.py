@@ -15,6 +15,7 @@ import logging
 import re
 import string
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from html import escape
@@ -41,11 +42,12 @@ from bot.config import OrgConfig
 from bot.dispatch import Dispatcher, queue_replies
 from bot.domain.i18n import LANGUAGES, supported, text
 from bot.domain.messages import Inbound, Recipient
-from handlers import desk
+from bot.uploads import NewUpload, Uploads
+from handlers import desk, steps
 from storage import repositories as repo
 from storage import web as records
 from storage.db import Database
-from storage.web import SignedIn
+from storage.web import SignedIn, UploadGate
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +98,7 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
 }
+HOUR = dt.timedelta(hours=1)
 STATIC_TYPES = {"chat.js": "text/javascript", "chat.css": "text/css", "news.css": "text/css"}
 
 
@@ -121,6 +124,27 @@ class RateLimit:
         return True
 
 
+class HourlyCap:
+    """At most `per_hour` uses per key in any hour, by the app's clock (time is an input)."""
+
+    def __init__(self, per_hour: int) -> None:
+        self._per_hour = per_hour
+        self._uses: dict[str, deque[dt.datetime]] = {}
+
+    def full(self, key: str, now: dt.datetime) -> bool:
+        """Whether the key has used up its hour."""
+        uses = self._uses.get(key)
+        while uses and uses[0] <= now - HOUR:
+            uses.popleft()
+        return uses is not None and len(uses) >= self._per_hour
+
+    def take(self, key: str, now: dt.datetime) -> None:
+        """Count one use of the key."""
+        if len(self._uses) > 50_000:  # forget idle keys rather than grow without end
+            self._uses = {k: v for k, v in self._uses.items() if v and v[-1] > now - HOUR}
+        self._uses.setdefault(key, deque()).append(now)
+
+
 class Refusal(Exception):
     """A request we answer with a polite message in the visitor's language."""
 
@@ -140,6 +164,7 @@ class WebChat:
     public_url: str | None
     clock: Callable[[], dt.datetime]
     on_outbox: Callable[[], None]
+    uploads: Uploads
     # Per messenger channel, how to fetch a file that came through it (for staff on the web).
     file_sources: Mapping[str, FileSource] = field(default_factory=dict)
 
@@ -147,6 +172,8 @@ class WebChat:
         web = self.config.raw.channels.web
         self._per_session = RateLimit(web.requests_per_minute_session)
         self._per_address = RateLimit(web.requests_per_minute_address)
+        self._uploads_per_session = HourlyCap(web.uploads_per_hour_session)
+        self._uploads_per_address = HourlyCap(web.uploads_per_hour_address)
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
         self._template = string.Template(asset("page.html"))
 
@@ -333,34 +360,45 @@ class WebChat:
         return JSONResponse({"ok": True} if kept or echo is None else {"ok": True, "shown": echo})
 
     async def upload(self, request: Request) -> Response:
-        """A file, as the raw request body; its name in X-File-Name (URL-encoded)."""
+        """A file, as the raw request body streamed to the file store; its name in
+        X-File-Name (URL-encoded). Taken only after consent, at a step that takes files,
+        within the hourly caps."""
         language = self._language(request)
         limit_mb = self.config.raw.limits.attachment_max_mb
+        too_big = Refusal(413, "web.too_big", mb=str(limit_mb))
+        name = unquote(request.headers.get("X-File-Name", "file"))[:200] or "file"
+        content_type = request.headers.get("Content-Type", "application/octet-stream")
         try:
             signed_in = await self._guard(request)
             event_id = _event_id({"id": request.headers.get("X-Event-Id", "")})
-            data = await _read_limited(request, limit_mb * 1024 * 1024, limit_mb)
-            if not data:
-                raise Refusal(400, "web.empty")
+            _check_declared(request, limit_mb * 1024 * 1024, too_big)
+            await self._may_upload(request, signed_in.visitor_id)
+            upload = NewUpload(signed_in.visitor_id, name, content_type)
+            chunks = _file_chunks(request, limit_mb * 1024 * 1024, too_big)
+            upload_id, size = await self.uploads.save(upload, chunks, self.clock())
         except Refusal as refusal:
             return _refuse(refusal, language)
-        name = unquote(request.headers.get("X-File-Name", "file"))[:200] or "file"
-        content_type = request.headers.get("Content-Type", "application/octet-stream")
-        now, visitor = self.clock(), signed_in.visitor_id
-        upload_id = await self.db.run(
-            lambda session: records.save_upload(
-                session=session,
-                visitor_id=visitor,
-                name=name,
-                content_type=content_type,
-                data=data,
-                now=now,
-            )
-        )
-        kind = (media_kind(content_type), len(data))
-        event = media_event(visitor, event_id, upload_id, kind, language)
+        kind = (media_kind(content_type), size)
+        event = media_event(signed_in.visitor_id, event_id, upload_id, kind, language)
         await self._take(event, text("web.attached", language, name=name))
         return JSONResponse({"ok": True})
+
+    async def _may_upload(self, request: Request, visitor_id: str) -> None:
+        """Refuse an upload before anything is stored: no consent yet, not at a step that
+        takes files, or over the hourly caps."""
+        gate = await self.db.run(
+            lambda session: records.upload_gate(session=session, visitor_id=visitor_id)
+        )
+        now = self.clock()
+        refusal = upload_refusal(gate, now, self.config.raw.limits.dialogue_timeout_minutes)
+        if refusal is not None:
+            raise refusal
+        address = request.client.host if request.client else "unknown"
+        caps = ((self._uploads_per_address, address), (self._uploads_per_session, visitor_id))
+        if any(cap.full(key, now) for cap, key in caps):
+            raise Refusal(429, "web.upload_limit")
+        for cap, key in caps:
+            cap.take(key, now)
 
     async def language(self, request: Request) -> Response:
         """Switch the page and the dialogue to another language."""
@@ -408,8 +446,8 @@ class WebChat:
                 # The dispatcher has queued an apology; the visitor's page shows it.
                 log.exception("web event failed", extra={"event_id": event.event_id})
             if not kept and event.media is not None:
-                ref = event.media.file_ref  # a file sent before consent is not kept either
-                await self.db.run(lambda session: records.drop_upload(session=session, ref=ref))
+                # A file sent before consent is not kept either: its row and its bytes go.
+                await self.uploads.forget_refs([event.media.file_ref])
         return kept
 
     @contextlib.asynccontextmanager
@@ -615,6 +653,18 @@ def _for_page(body: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
+def upload_refusal(gate: UploadGate, now: dt.datetime, timeout_minutes: int) -> Refusal | None:
+    """Why a visitor may not upload now (no consent; not at a step that takes files, or
+    silent so long that the dialogue has ended), or None when they may."""
+    if not gate.consented:
+        return Refusal(403, "web.upload_consent")
+    idle = now - gate.updated_at if gate.updated_at is not None else None
+    timeout = dt.timedelta(minutes=timeout_minutes)
+    if not steps.takes_files(gate.flow, gate.step) or idle is None or idle > timeout:
+        return Refusal(409, "web.upload_not_now")
+    return None
+
+
 def _refuse(refusal: Refusal, language: str) -> Response:
     message = text(refusal.key, language, **refusal.values)
     return JSONResponse({"error": message}, status_code=refusal.status)
@@ -655,6 +705,27 @@ async def _read_limited(request: Request, limit: int, limit_mb: int | None) -> b
             raise too_big
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _check_declared(request: Request, limit: int, too_big: Refusal) -> None:
+    declared = request.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise too_big
+    if declared == "0":
+        raise Refusal(400, "web.empty")
+
+
+async def _file_chunks(request: Request, limit: int, too_big: Refusal) -> AsyncIterator[bytes]:
+    """The body as it arrives, refused as soon as it passes the limit (or if empty)."""
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_big
+        if chunk:
+            yield chunk
+    if size == 0:
+        raise Refusal(400, "web.empty")
 
 
 def redirect_to_chat(_: Request) -> Response:

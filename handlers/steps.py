@@ -17,6 +17,8 @@ class Step:
 
     ask: Asker
     take: Taker
+    # Whether the step takes files: uploads are refused anywhere else.
+    files: bool = False
 
 
 _STEPS: dict[tuple[str, str], Step] = {}
@@ -33,6 +35,12 @@ def current(ctx: Context) -> Step | None:
     if ctx.flow is None or ctx.step is None:
         return None
     return _STEPS.get((ctx.flow, ctx.step))
+
+
+def takes_files(flow: str | None, step: str | None) -> bool:
+    """Whether the step the person is at takes files."""
+    found = _STEPS.get((flow, step)) if flow is not None and step is not None else None
+    return found is not None and found.files
 
 
 def goto(ctx: Context, flow: str, step: str) -> list[Reply]:

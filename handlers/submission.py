@@ -340,8 +340,8 @@ register(
     FLOW,
     {
         "category": Step(_ask_category, _take_category),
-        "text": Step(_ask_text, _take_text),
-        "attachments": Step(_ask_attachments, _take_attachments),
+        "text": Step(_ask_text, _take_text, files=True),
+        "attachments": Step(_ask_attachments, _take_attachments, files=True),
         "privacy": Step(_ask_privacy, _take_privacy),
         "preview": Step(_ask_preview, _take_preview),
     },

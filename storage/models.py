@@ -8,7 +8,6 @@ from sqlalchemy import (
     Column,
     DateTime,
     Index,
-    LargeBinary,
     String,
     Text,
     TypeDecorator,
@@ -327,12 +326,13 @@ class WebMessage(SQLModel, table=True):
 
 
 class WebUpload(SQLModel, table=True):
-    """A file a visitor uploaded in the web chat (attachments refer to it as web:<id>)."""
+    """A file a visitor uploaded in the web chat (attachments refer to it as web:<id>); its
+    bytes are in the file store under `store_key`."""
 
     id: int | None = Field(default=None, primary_key=True)
     visitor_id: str = Field(max_length=40, index=True)
     name: str = Field(max_length=200)
     content_type: str = Field(max_length=100)
     size_bytes: int
-    data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    store_key: str = Field(max_length=64)
     created_at: dt.datetime = _created()

@@ -14,9 +14,9 @@ from sqlmodel import Session, col, select
 
 from bot.domain.desk import Staff
 from bot.domain.messages import UPLOAD_PREFIX, SharedFile
-from storage import erasure
 from storage.desk import SqlDeskRecords
 from storage.models import (
+    Attachment,
     ChannelIdentity,
     Conversation,
     Invite,
@@ -165,28 +165,106 @@ def message_exists(*, session: Session, chat_id: str, message_id: int) -> bool:
     return row is not None and row.chat_id == chat_id
 
 
-def save_upload(
+def new_upload(
     *,
     session: Session,
     visitor_id: str,
     name: str,
     content_type: str,
-    data: bytes,
+    store_key: str,
     now: dt.datetime,
 ) -> int:
-    """Keep an uploaded file; return its id."""
+    """Record an upload about to be streamed to the file store; return its id.
+
+    The row comes first, so the store never holds a file that no row accounts for."""
     row = WebUpload(
         visitor_id=visitor_id,
         name=name[:200],
         content_type=content_type[:100],
-        size_bytes=len(data),
-        data=data,
+        size_bytes=0,
+        store_key=store_key,
         created_at=now,
     )
     session.add(row)
     session.flush()
     assert row.id is not None
     return row.id
+
+
+def upload_stored(*, session: Session, upload_id: int, size: int) -> None:
+    """Note the size of an upload once the whole file is in the store."""
+    session.exec(update(WebUpload).where(col(WebUpload.id) == upload_id).values(size_bytes=size))
+
+
+def drop_upload(*, session: Session, upload_id: int) -> None:
+    """Forget an upload whose file never arrived whole."""
+    session.exec(delete(WebUpload).where(col(WebUpload.id) == upload_id))
+
+
+@dataclass(frozen=True)
+class UploadGate:
+    """What decides whether a visitor may upload now: consent and where the dialogue is."""
+
+    consented: bool
+    flow: str | None
+    step: str | None
+    updated_at: dt.datetime | None
+
+
+def upload_gate(*, session: Session, visitor_id: str) -> UploadGate:
+    """The visitor's consent and dialogue step (no consent and no step for a stranger)."""
+    consent = session.exec(
+        select(Person.consent_at)
+        .join(ChannelIdentity, col(ChannelIdentity.person_id) == col(Person.id))
+        .where(ChannelIdentity.channel == CHANNEL, ChannelIdentity.external_id == visitor_id)
+    ).first()
+    dialogue = session.exec(
+        select(Conversation).where(
+            Conversation.channel == CHANNEL, Conversation.external_id == visitor_id
+        )
+    ).first()
+    if dialogue is None:
+        return UploadGate(consent is not None, None, None, None)
+    return UploadGate(consent is not None, dialogue.flow, dialogue.step, dialogue.updated_at)
+
+
+def delete_untaken_uploads(*, session: Session, before: dt.datetime) -> list[str]:
+    """Delete uploads made before a time that no submission took; return their store keys."""
+    old = session.exec(
+        select(WebUpload.id, WebUpload.store_key).where(col(WebUpload.created_at) < before)
+    ).all()
+    refs = {f"{UPLOAD_PREFIX}{upload_id}": key for upload_id, key in old}
+    taken = set(
+        session.exec(select(Attachment.file_ref).where(col(Attachment.file_ref).in_(refs))).all()
+    )
+    gone = [ref for ref in refs if ref not in taken]
+    ids = [int(ref.removeprefix(UPLOAD_PREFIX)) for ref in gone]
+    session.exec(delete(WebUpload).where(col(WebUpload.id).in_(ids)))
+    return [refs[ref] for ref in gone]
+
+
+def delete_uploads_of(*, session: Session, visitor_id: str) -> list[str]:
+    """Delete every upload of a visitor (they asked to be forgotten); return the store keys
+    of their files, to delete from the store after the commit."""
+    keys = session.exec(
+        select(WebUpload.store_key).where(col(WebUpload.visitor_id) == visitor_id)
+    ).all()
+    session.exec(delete(WebUpload).where(col(WebUpload.visitor_id) == visitor_id))
+    return list(keys)
+
+
+def delete_uploads_by_ref(*, session: Session, refs: list[str]) -> list[str]:
+    """Delete the uploads behind attachment references (web:<id>) of purged submissions;
+    return their store keys."""
+    ids = [int(r.removeprefix(UPLOAD_PREFIX)) for r in refs if _upload_id(r) is not None]
+    keys = session.exec(select(WebUpload.store_key).where(col(WebUpload.id).in_(ids))).all()
+    session.exec(delete(WebUpload).where(col(WebUpload.id).in_(ids)))
+    return list(keys)
+
+
+def stored_keys(*, session: Session) -> set[str]:
+    """The store keys of every upload on record."""
+    return set(session.exec(select(WebUpload.store_key)).all())
 
 
 def file_shown(*, session: Session, chat_id: str, message_id: int) -> SharedFile | None:
@@ -200,16 +278,17 @@ def file_shown(*, session: Session, chat_id: str, message_id: int) -> SharedFile
     return SharedFile(str(shown["origin"]), str(shown["kind"]), str(shown["ref"]))
 
 
-def upload_file(*, session: Session, ref: str) -> tuple[str, bytes] | None:
-    """An upload's name and bytes by its attachment reference (web:<id>), if it is kept."""
-    upload_id = ref.removeprefix(UPLOAD_PREFIX)
-    row = session.get(WebUpload, int(upload_id)) if upload_id.isdigit() else None
-    return (row.name, row.data) if row is not None else None
+def upload_file(*, session: Session, ref: str) -> tuple[str, str] | None:
+    """An upload's name and store key by its attachment reference (web:<id>), if it is kept
+    and complete."""
+    upload_id = _upload_id(ref)
+    row = session.get(WebUpload, upload_id) if upload_id is not None else None
+    return (row.name, row.store_key) if row is not None and row.size_bytes > 0 else None
 
 
-def drop_upload(*, session: Session, ref: str) -> None:
-    """Delete an upload by its attachment reference (one sent before consent)."""
-    erasure.delete_uploads(session, refs=[ref])
+def _upload_id(ref: str) -> int | None:
+    number = ref.removeprefix(UPLOAD_PREFIX)
+    return int(number) if ref.startswith(UPLOAD_PREFIX) and number.isdigit() else None
 
 
 # ---- another device: the resume link, and staff sign-in ------------------------------------

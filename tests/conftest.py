@@ -152,7 +152,7 @@ class Clock:
 
 @pytest.fixture
 async def make_app(
-    fake: FakeTelegram, database_url: str, org_config: OrgConfig
+    fake: FakeTelegram, database_url: str, org_config: OrgConfig, tmp_path: Path
 ) -> AsyncIterator[AppFactory]:
     """Build and start the production app against the fake server; stop it afterwards."""
     started: list[CauNoi] = []
@@ -172,6 +172,7 @@ async def make_app(
             "telegram_api_base_url": fake.base_url,
             "database_url": database_url,
             "http_port": 0,
+            "file_store_url": str(tmp_path / "files"),
             **overrides,
         }
         organisation = config or org_config

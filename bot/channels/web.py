@@ -12,7 +12,7 @@ import datetime as dt
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from bot.channels.base import CannotEdit, Capabilities, FileSource, parse_command
+from bot.channels.base import CannotEdit, Capabilities, parse_command
 from bot.domain.messages import UPLOAD_PREFIX, Inbound, InputKind, Media, Rendered
 from bot.domain.text import nfc
 from storage import web as records
@@ -94,16 +94,6 @@ class WebSender:
             raise CannotEdit("no such message in this chat")
         self._waiters.notify(chat_id)
         return message_id
-
-
-def upload_source(db: Database) -> FileSource:
-    """The web chat's uploads by reference (web:<id>), read from our store."""
-
-    async def read(ref: str) -> tuple[str, bytes] | None:
-        """An upload's name and bytes; None once erased."""
-        return await db.run(lambda session: records.upload_file(session=session, ref=ref))
-
-    return read
 
 
 def _body(message: Rendered) -> dict[str, Any]:
