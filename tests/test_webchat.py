@@ -77,6 +77,20 @@ async def test_the_web_dialogue_is_the_telegram_dialogue(
     assert ticket.unit_code == app.config.find_unit("Gò Dầu").code  # type: ignore[union-attr]
 
 
+async def test_an_english_browser_gets_vietnamese_with_a_switch(
+    make_app: AppFactory, browsers: BrowserFactory
+) -> None:
+    app = await make_app(serve_http=True)
+    visitor = await browsers(app, language="en-US,en;q=0.9")
+    greeting, _consent = await visitor.send("/start", replies=2)
+    assert greeting == text("welcome.greeting", "vi", organisation="Tỉnh đoàn Tây Ninh")
+    assert visitor.buttons(back=2) == ["lang:en"]
+    assert await visitor.press("lang:en", replies=2) == [
+        text("language.changed", "en"),
+        text("consent.ask", "en"),
+    ]
+
+
 async def test_staff_work_the_desk_on_the_web_and_the_visitor_sees_it_live(
     make_app: AppFactory, browsers: BrowserFactory
 ) -> None:
@@ -178,6 +192,7 @@ async def test_bad_input_gets_a_polite_answer_and_loses_nothing(
 ) -> None:
     app = await make_app(serve_http=True)
     visitor = await browsers(app, language="en")
+    assert await visitor.choose_language("en") == [text("language.changed", "en")]
     await onboard(visitor, app.config)
     empty = await visitor.post("/chat/api/send", json={"id": "e1", "text": "   "})
     assert (empty.status_code, empty.json()["error"]) == (400, text("web.empty", "en"))

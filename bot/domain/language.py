@@ -29,7 +29,7 @@ _RHYMES = (
     "oong op ot "
     "u ua uan uang uanh uat uay uc ue uen uenh uet ui um un ung uo uoc uoi uom uon uong uop uot "
     "uou up ut uu uy uya uych uyen uyet uynh uyt uyu y yem yen yet yeu"
-).split()
+)
 # Teen-code and the abbreviations young Vietnamese type, which are not syllables.
 _TEEN_CODE = frozenset({
     "ad", "ae", "ak", "bh", "bik", "bn", "bt", "bth", "cd", "cj", "ck", "clb", "cx", "dc",
@@ -39,7 +39,8 @@ _TEEN_CODE = frozenset({
     "z", "zay", "zalo", "zui",
 })
 # fmt: on
-_SYLLABLE = re.compile(_ONSET + "(?:" + "|".join(sorted(_RHYMES, key=len, reverse=True)) + ")")
+_LONGEST_FIRST = sorted(_RHYMES.split(), key=len, reverse=True)
+_SYLLABLE = re.compile(_ONSET + "(?:" + "|".join(_LONGEST_FIRST) + ")")
 _WORD = re.compile(r"[^\W\d_]+")
 # Bare Vietnamese scores 0.67-1.0 (names and loanwords pull it down), English 0.2-0.6.
 VIETNAMESE_SHARE = 0.7
