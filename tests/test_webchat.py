@@ -125,6 +125,25 @@ async def test_staff_work_the_desk_on_the_web_and_the_visitor_sees_it_live(
     assert queue == [text("desk.queue", "vi", mine="1", free="0", shown="1")]
 
 
+async def test_staff_on_the_web_typing_with_nothing_pending_keep_their_answer(
+    make_app: AppFactory, browsers: BrowserFactory
+) -> None:
+    app = await make_app(serve_http=True)
+    staff = await _staff(app, browsers)
+    assert await staff.send("chao moi nguoi") == [text("desk.idle_hint", "vi")]
+    visitor, code = await _visitor_with_complaint(app, browsers)
+    await staff.wait_for(lambda: f"t:take:{code}" in staff.buttons())
+    await staff.press(f"t:take:{code}")
+    await visitor.wait_for(lambda: text("status.assigned", "vi") in visitor.texts[-1])
+    answer = "Đoàn phường đã báo Đội quản lý thị trường kiểm tra quán ăn này."
+    assert await staff.send(answer) == [text("desk.idle_offer", "vi", code=code, text=answer)]
+    yes, _no = staff.buttons()
+    assert yes.startswith(f"t:send:{code}:")
+    await staff.press(yes)
+    await visitor.wait_for(lambda: answer in visitor.texts[-1])
+    assert text("status.answered", "vi") in visitor.texts[-1]
+
+
 async def test_a_sign_in_link_works_once(make_app: AppFactory, browsers: BrowserFactory) -> None:
     app = await make_app(serve_http=True)
     link = await app.sign_in_link("van-phong")
