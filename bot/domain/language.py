@@ -38,12 +38,26 @@ _TEEN_CODE = frozenset({
     "r", "sdt", "sv", "t", "thcs", "thik", "thpt", "tnv", "tr", "uk", "v", "vk", "vs", "wa",
     "z", "zay", "zalo", "zui",
 })
+# Short English words that are also bare Vietnamese syllables ('can' is cần, 'the' thế):
+# they say nothing either way, so the share leaves them out.
+_EITHER = frozenset({
+    "a", "am", "an", "at", "ban", "bang", "be", "bet", "bin", "bit", "bun", "but", "by",
+    "bye", "can", "cap", "cat", "chat", "chin", "chip", "cop", "cot", "cup", "cut", "day",
+    "die", "do", "dot", "get", "go", "got", "gun", "hang", "hat", "he", "hi", "him", "hit",
+    "hop", "hot", "hut", "i", "in", "it", "let", "lie", "lot", "man", "map", "may", "me",
+    "men", "met", "mom", "my", "net", "not", "nut", "on", "pan", "pay", "pet", "pie", "pin",
+    "pop", "pot", "ran", "run", "sang", "say", "set", "sit", "so", "son", "song", "sun",
+    "ten", "than", "that", "the", "them", "then", "thin", "tie", "tin", "tip", "to", "top",
+    "up", "van", "vet", "yet",
+})
 # fmt: on
 _LONGEST_FIRST = sorted(_RHYMES.split(), key=len, reverse=True)
 _SYLLABLE = re.compile(_ONSET + "(?:" + "|".join(_LONGEST_FIRST) + ")")
 _WORD = re.compile(r"[^\W\d_]+")
-# Bare Vietnamese scores 0.67-1.0 (names and loanwords pull it down), English 0.2-0.6.
+# On tests/data/language.tsv bare Vietnamese scores 0.88-1 (names and loanwords pull it
+# down), English 0-0.33; a text in between is left to langdetect.
 VIETNAMESE_SHARE = 0.7
+MIN_TELLING_WORDS = 2
 ENGLISH_SHARE = 0.6
 CLEAR = 0.9  # langdetect's probability that makes an English guess sure
 LEANING = 0.6  # below it a guess is no guess
@@ -58,9 +72,10 @@ class Guess:
 
 
 def vietnamese_share(text: str) -> float:
-    """The share of the words that could be Vietnamese typed bare (syllables, teen-code)."""
-    words = _WORD.findall(fold(text))
-    if not words:
+    """The share of the telling words (not ones English shares) that could be Vietnamese
+    typed bare: syllables and teen-code. Fewer than two telling words tell nothing (0)."""
+    words = [w for w in _WORD.findall(fold(text)) if w not in _EITHER]
+    if len(words) < MIN_TELLING_WORDS:
         return 0.0
     fits = sum(w in _TEEN_CODE or _SYLLABLE.fullmatch(w) is not None for w in words)
     return fits / len(words)
