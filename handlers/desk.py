@@ -123,13 +123,14 @@ def _idle(event: Inbound, ctx: Context, staff: Staff) -> list[Reply]:
     if typed is None or len(typed) > MAX_TEXT_CHARS:
         return [Reply("desk.idle_hint")]
     waiting = _theirs_to_answer(ctx, staff)
+    kept = {"action": "reply", "text": typed, "kept_at": ctx.now.isoformat()}
     if len(waiting) != 1:
-        ctx.draft[DRAFT] = {"action": "reply", "text": typed}
+        ctx.draft[DRAFT] = kept
         if not waiting:
             return [Reply("desk.idle_hint")]
         return [Reply("desk.idle_several", {"count": str(len(waiting))})]
     code, offer = waiting[0].code, secrets.token_hex(3)
-    ctx.draft[DRAFT] = {"code": code, "action": "reply", "text": typed, "offer": offer}
+    ctx.draft[DRAFT] = {**kept, "code": code, "offer": offer}
     buttons = (
         Choice(f"{PREFIX}send:{code}:{offer}", "desk.idle_yes"),
         Choice(f"{PREFIX}drop:{code}:{offer}", "desk.idle_no"),
@@ -147,9 +148,14 @@ def _theirs_to_answer(ctx: Context, staff: Staff) -> list[TicketView]:
 
 
 def _kept_text(ctx: Context) -> str | None:
-    """What staff typed with nothing pending and several tickets to answer, if anything."""
+    """What staff typed with nothing pending, if it is recent enough to be the answer they
+    are about to give (a dialogue's timeout)."""
     draft = ctx.draft.get(DRAFT) or {}
-    return None if draft.get("code") else draft.get("text")
+    if not draft.get("kept_at") or not draft.get("text"):
+        return None
+    timeout = dt.timedelta(minutes=ctx.org.raw.limits.dialogue_timeout_minutes)
+    fresh = ctx.now - dt.datetime.fromisoformat(draft["kept_at"]) <= timeout
+    return str(draft["text"]) if fresh else None
 
 
 def _drop_offer(ctx: Context, offer: str | None) -> list[Reply]:

@@ -1,12 +1,13 @@
 """Staff who type with nothing pending never fall into the youth dialogue: a desk hint in
 their private chat, silence in groups, and what they typed kept for the answer they meant."""
 
+import datetime as dt
 from typing import Any
 
 from bot.domain.i18n import text
 from bot.domain.lifecycle import Status
 from storage.models import AuditEntry, Person, Ticket, TicketMessage
-from tests.conftest import AppFactory, rows
+from tests.conftest import AppFactory, Clock, rows
 from tests.desk import AN, CODE, GO_DAU_GROUP, OFFICE, YOUTH, Desk, desk_config, to
 from tests.dialogue import Chat, onboarded, submit
 from tests.fake_telegram import Call, FakeTelegram
@@ -26,10 +27,10 @@ async def _file(chat: Chat, desk: Desk, body: str) -> str:
 
 
 async def _taken(
-    fake: FakeTelegram, make_app: AppFactory, count: int
+    fake: FakeTelegram, make_app: AppFactory, count: int, **app_args: Any
 ) -> tuple[Chat, Desk, list[str]]:
     """`count` complaints, each taken by Nguyễn Văn An."""
-    chat = await onboarded(fake, make_app, desk_config(), YOUTH)
+    chat = await onboarded(fake, make_app, desk_config(), YOUTH, **app_args)
     desk = Desk(fake, chat.app)
     codes = []
     for number in range(count):
@@ -137,3 +138,15 @@ async def test_with_several_tickets_a_hint_and_the_text_waits_for_the_reply_butt
     assert second in notice
     statuses = {t.code: t.status for t in await rows(desk.app.db, Ticket)}
     assert statuses == {first: Status.ASSIGNED, second: Status.ANSWERED}
+
+
+async def test_a_kept_text_goes_stale_after_the_dialogue_timeout(
+    fake: FakeTelegram, make_app: AppFactory
+) -> None:
+    clock = Clock(dt.datetime(2026, 11, 24, 2, 0, tzinfo=dt.UTC))
+    _chat, desk, [_first, second] = await _taken(fake, make_app, 2, clock=clock)
+    await desk.say(AN, ANSWER, sends=1)
+    clock.now += dt.timedelta(minutes=61)  # limits.dialogue_timeout_minutes is 60
+    [prompt] = await desk.press(AN, f"t:reply:{second}", chat=GO_DAU_GROUP, sends=1)
+    assert prompt.params["text"] == text("desk.ask_reply", "vi", code=second)
+    assert not _buttons(prompt), "an hour-old text is not offered as the answer"
