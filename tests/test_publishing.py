@@ -98,7 +98,8 @@ async def test_each_moderation_decision_and_what_the_author_hears(
 async def test_a_story_makes_one_card_the_moderators_unless_kept_private(
     fake: FakeTelegram, make_app: AppFactory
 ) -> None:
-    app = await make_app(config=_config())
+    clock = Clock(SLOT)
+    app = await make_app(config=_config(), clock=clock)
     desk = Desk(fake, app)
     chat = await _youth(fake, desk, YOUTH, "Phường Gò Dầu")
     public = await _file_story(chat, "Bạn Minh nhặt được ví và trả lại người mất.", "named")
@@ -113,6 +114,14 @@ async def test_a_story_makes_one_card_the_moderators_unless_kept_private(
     # Nobody moderates a story its author keeps private: the desk reads it, as before.
     assert fake.message_ids(OFFICE, "📋 " + private)
     assert not fake.message_ids(BINH, "🌟 " + private)
+    [queue] = await desk.say(OFFICE, "/queue", sends=1)
+    assert private in str(queue.params["reply_markup"])
+    assert public not in str(queue.params["reply_markup"]), "nor is it in the desk's queue"
+    sweep = app.scheduler.get_job("desk-sweep")
+    assert sweep is not None
+    clock.now += 30 * DAY  # long past both deadlines: only the private one is chased
+    chased = await desk.after(sweep.func, sends=1)
+    assert private in str(chased[0].params["text"])
 
 
 async def test_the_daily_post_day_by_day(fake: FakeTelegram, make_app: AppFactory) -> None:
