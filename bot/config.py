@@ -71,6 +71,8 @@ class Organisation(_Strict):
     name: Label
     province: str | int
     timezone: str = "Asia/Ho_Chi_Minh"
+    # The language newcomers are greeted in unless their own text is clearly in the other one.
+    language: Literal["vi", "en"] = "vi"
     # Where a sender can turn when a submission is rejected (office, address, hotline).
     contact: Label | None = None
 

@@ -11,7 +11,7 @@ from sqlmodel import Session
 
 from bot.config import OrgConfig
 from bot.domain.i18n import render, supported
-from bot.domain.language import detect_language
+from bot.domain.language import first_language
 from bot.domain.messages import Inbound, InputKind, Recipient, Reply
 from bot.metrics import Metrics
 from handlers.context import Context
@@ -145,10 +145,9 @@ class Dispatcher:
         queue_replies(session, replies, now=ctx.now, sender=sender, source_event_id=inbox_id)
 
     def _first_language(self, event: Inbound) -> str:
-        hinted = supported(event.language_hint)
-        if event.language_hint or event.kind is not InputKind.TEXT:
-            return hinted
-        return detect_language(event.text, fallback=hinted)
+        typed = event.text if event.kind is InputKind.TEXT else ""
+        default = self._config.raw.organisation.language
+        return first_language(typed, event.language_hint, default)
 
     def _fail(self, session: Session, event: Inbound) -> None:
         """Set the event aside and apologise (the caller re-raises, and PTB logs it)."""

@@ -40,7 +40,7 @@ from bot.channels.web import (
 )
 from bot.config import OrgConfig
 from bot.dispatch import Dispatcher, queue_replies
-from bot.domain.i18n import LANGUAGES, supported, text
+from bot.domain.i18n import LANGUAGES, text
 from bot.domain.messages import Inbound, Recipient
 from bot.uploads import NewUpload, Uploads
 from handlers import desk, steps
@@ -624,12 +624,12 @@ class WebChat:
         )
 
     def _language(self, request: Request) -> str:
+        """The visitor's choice on the page, else the organisation's language: a browser's
+        Accept-Language alone does not switch it, as Telegram's language_code does not."""
         chosen = request.cookies.get(LANGUAGE_COOKIE)
         if chosen in LANGUAGES:
             return str(chosen)
-        accepted = request.headers.get("Accept-Language", "")
-        first = accepted.split(",")[0].strip()
-        return supported(first) if first else "vi"
+        return self.config.raw.organisation.language
 
 
 def base_of(public_url: str | None, request: Request) -> str:

@@ -15,7 +15,7 @@ from bot.domain.kinds import Kind, Role
 from bot.domain.lifecycle import TAKES_OVER, Event, Status, can_happen, next_status
 from bot.domain.messages import Choice, Inbound, InputKind, Reply
 from bot.domain.units import search_units
-from handlers import cards
+from handlers import cards, profile
 from handlers.cards import PREFIX
 from handlers.context import Context
 from handlers.steps import Step, current, goto, register, rows, text_of
@@ -63,8 +63,10 @@ def handle(event: Inbound, ctx: Context) -> list[Reply] | None:
         if staff is None or not at_desk:
             return [Reply("desk.not_allowed")]
         return _on_button(event, ctx, staff)
-    if staff is None or not at_desk:
+    if staff is None:
         return None
+    if not at_desk:
+        return _idle_moderator(event) if _nothing_pending(event, ctx) else None
     if event.kind is InputKind.COMMAND:
         return _on_command(event, ctx, staff)
     code = _replied_card(event, ctx)
@@ -72,7 +74,7 @@ def handle(event: Inbound, ctx: Context) -> list[Reply] | None:
         return _with_text(ctx, staff, code, "reply", event)
     if ctx.flow == FLOW:
         return _on_step(event, ctx)
-    return None
+    return _idle(event, ctx, staff) if _nothing_pending(event, ctx) else None
 
 
 def _is_invite(event: Inbound) -> bool:
@@ -96,6 +98,74 @@ def _on_step(event: Inbound, ctx: Context) -> list[Reply] | None:
     if step is None:
         return None
     return step.take(event, ctx)
+
+
+# ---- staff who type with nothing pending -------------------------------------------
+
+
+def _nothing_pending(event: Inbound, ctx: Context) -> bool:
+    """A message (not a command or a press) from staff who are in no dialogue, or only at
+    the consent question a stray /start left them at."""
+    if event.kind in (InputKind.COMMAND, InputKind.CHOICE):
+        return False
+    return ctx.flow is None or (ctx.flow, ctx.step) == (profile.ONBOARDING, "consent")
+
+
+def _idle_moderator(event: Inbound) -> list[Reply]:
+    """A moderator who typed with nothing pending: how the moderation desk works."""
+    return [Reply("desk.idle_moderator")] if event.private_chat else []
+
+
+def _idle(event: Inbound, ctx: Context, staff: Staff) -> list[Reply]:
+    """A desk hint instead of the youth dialogue; what was typed is kept for the answer it
+    probably was: offered for the one ticket they hold awaiting an answer, else kept for
+    the next Trả lời. In groups colleagues talk among themselves: nothing to say."""
+    if not event.private_chat:
+        return []
+    typed = text_of(event)
+    if typed is None or len(typed) > MAX_TEXT_CHARS:
+        return [Reply("desk.idle_hint")]
+    waiting = _theirs_to_answer(ctx, staff)
+    kept = {"action": "reply", "text": typed, "kept_at": ctx.now.isoformat()}
+    if len(waiting) != 1:
+        ctx.draft[DRAFT] = kept
+        if not waiting:
+            return [Reply("desk.idle_hint")]
+        return [Reply("desk.idle_several", {"count": str(len(waiting))})]
+    code, offer = waiting[0].code, secrets.token_hex(3)
+    ctx.draft[DRAFT] = {**kept, "code": code, "offer": offer}
+    buttons = (
+        Choice(f"{PREFIX}send:{code}:{offer}", "desk.idle_yes"),
+        Choice(f"{PREFIX}drop:{code}:{offer}", "desk.idle_no"),
+    )
+    return [Reply("desk.idle_offer", {"code": code, "text": typed}, (buttons,))]
+
+
+def _theirs_to_answer(ctx: Context, staff: Staff) -> list[TicketView]:
+    """The tickets this member holds that wait for their answer."""
+    return [
+        t
+        for t in ctx.desk.open_tickets(None, QUEUE_SCAN)
+        if t.assignee_code == staff.code and t.status is Status.ASSIGNED
+    ]
+
+
+def _kept_text(ctx: Context) -> str | None:
+    """What staff typed with nothing pending, if it is recent enough to be the answer they
+    are about to give (a dialogue's timeout)."""
+    draft = ctx.draft.get(DRAFT) or {}
+    if not draft.get("kept_at") or not draft.get("text"):
+        return None
+    timeout = dt.timedelta(minutes=ctx.org.raw.limits.dialogue_timeout_minutes)
+    fresh = ctx.now - dt.datetime.fromisoformat(draft["kept_at"]) <= timeout
+    return str(draft["text"]) if fresh else None
+
+
+def _drop_offer(ctx: Context, offer: str | None) -> list[Reply]:
+    if offer is None or _desk_draft(ctx).get("offer") != offer:
+        return [Reply("errors.stale_choice")]
+    ctx.draft.pop(DRAFT, None)
+    return [Reply("desk.idle_dropped")]
 
 
 # ---- seeing a ticket ----------------------------------------------------------------
@@ -175,7 +245,9 @@ def _on_button(event: Inbound, ctx: Context, staff: Staff) -> list[Reply]:
     if name == "canned" and extra:
         return _canned(ctx, ticket, extra[0])
     if name == "send":
-        return _send_draft(ctx, staff, ticket)
+        return _send_draft(ctx, staff, ticket, extra[0] if extra else None)
+    if name == "drop":
+        return _drop_offer(ctx, extra[0] if extra else None)
     if name == "transfer":
         return _transfer_menu(ctx, staff, ticket)
     if name == "to" and extra:
@@ -203,7 +275,10 @@ def _refused(ticket: TicketView, event: Event) -> Reply:
 def _ask_text(ctx: Context, ticket: TicketView, action: str) -> list[Reply]:
     if not can_happen(ticket.status, TEXT_ACTIONS[action]):
         return [_refused(ticket, TEXT_ACTIONS[action])]
+    kept = _kept_text(ctx) if action == "reply" else None
     ctx.draft[DRAFT] = {"code": ticket.code, "action": action}
+    if kept:
+        ctx.draft[DRAFT].update(text=kept, offer=secrets.token_hex(3))
     return goto(ctx, FLOW, "text")
 
 
@@ -223,6 +298,10 @@ def _ask_typed(ctx: Context) -> list[Reply]:
             Choice(f"{PREFIX}canned:{code}:{i}", "desk.canned_item", {"label": a.vi[:40]})
             for i, a in enumerate(answers)
         ]
+        if draft.get("offer") and draft.get("text"):
+            kept = {"label": draft["text"][:40]}
+            offer = f"{PREFIX}send:{code}:{draft['offer']}"
+            choices.insert(0, Choice(offer, "desk.idle_kept", kept))
     return [Reply(f"desk.ask_{action}", {"code": code}, choices=rows(choices))]
 
 
@@ -263,9 +342,11 @@ def _canned(ctx: Context, ticket: TicketView, index: str) -> list[Reply]:
     return [Reply("desk.canned_preview", {"code": ticket.code, "text": body}, ((send,),))]
 
 
-def _send_draft(ctx: Context, staff: Staff, ticket: TicketView) -> list[Reply]:
+def _send_draft(ctx: Context, staff: Staff, ticket: TicketView, offer: str | None) -> list[Reply]:
+    """Send the reply drafted for this ticket (a canned answer, or a kept text whose offer
+    is this very button: an older offer never sends a newer text)."""
     draft = _desk_draft(ctx)
-    if draft.get("code") != ticket.code or not draft.get("text"):
+    if draft.get("code") != ticket.code or not draft.get("text") or draft.get("offer") != offer:
         return [Reply("errors.stale_choice")]
     return _act(ctx, staff, ticket, Event.REPLY, body=draft["text"])
 

@@ -1,7 +1,7 @@
 """Onboarding (consent, unit, age group, school or workplace) and /settings, which reuses
 the same questions."""
 
-from bot.domain.i18n import text
+from bot.domain.i18n import LANGUAGES, text
 from bot.domain.messages import Choice, Inbound, InputKind, Reply
 from bot.domain.people import AGE_GROUPS, SUBSCRIPTIONS
 from bot.domain.units import MAX_MATCHES, search_units
@@ -15,8 +15,13 @@ MAX_WORKPLACE_CHARS = 200
 
 
 def start_onboarding(ctx: Context) -> list[Reply]:
-    """Greet a newcomer and ask for their consent."""
-    greeting = Reply("welcome.greeting", {"organisation": ctx.organisation_name})
+    """Greet a newcomer, with a one-tap switch to the other language, and ask for consent."""
+    switch = tuple(
+        Choice(f"lang:{code}", f"language.name_{code}")
+        for code in LANGUAGES
+        if code != ctx.language
+    )
+    greeting = Reply("welcome.greeting", {"organisation": ctx.organisation_name}, (switch,))
     return [greeting, *goto(ctx, ONBOARDING, "consent")]
 
 

@@ -312,9 +312,22 @@ def _send(event: Inbound, ctx: Context) -> list[Reply]:
         f"submit.received.{submission.kind}",
         {"code": submission.code, "due": show_date(submission.due_at, ctx.zone)},
     )
-    staff_cards = cards.new_ticket(ctx.org, ctx.desk, submission.code, ctx.now)
     moderation = publishing.new_story(ctx, submission.code)
-    return [receipt, *staff_cards, *moderation, menu.main_menu("menu.again")]
+    return [
+        receipt,
+        *_staff_cards(ctx, submission, moderation),
+        *moderation,
+        menu.main_menu("menu.again"),
+    ]
+
+
+def _staff_cards(ctx: Context, submission: Submission, moderation: list[Reply]) -> list[Reply]:
+    """The desk's cards, except for a story offered for publication: its one card is the
+    moderators'. A story kept private, or with no moderator to see it, goes to the desk
+    as before (someone should read it); an idea is also a proposal the desk answers."""
+    if submission.kind is Kind.STORY and moderation:
+        return []
+    return cards.new_ticket(ctx.org, ctx.desk, submission.code, ctx.now)
 
 
 def _submission(event: Inbound, ctx: Context) -> Submission:

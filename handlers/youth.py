@@ -5,6 +5,7 @@ from collections.abc import Callable
 
 from bot.domain.i18n import LANGUAGES
 from bot.domain.kinds import Kind
+from bot.domain.language import first_language
 from bot.domain.messages import Choice, Inbound, InputKind, Reply
 from handlers import menu, mine, privacy, profile, submission
 from handlers.context import Context
@@ -12,6 +13,7 @@ from handlers.steps import ask_again, current
 
 LANGUAGE_PREFIX = "lang:"
 FLOOD_KEY = "_flood"
+CHOSEN_KEY = "_language_chosen"  # the person chose a language: their texts no longer switch it
 FLOOD_WINDOW = dt.timedelta(minutes=1)
 # What a banned person may still do: their rights over their data.
 ALWAYS_ALLOWED = frozenset({"privacy", "mydata", "forget"})
@@ -32,6 +34,8 @@ def handle(event: Inbound, ctx: Context) -> list[Reply]:
     expired = _expire(ctx)
     if expired:
         return expired
+    if ctx.profile.consented_at is None:
+        _follow_their_text(event, ctx)
     if ctx.profile.consented_at is None and ctx.flow != profile.ONBOARDING:
         if event.choice == "consent:privacy" or event.choice.startswith(LANGUAGE_PREFIX):
             return _on_global_choice(event, ctx) or []
@@ -49,6 +53,13 @@ def handle(event: Inbound, ctx: Context) -> list[Reply]:
     if event.kind is InputKind.CHOICE:
         return [Reply("errors.stale_choice")]
     return [_not_understood(event, expects_choice=False), menu.main_menu()]
+
+
+def _follow_their_text(event: Inbound, ctx: Context) -> None:
+    """Before consent, a newcomer who has not chosen a language is answered in the language
+    their text is clearly written in (the greeting may have guessed from nothing)."""
+    if event.kind is InputKind.TEXT and not ctx.draft.get(CHOSEN_KEY):
+        ctx.language = first_language(event.text, event.language_hint, ctx.language)
 
 
 def _allowed_banned(event: Inbound) -> bool:
@@ -163,6 +174,7 @@ def _on_global_choice(event: Inbound, ctx: Context) -> list[Reply] | None:
     choice = event.choice
     if choice.startswith(LANGUAGE_PREFIX) and choice[len(LANGUAGE_PREFIX) :] in LANGUAGES:
         ctx.language = choice[len(LANGUAGE_PREFIX) :]
+        ctx.draft[CHOSEN_KEY] = True
         return [Reply("language.changed"), *ask_again(ctx)]
     if choice == "consent:privacy":
         return [*privacy.notice(ctx), *ask_again(ctx)]

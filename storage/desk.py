@@ -4,7 +4,7 @@ import datetime as dt
 import secrets
 from typing import Any
 
-from sqlalchemy import func, update
+from sqlalchemy import and_, func, not_, update
 from sqlmodel import Session, col, select
 
 from bot.domain.desk import CARD_PREFIX, AuditLine, Change, Staff, TicketView, card_key
@@ -21,6 +21,7 @@ from storage.models import (
     OutboxMessage,
     Person,
     StaffMember,
+    Story,
     Ticket,
     TicketMessage,
 )
@@ -194,8 +195,13 @@ class SqlDeskRecords:
         return self._views([row])[0] if row else None
 
     def open_tickets(self, unit_codes: frozenset[str] | None, limit: int) -> list[TicketView]:
-        """Open submissions (in these units, or all), earliest deadline first."""
-        statement = select(Ticket).where(col(Ticket.status).in_([s.value for s in OPEN]))
+        """Open submissions the desk works on (in these units, or all), earliest deadline
+        first. A story offered for publication is the moderators' work, not the desk's."""
+        moderated = select(Story.id).where(col(Story.ticket_id) == Ticket.id).exists()
+        statement = select(Ticket).where(
+            col(Ticket.status).in_([s.value for s in OPEN]),
+            not_(and_(col(Ticket.kind) == Kind.STORY.value, moderated)),
+        )
         if unit_codes is not None:
             statement = statement.where(col(Ticket.unit_code).in_(sorted(unit_codes)))
         statement = statement.order_by(col(Ticket.due_at), col(Ticket.id)).limit(limit)

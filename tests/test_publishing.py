@@ -13,7 +13,7 @@ from bot.domain.publishing import StoryState
 from bot.news import ATOM
 from storage.models import Publication, Story
 from tests.conftest import AppFactory, Clock, rows
-from tests.desk import AN, BINH, CODE, OFFICE, YOUTH, Desk, desk_config, to
+from tests.desk import AN, BINH, CODE, GO_DAU_GROUP, OFFICE, YOUTH, Desk, desk_config, to
 from tests.dialogue import Chat, onboard
 from tests.fake_telegram import Call, FakeTelegram, file_content
 
@@ -62,7 +62,7 @@ async def test_each_moderation_decision_and_what_the_author_hears(
     first = await _file_story(chat, "Bạn Minh nhặt được ví và trả lại người mất.", "named", "ph1")
     second = await _file_story(chat, "Đội tình nguyện sửa xe miễn phí cho học sinh.", "anonymous")
     third = await _file_story(chat, "Câu lạc bộ đọc sách mở cửa mỗi tối thứ Bảy.", "named")
-    await desk.cards_reach(first, OFFICE)  # the desk's own card of each submission still goes
+    await app.outbox.drain()
     assert "🌟 " + first in fake.shown(BINH, fake.message_ids(BINH, "🌟 " + first)[0])
 
     approved = await desk.press(BINH, f"m:ok:{first}", sends=3)
@@ -93,6 +93,35 @@ async def test_each_moderation_decision_and_what_the_author_hears(
     assert stories["Bạn Minh nhặt được ví và trả lại người mất."].photo_hidden
     assert stories[edited_text].state == StoryState.PENDING
     assert stories["Câu lạc bộ đọc sách mở cửa mỗi tối thứ Bảy."].reason == reason
+
+
+async def test_a_story_makes_one_card_the_moderators_unless_kept_private(
+    fake: FakeTelegram, make_app: AppFactory
+) -> None:
+    clock = Clock(SLOT)
+    app = await make_app(config=_config(), clock=clock)
+    desk = Desk(fake, app)
+    chat = await _youth(fake, desk, YOUTH, "Phường Gò Dầu")
+    public = await _file_story(chat, "Bạn Minh nhặt được ví và trả lại người mất.", "named")
+    private = await _file_story(chat, "Cô giáo dạy miễn phí cho các em nhỏ.", "no")
+    await app.outbox.drain()
+    cards = {
+        chat: len(fake.message_ids(chat, f"📋 {public}") + fake.message_ids(chat, f"🌟 {public}"))
+        for chat in (OFFICE, AN, BINH, GO_DAU_GROUP)
+    }
+    assert cards == {OFFICE: 0, AN: 0, BINH: 1, GO_DAU_GROUP: 0}
+    assert fake.message_ids(BINH, f"🌟 {public}"), "the one card is the moderation card"
+    # Nobody moderates a story its author keeps private: the desk reads it, as before.
+    assert fake.message_ids(OFFICE, "📋 " + private)
+    assert not fake.message_ids(BINH, "🌟 " + private)
+    [queue] = await desk.say(OFFICE, "/queue", sends=1)
+    assert private in str(queue.params["reply_markup"])
+    assert public not in str(queue.params["reply_markup"]), "nor is it in the desk's queue"
+    sweep = app.scheduler.get_job("desk-sweep")
+    assert sweep is not None
+    clock.now += 30 * DAY  # long past both deadlines: only the private one is chased
+    chased = await desk.after(sweep.func, sends=1)
+    assert private in str(chased[0].params["text"])
 
 
 async def test_the_daily_post_day_by_day(fake: FakeTelegram, make_app: AppFactory) -> None:

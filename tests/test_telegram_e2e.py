@@ -25,15 +25,48 @@ async def test_start_greets_in_vietnamese_by_default(
     assert fake.texts(USER)[1] == text("consent.ask", "vi")
 
 
-async def test_telegram_language_code_picks_english(
+async def test_an_english_telegram_interface_still_gets_vietnamese_with_a_switch(
     fake: FakeTelegram, make_app: AppFactory
 ) -> None:
     await make_app()
     update = fake.make_update(USER, "/start")
-    update["message"]["from"]["language_code"] = "en-GB"
+    update["message"]["from"]["language_code"] = "en"
     fake.push({k: v for k, v in update.items() if k != "update_id"})
     await fake.wait_for(lambda: len(fake.texts(USER)) == 2)
+    assert fake.texts(USER)[0] == text("welcome.greeting", "vi", organisation="Tỉnh đoàn Tây Ninh")
+    [greeting, _consent] = fake.sent(chat_id=USER)
+    [[switch]] = greeting["reply_markup"]["inline_keyboard"]
+    assert (switch["text"], switch["callback_data"]) == ("English", "lang:en")
+    fake.press(USER, "lang:en")
+    await fake.wait_for(lambda: len(fake.texts(USER)) == 4)
+    assert fake.texts(USER)[2:] == [text("language.changed", "en"), text("consent.ask", "en")]
+    fake.message(USER, "cho minh hoi thu tuc ket nap doan o dau")
+    await fake.wait_for(lambda: len(fake.texts(USER)) == 6)
+    assert fake.texts(USER)[5] == text("consent.ask", "en"), "a chosen language sticks"
+
+
+async def test_a_first_text_clearly_in_english_gets_english(
+    fake: FakeTelegram, make_app: AppFactory
+) -> None:
+    await make_app()
+    fake.message(USER, "/start")
+    await fake.wait_for(lambda: len(fake.texts(USER)) == 2)
+    fake.message(USER, "Hello, I would like to ask about volunteering this summer")
+    await fake.wait_for(lambda: len(fake.texts(USER)) == 4)
+    assert fake.texts(USER)[2:] == [text("errors.use_buttons", "en"), text("consent.ask", "en")]
+    [[switch]] = fake.sent(chat_id=USER)[0]["reply_markup"]["inline_keyboard"]
+    assert switch["callback_data"] == "lang:en"
+
+
+async def test_a_first_message_in_english_is_greeted_in_english(
+    fake: FakeTelegram, make_app: AppFactory
+) -> None:
+    await make_app()
+    fake.message(USER, "Hi, how do I join the youth union as a student?")
+    await fake.wait_for(lambda: len(fake.texts(USER)) == 2)
     assert fake.texts(USER)[0].startswith("Hello!")
+    [[switch]] = fake.sent(chat_id=USER)[0]["reply_markup"]["inline_keyboard"]
+    assert (switch["text"], switch["callback_data"]) == ("Tiếng Việt", "lang:vi")
 
 
 async def test_language_button_switches_and_sticks(

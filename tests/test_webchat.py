@@ -77,6 +77,20 @@ async def test_the_web_dialogue_is_the_telegram_dialogue(
     assert ticket.unit_code == app.config.find_unit("Gò Dầu").code  # type: ignore[union-attr]
 
 
+async def test_an_english_browser_gets_vietnamese_with_a_switch(
+    make_app: AppFactory, browsers: BrowserFactory
+) -> None:
+    app = await make_app(serve_http=True)
+    visitor = await browsers(app, language="en-US,en;q=0.9")
+    greeting, _consent = await visitor.send("/start", replies=2)
+    assert greeting == text("welcome.greeting", "vi", organisation="Tỉnh đoàn Tây Ninh")
+    assert visitor.buttons(back=2) == ["lang:en"]
+    assert await visitor.press("lang:en", replies=2) == [
+        text("language.changed", "en"),
+        text("consent.ask", "en"),
+    ]
+
+
 async def test_staff_work_the_desk_on_the_web_and_the_visitor_sees_it_live(
     make_app: AppFactory, browsers: BrowserFactory
 ) -> None:
@@ -109,6 +123,25 @@ async def test_staff_work_the_desk_on_the_web_and_the_visitor_sees_it_live(
 
     queue = await staff.send("/queue")  # the header; the card itself is edited in place
     assert queue == [text("desk.queue", "vi", mine="1", free="0", shown="1")]
+
+
+async def test_staff_on_the_web_typing_with_nothing_pending_keep_their_answer(
+    make_app: AppFactory, browsers: BrowserFactory
+) -> None:
+    app = await make_app(serve_http=True)
+    staff = await _staff(app, browsers)
+    assert await staff.send("chao moi nguoi") == [text("desk.idle_hint", "vi")]
+    visitor, code = await _visitor_with_complaint(app, browsers)
+    await staff.wait_for(lambda: f"t:take:{code}" in staff.buttons())
+    await staff.press(f"t:take:{code}")
+    await visitor.wait_for(lambda: text("status.assigned", "vi") in visitor.texts[-1])
+    answer = "Đoàn phường đã báo Đội quản lý thị trường kiểm tra quán ăn này."
+    assert await staff.send(answer) == [text("desk.idle_offer", "vi", code=code, text=answer)]
+    yes, _no = staff.buttons()
+    assert yes.startswith(f"t:send:{code}:")
+    await staff.press(yes)
+    await visitor.wait_for(lambda: answer in visitor.texts[-1])
+    assert text("status.answered", "vi") in visitor.texts[-1]
 
 
 async def test_a_sign_in_link_works_once(make_app: AppFactory, browsers: BrowserFactory) -> None:
@@ -178,6 +211,7 @@ async def test_bad_input_gets_a_polite_answer_and_loses_nothing(
 ) -> None:
     app = await make_app(serve_http=True)
     visitor = await browsers(app, language="en")
+    assert await visitor.choose_language("en") == [text("language.changed", "en")]
     await onboard(visitor, app.config)
     empty = await visitor.post("/chat/api/send", json={"id": "e1", "text": "   "})
     assert (empty.status_code, empty.json()["error"]) == (400, text("web.empty", "en"))

@@ -88,6 +88,11 @@ class Browser:
         body = {"id": secrets.token_hex(8), "choice": choice}
         return await self._exchange("/chat/api/send", body, replies)
 
+    async def choose_language(self, language: str) -> list[str]:
+        """Press the page's VI/EN switch; return the bot's replies."""
+        body = {"id": secrets.token_hex(8), "language": language}
+        return await self._exchange("/chat/api/language", body, 1)
+
     async def upload(
         self, name: str, data: bytes, content_type: str, *, replies: int = 1
     ) -> list[str]:

@@ -127,7 +127,8 @@ class DeskRecords(Protocol):
         ...
 
     def open_tickets(self, unit_codes: frozenset[str] | None, limit: int) -> list[TicketView]:
-        """Open submissions (in these units, or all), earliest deadline first."""
+        """Open submissions the desk works on (not stories offered for publication: the
+        moderators' work), in these units or all, earliest deadline first."""
         ...
 
     def thread(self, code: str, *, internal: bool) -> list[ThreadEntry]:
