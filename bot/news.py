@@ -19,6 +19,7 @@ from bot.domain.clock import show_date
 from bot.domain.i18n import text
 from bot.domain.messages import UPLOAD_PREFIX
 from bot.domain.publishing import DAILY_POST, Post, StoryState
+from bot.domain.text import xml_safe
 from bot.webchat import SECURITY_HEADERS, asset, base_of
 from storage.db import Database
 from storage.publishing import SqlPublishingRecords
@@ -75,7 +76,7 @@ class News:
         items = "".join(
             f'<article id="{escape(p.period)}"><time>{show_date(p.posted_at, zone)}</time>'
             + (_photo_tag(p.period) if p.period in with_photo else "")
-            + f"<p>{escape(p.text)}</p></article>"
+            + f"<p>{escape(xml_safe(p.text))}</p></article>"
             for p in posts
         )
         empty = f"<p>{escape(text('publish.news_empty', LANGUAGE))}</p>"
@@ -120,14 +121,16 @@ class News:
         ET.SubElement(root, "updated").text = newest.isoformat()
         ET.SubElement(ET.SubElement(root, "author"), "name").text = self._organisation
         for post in posts:
+            # Text stored before input was cleaned may hold characters XML forbids.
+            body = xml_safe(post.text)
             entry = ET.SubElement(root, "entry")
             ET.SubElement(entry, "id").text = f"{base}/news#{post.period}"
-            ET.SubElement(entry, "title").text = _title(post.text)
+            ET.SubElement(entry, "title").text = _title(body)
             ET.SubElement(entry, "link", rel="alternate", href=f"{base}/news#{post.period}")
             ET.SubElement(entry, "updated").text = post.posted_at.isoformat()
-            ET.SubElement(entry, "content", type="text").text = post.text
-        body = ET.tostring(root, encoding="utf-8", xml_declaration=True)
-        return Response(body, media_type="application/atom+xml; charset=utf-8")
+            ET.SubElement(entry, "content", type="text").text = body
+        xml = ET.tostring(root, encoding="utf-8", xml_declaration=True)
+        return Response(xml, media_type="application/atom+xml; charset=utf-8")
 
 
 def _photo_tag(code: str) -> str:

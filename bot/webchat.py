@@ -325,7 +325,7 @@ class WebChat:
                 if len(typed) > MAX_TYPED_CHARS:
                     raise Refusal(413, "web.too_long", max=str(MAX_TYPED_CHARS))
                 event = text_event(signed_in.visitor_id, event_id, typed, language)
-                echo = event.text
+                echo = event.text if event.text.strip() else None
         except Refusal as refusal:
             return _refuse(refusal, language)
         await self._take(event, echo)

@@ -85,6 +85,8 @@ class FakeTelegram:
     calls: list[Call] = field(default_factory=list)
     confirmed_offset: int = 0
     webhook_url: str = ""
+    # A user's first name on Telegram, when not User<id>.
+    names: dict[int, str] = field(default_factory=dict)
     _pending: list[dict[str, Any]] = field(default_factory=list)
     _update_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _message_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1000))
@@ -190,10 +192,10 @@ class FakeTelegram:
             }
         )
 
-    @staticmethod
-    def user(user_id: int, language: str | None = None) -> dict[str, Any]:
+    def user(self, user_id: int, language: str | None = None) -> dict[str, Any]:
         """A Telegram user object."""
-        user: dict[str, Any] = {"id": user_id, "is_bot": False, "first_name": f"User{user_id}"}
+        name = self.names.get(user_id, f"User{user_id}")
+        user: dict[str, Any] = {"id": user_id, "is_bot": False, "first_name": name}
         if language:
             user["language_code"] = language
         return user
