@@ -45,7 +45,7 @@ from bot.metrics import Metrics
 from bot.news import News
 from bot.outbox import OutboxSender
 from bot.settings import Settings
-from bot.web import TELEGRAM_WEBHOOK_PATH, QuietServer, build_web
+from bot.web import TELEGRAM_WEBHOOK_PATH, BadUpdate, QuietServer, build_web
 from bot.webchat import WebChat
 from handlers import entry
 from handlers.desk import INVITE_PREFIX
@@ -117,8 +117,12 @@ class TelegramRuntime:
             await self.application.shutdown()
 
     async def take_webhook_update(self, data: dict[str, object]) -> None:
-        """Store a webhook update in the inbox and queue it."""
-        await self.queue.put(Update.de_json(data, self.application.bot))
+        """Store a webhook update in the inbox and queue it; BadUpdate when it cannot be read."""
+        try:
+            update = Update.de_json(data, self.application.bot)
+        except Exception as error:  # PTB's readers raise anything on a malformed update
+            raise BadUpdate(f"{type(error).__name__}: {error}"[:500]) from error
+        await self.queue.put(update)
 
 
 @dataclass

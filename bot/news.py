@@ -2,6 +2,7 @@
 posts and the weekly digests (the web channel's public side)."""
 
 import datetime as dt
+import re
 import string
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ ATOM = "http://www.w3.org/2005/Atom"
 LANGUAGE = "vi"
 PAGE_POSTS = 60
 FEED_POSTS = 30
+CODE = re.compile(r"^[A-Z]{2}-\d{4}-\d{1,10}$")  # a submission's reference code
 # Served only when the bytes are one of these images (never anything a browser might run).
 IMAGES = (
     (b"\xff\xd8\xff", "image/jpeg"),
@@ -93,6 +95,8 @@ class News:
     async def photo(self, request: Request) -> Response:
         """The photo of a published story, unless a moderator hid it; only real images."""
         code = request.path_params["code"]
+        if not CODE.match(code):
+            return Response(status_code=404)
         story = await self.db.run(
             lambda session: SqlPublishingRecords(session=session).story(code)
         )
