@@ -53,7 +53,7 @@ from bot.news import News
 from bot.outbox import OutboxSender
 from bot.settings import Settings
 from bot.uploads import Uploads
-from bot.web import TELEGRAM_WEBHOOK_PATH, QuietServer, build_web
+from bot.web import TELEGRAM_WEBHOOK_PATH, BadUpdate, QuietServer, build_web
 from bot.webchat import WebChat
 from handlers import entry
 from handlers.desk import INVITE_PREFIX
@@ -126,8 +126,12 @@ class TelegramRuntime:
             await self.application.shutdown()
 
     async def take_webhook_update(self, data: dict[str, object]) -> None:
-        """Store a webhook update in the inbox and queue it."""
-        await self.queue.put(Update.de_json(data, self.application.bot))
+        """Store a webhook update in the inbox and queue it; BadUpdate when it cannot be read."""
+        try:
+            update = Update.de_json(data, self.application.bot)
+        except Exception as error:  # PTB's readers raise anything on a malformed update
+            raise BadUpdate(f"{type(error).__name__}: {error}"[:500]) from error
+        await self.queue.put(update)
 
 
 @dataclass
@@ -151,14 +155,21 @@ class CauNoi:
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _server: uvicorn.Server | None = None
     _socket: socket.socket | None = None
+    _started: bool = False
     _stopped: bool = False
 
-    async def start(self, *, serve_http: bool = True) -> None:
-        """Start everything; a stored but unhandled update is handled again."""
+    async def prepare(self) -> None:
+        """Bring the database in step with config.yaml (units, staff): all that a one-off
+        command such as `invite` needs, with no job, channel or sender started."""
         units = [(u.code, u.name, fold(u.name), u.kind) for u in self.config.units]
         await self.db.run(lambda session: repo.sync_units(session=session, units=units))
         staff = self.config.declared_staff()
         await self.db.run(lambda session: sync_staff(session=session, members=staff))
+
+    async def start(self, *, serve_http: bool = True) -> None:
+        """Start everything; a stored but unhandled update is handled again."""
+        await self.prepare()
+        self._started = True
         if self.telegram is not None:
             await self.telegram.start(self.db)
             username = self.telegram.application.bot.username
@@ -233,7 +244,8 @@ class CauNoi:
             self.scheduler.shutdown(wait=False)
         if self.telegram is not None:
             await self.telegram.stop()
-        await self.outbox.stop()
+        if self._started:  # after prepare() alone (a one-off command) nothing is sent
+            await self.outbox.stop()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._socket is not None:
             self._socket.close()

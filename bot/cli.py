@@ -167,7 +167,7 @@ def invite(settings: Settings, staff_code: str) -> int:
             settings.model_copy(update={"telegram_bot_token": None}), config
         )
         try:
-            await caunoi.start(serve_http=False)
+            await caunoi.prepare()  # never start(): that would run the scheduler's catch-up
             return await caunoi.sign_in_link(staff_code)
         finally:
             await caunoi.stop()

@@ -2,6 +2,7 @@
 posts and the weekly digests (the web channel's public side)."""
 
 import datetime as dt
+import re
 import string
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from bot.domain.clock import show_date
 from bot.domain.i18n import text
 from bot.domain.messages import UPLOAD_PREFIX
 from bot.domain.publishing import DAILY_POST, Post, StoryState
+from bot.domain.text import xml_safe
 from bot.webchat import SECURITY_HEADERS, asset, base_of
 from storage.db import Database
 from storage.publishing import SqlPublishingRecords
@@ -27,6 +29,7 @@ ATOM = "http://www.w3.org/2005/Atom"
 LANGUAGE = "vi"
 PAGE_POSTS = 60
 FEED_POSTS = 30
+CODE = re.compile(r"^[A-Z]{2}-\d{4}-\d{1,10}$")  # a submission's reference code
 # Served only when the bytes are one of these images (never anything a browser might run).
 IMAGES = (
     (b"\xff\xd8\xff", "image/jpeg"),
@@ -75,7 +78,7 @@ class News:
         items = "".join(
             f'<article id="{escape(p.period)}"><time>{show_date(p.posted_at, zone)}</time>'
             + (_photo_tag(p.period) if p.period in with_photo else "")
-            + f"<p>{escape(p.text)}</p></article>"
+            + f"<p>{escape(xml_safe(p.text))}</p></article>"
             for p in posts
         )
         empty = f"<p>{escape(text('publish.news_empty', LANGUAGE))}</p>"
@@ -92,6 +95,8 @@ class News:
     async def photo(self, request: Request) -> Response:
         """The photo of a published story, unless a moderator hid it; only real images."""
         code = request.path_params["code"]
+        if not CODE.match(code):
+            return Response(status_code=404)
         story = await self.db.run(
             lambda session: SqlPublishingRecords(session=session).story(code)
         )
@@ -120,14 +125,16 @@ class News:
         ET.SubElement(root, "updated").text = newest.isoformat()
         ET.SubElement(ET.SubElement(root, "author"), "name").text = self._organisation
         for post in posts:
+            # Text stored before input was cleaned may hold characters XML forbids.
+            body = xml_safe(post.text)
             entry = ET.SubElement(root, "entry")
             ET.SubElement(entry, "id").text = f"{base}/news#{post.period}"
-            ET.SubElement(entry, "title").text = _title(post.text)
+            ET.SubElement(entry, "title").text = _title(body)
             ET.SubElement(entry, "link", rel="alternate", href=f"{base}/news#{post.period}")
             ET.SubElement(entry, "updated").text = post.posted_at.isoformat()
-            ET.SubElement(entry, "content", type="text").text = post.text
-        body = ET.tostring(root, encoding="utf-8", xml_declaration=True)
-        return Response(body, media_type="application/atom+xml; charset=utf-8")
+            ET.SubElement(entry, "content", type="text").text = body
+        xml = ET.tostring(root, encoding="utf-8", xml_declaration=True)
+        return Response(xml, media_type="application/atom+xml; charset=utf-8")
 
 
 def _photo_tag(code: str) -> str:

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 
 import uvicorn
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlmodel import Session
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -18,11 +19,17 @@ from storage import repositories as repo
 from storage.db import Database
 
 TELEGRAM_WEBHOOK_PATH = "/telegram/webhook"
+TELEGRAM_CHANNEL = "telegram"  # the channel name the Telegram adapter files updates under
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 (a header name)
 MAX_UPDATE_BYTES = 1_000_000
 log = logging.getLogger(__name__)
 
 UpdateSink = Callable[[dict[str, object]], Awaitable[None]]
+MAX_UPDATE_ID = 2**63 - 1
+
+
+class BadUpdate(Exception):
+    """An update the Bot API's types cannot read (e.g. a message without its date)."""
 
 
 class QuietServer(uvicorn.Server):
@@ -67,16 +74,19 @@ def build_web(
         given = request.headers.get(SECRET_HEADER, "").encode()
         if not hmac.compare_digest(given, webhook_secret.encode()):
             return PlainTextResponse("unauthorised", status_code=401)
-        body = await request.body()
-        if len(body) > MAX_UPDATE_BYTES:
+        body = await read_at_most(request, MAX_UPDATE_BYTES)
+        if body is None:
             return PlainTextResponse("too large", status_code=413)
-        try:
-            data = json.loads(body)
-        except ValueError:
-            return PlainTextResponse("not JSON", status_code=400)
-        if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
+        data = _json_object(body)
+        if data is None or not _is_update_id(data.get("update_id")):
             return PlainTextResponse("not an update", status_code=400)
-        await telegram_sink(data)  # stored in the inbox before we answer 200
+        try:
+            await telegram_sink(data)  # stored in the inbox before we answer 200
+        except BadUpdate as error:
+            reason, update = str(error), data
+            await db.run(lambda session: _set_aside(session, update, reason))
+            log.warning("webhook update unreadable", extra={"update_id": data["update_id"]})
+            return PlainTextResponse("not an update", status_code=400)
         return PlainTextResponse("ok")
 
     routes: list[BaseRoute] = [Route("/healthz", healthz), Route("/metrics", metrics_page)]
@@ -84,3 +94,40 @@ def build_web(
     if telegram_sink is not None:
         routes.append(Route(TELEGRAM_WEBHOOK_PATH, telegram_webhook, methods=["POST"]))
     return Starlette(routes=routes)
+
+
+async def read_at_most(request: Request, limit: int) -> bytes | None:
+    """The request body, or None as soon as it passes `limit` bytes (never read whole)."""
+    declared = request.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return None
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _json_object(body: bytes) -> dict[str, object] | None:
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than Python goes
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _is_update_id(value: object) -> bool:
+    return type(value) is int and 0 <= value <= MAX_UPDATE_ID
+
+
+def _set_aside(session: Session, data: dict[str, object], error: str) -> None:
+    """Keep an unreadable update, marked failed, so it can be looked at later."""
+    repo.record_failed_inbound(
+        session=session,
+        channel=TELEGRAM_CHANNEL,
+        event_id=str(data["update_id"]),
+        payload=data,
+        error=error,
+    )

@@ -42,7 +42,9 @@ from bot.config import OrgConfig
 from bot.dispatch import Dispatcher, queue_replies
 from bot.domain.i18n import LANGUAGES, text
 from bot.domain.messages import Inbound, Recipient
+from bot.domain.text import clean
 from bot.uploads import NewUpload, Uploads
+from bot.web import read_at_most
 from handlers import desk, steps
 from storage import repositories as repo
 from storage import web as records
@@ -58,6 +60,8 @@ MAX_JSON_BYTES = 100_000
 MAX_TYPED_CHARS = 20_000
 EVENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
 TOKEN = re.compile(r"^[A-Za-z0-9_-]{8,80}$")
+REFERENCE = re.compile(r"^\s*[A-Za-z0-9-]{1,40}\s*$")  # a reference code as typed
+MAX_ROW_ID = 2**63 - 1  # the largest id a database column holds
 PAGE_KEYS = [
     "placeholder",
     "send",
@@ -188,7 +192,7 @@ class WebChat:
             Route("/chat/api/updates", self.updates),
             Route("/chat/api/send", self.send, methods=["POST"]),
             Route("/chat/api/upload", self.upload, methods=["POST"]),
-            Route("/chat/api/file/{message_id:int}", self.file, methods=["GET"]),
+            Route("/chat/api/file/{message_id}", self.file, methods=["GET"]),
             Route("/chat/api/language", self.language, methods=["POST"]),
             Route("/chat/api/resume-link", self.resume_link, methods=["POST"]),
             Route("/chat/api/resume", self.resume, methods=["POST"]),
@@ -261,9 +265,8 @@ class WebChat:
         signed_in = await self._signed_in(request)
         if signed_in is None:
             return _refuse(Refusal(401, "web.expired"), language)
-        try:
-            after = max(int(request.query_params.get("after", "0")), 0)
-        except ValueError:
+        after = row_id(request.query_params.get("after", "0"), empty=0)
+        if after is None:
             return _refuse(Refusal(400, "web.bad_request"), language)
         chat_id = signed_in.visitor_id
         events = await self._events(chat_id, after)
@@ -299,9 +302,8 @@ class WebChat:
             self._limit(request, signed_in.visitor_id)
         except Refusal as refusal:
             return _refuse(refusal, language)
-        chat_id, message_id = signed_in.visitor_id, int(request.path_params["message_id"])
-
-        found = await self._shown_file(chat_id, message_id)
+        chat_id, message_id = signed_in.visitor_id, row_id(request.path_params["message_id"])
+        found = await self._shown_file(chat_id, message_id) if message_id else None
         if found is None:
             return _refuse(Refusal(404, "web.no_file"), language)
         name, data = found
@@ -352,7 +354,7 @@ class WebChat:
                 if len(typed) > MAX_TYPED_CHARS:
                     raise Refusal(413, "web.too_long", max=str(MAX_TYPED_CHARS))
                 event = text_event(signed_in.visitor_id, event_id, typed, language)
-                echo = event.text
+                echo = event.text if event.text.strip() else None
         except Refusal as refusal:
             return _refuse(refusal, language)
         kept = await self._take(event, echo)
@@ -366,7 +368,8 @@ class WebChat:
         language = self._language(request)
         limit_mb = self.config.raw.limits.attachment_max_mb
         too_big = Refusal(413, "web.too_big", mb=str(limit_mb))
-        name = unquote(request.headers.get("X-File-Name", "file"))[:200] or "file"
+        name = clean(unquote(request.headers.get("X-File-Name", "file")), one_line=True)[:200]
+        name = name or "file"
         content_type = request.headers.get("Content-Type", "application/octet-stream")
         try:
             signed_in = await self._guard(request)
@@ -511,7 +514,8 @@ class WebChat:
             token, code = data.get("token"), data.get("code")
             if not isinstance(token, str) or not TOKEN.match(token) or not isinstance(code, str):
                 raise Refusal(400, "web.resume_failed")
-            code = code[:40]
+            if not REFERENCE.match(code):
+                raise Refusal(403, "web.resume_failed")
             visitor = await self.db.run(
                 lambda session: records.resume(session=session, token=token, code=code)
             )
@@ -681,7 +685,7 @@ async def _json_body(request: Request) -> dict[str, Any]:
     raw = await _read_limited(request, MAX_JSON_BYTES, None)
     try:
         data = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than Python goes
         raise Refusal(400, "web.bad_request") from None
     if not isinstance(data, dict):
         raise Refusal(400, "web.bad_request")
@@ -695,16 +699,21 @@ async def _read_limited(request: Request, limit: int, limit_mb: int | None) -> b
         if limit_mb is not None
         else Refusal(413, "web.too_long", max=str(MAX_TYPED_CHARS))
     )
-    declared = request.headers.get("Content-Length", "")
-    if declared.isdigit() and int(declared) > limit:
+    body = await read_at_most(request, limit)
+    if body is None:
         raise too_big
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise too_big
-        chunks.append(chunk)
-    return b"".join(chunks)
+    return body
+
+
+def row_id(value: str, *, empty: int | None = None) -> int | None:
+    """A database id given in a URL: digits only, within what a column holds; `empty` for an
+    empty value; None when it is not one."""
+    if not value:
+        return empty
+    if not value.isascii() or not value.isdigit() or len(value) > 19:
+        return None
+    number = int(value)
+    return number if number <= MAX_ROW_ID else None
 
 
 def _check_declared(request: Request, limit: int, too_big: Refusal) -> None:

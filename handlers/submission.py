@@ -129,6 +129,8 @@ def _take_text(event: Inbound, ctx: Context) -> list[Reply] | None:
         replies = _attach(event, ctx)
         if typed is None:
             return [*replies, Reply("submit.text_after_file")]
+    if typed is None and event.kind is InputKind.TEXT:
+        typed = ""  # nothing visible (e.g. only zero-width spaces): too short, like any other
     if typed is None:
         return None
     problem = _check_length(typed, ctx)

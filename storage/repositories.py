@@ -113,6 +113,15 @@ def fail_inbound(*, session: Session, channel: str, event_id: str, error: str) -
     )
 
 
+def record_failed_inbound(
+    *, session: Session, channel: str, event_id: str, payload: dict[str, Any], error: str
+) -> None:
+    """Store an event that cannot be handled at all as failed at once (unless it was stored
+    before: then it keeps its state)."""
+    if record_inbound(session=session, channel=channel, event_id=event_id, payload=payload):
+        fail_inbound(session=session, channel=channel, event_id=event_id, error=error)
+
+
 def pending_inbound(*, session: Session, channel: str) -> Sequence[InboxEvent]:
     """Events stored but not handled, oldest first (to replay after a crash)."""
     statement = (

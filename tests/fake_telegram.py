@@ -85,6 +85,8 @@ class FakeTelegram:
     calls: list[Call] = field(default_factory=list)
     confirmed_offset: int = 0
     webhook_url: str = ""
+    # A user's first name on Telegram, when not User<id>.
+    names: dict[int, str] = field(default_factory=dict)
     _pending: list[dict[str, Any]] = field(default_factory=list)
     _update_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _message_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1000))
@@ -94,8 +96,6 @@ class FakeTelegram:
     _task: asyncio.Task[None] | None = None
     _closing: bool = False
     _ok_counts: Counter[str] = field(default_factory=Counter)
-    # A user's first name when a test gives one (else User<id>).
-    names: dict[int, str] = field(default_factory=dict)
 
     # ---- life cycle -------------------------------------------------------------------
 

@@ -358,3 +358,18 @@ async def test_staff_see_the_files_and_the_place_the_sender_attached(
 
     [refused] = await desk.press(BINH, f"t:files:{code}", sends=1)
     assert refused.params["text"] == text("desk.not_allowed", "vi"), "not in Bình's units"
+
+
+async def test_what_staff_type_is_cleaned_at_the_edge_too(
+    fake: FakeTelegram, make_app: AppFactory
+) -> None:
+    _chat, desk, code = await _filed(fake, make_app)
+    await desk.press(AN, f"t:take:{code}", chat=GO_DAU_GROUP, sends=4)
+    await desk.press(AN, f"t:reply:{code}", chat=GO_DAU_GROUP, sends=1)
+    typed = "Đoàn phường\x00 đã báo\u202e Đội quản lý\x1b thị trường.\u200b"
+    replied = await desk.say(AN, typed, chat=GO_DAU_GROUP, sends=4)
+    answer = "Đoàn phường đã báo Đội quản lý thị trường."
+    [notice] = to(replied, YOUTH)
+    assert answer in notice
+    thread = [m.body for m in await rows(desk.app.db, TicketMessage)]
+    assert thread == [COMPLAINT, answer]

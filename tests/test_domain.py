@@ -8,7 +8,7 @@ from bot.channels.base import split_text
 from bot.domain.i18n import LANGUAGES, catalog, placeholders, render, supported
 from bot.domain.language import detect_language
 from bot.domain.messages import Choice, Rendered, Reply
-from bot.domain.text import fold, nfc
+from bot.domain.text import clean, fold, nfc, xml_safe
 
 
 def test_every_key_exists_in_every_language_with_the_same_placeholders() -> None:
@@ -78,3 +78,49 @@ def test_short_or_unclear_text_keeps_the_fallback_language() -> None:
     assert detect_language(long_vi, fallback="en") == "vi"
     long_en = "I would like to know how to join the volunteer programme this summer"
     assert detect_language(long_en, fallback="vi") == "en"
+
+
+@pytest.mark.parametrize(
+    ("typed", "kept"),
+    [
+        ("Gò Dầu", "Gò Dầu"),
+        ("Go\u0300 Da\u0302\u0300u", "Gò Dầu"),  # decomposed: stored as NFC
+        ("\u200b" * 12, ""),  # zero-width spaces
+        ("a\u200cb\u2060c\ufeffd", "abcd"),  # zero-width non-joiner, word joiner, BOM
+        ("\u202eabc\u202c", "abc"),  # a bidi override and its end
+        ("\u2066x\u2069 \u200ey\u200f \u061cz", "x y z"),  # isolates and marks
+        ("tin\x00 tốt\x0b\x1b\x7f", "tin tốt"),  # NUL, C0 and DEL
+        ("a\x85b\x9fc", "a\nbc"),  # C1 (NEL is a line break)
+        ("dòng 1\ndòng 2\tcột", "dòng 1\ndòng 2\tcột"),  # newline and tab kept
+        ("a\r\nb\rc\u2028d", "a\nb\nc\nd"),  # every line break is a newline
+        ("lẻ\ud800", "lẻ"),  # a lone surrogate (from JSON's \\ud800)
+        ("\u3164\u115f\u00ad", ""),  # fillers and a soft hyphen that show nothing
+        ("👩\u200d💻 ❤\ufe0f\u200d🔥", "👩\u200d💻 ❤\ufe0f\u200d🔥"),  # emoji sequences
+        ("x\u200dy", "xy"),  # a joiner between letters joins nothing
+        ("a\ufffeb\uffff", "ab"),  # non-characters
+        ("", ""),
+    ],
+)
+def test_clean_keeps_what_people_can_see(typed: str, kept: str) -> None:
+    assert clean(typed) == kept
+
+
+@pytest.mark.parametrize(
+    ("name", "kept"),
+    [("Nguyễn\nVăn\tAn", "Nguyễn Văn An"), ("\u202eAn\u202c\x00", "An")],
+)
+def test_clean_one_line_for_names(name: str, kept: str) -> None:
+    assert clean(name, one_line=True) == kept
+
+
+@pytest.mark.parametrize(
+    ("stored", "shown"),
+    [
+        ("tin\x0b\x1b\x7f tốt", "tin tốt"),
+        ("a\x00b\ud800c\ufffe", "abc"),
+        ("dòng\r\n\tcột", "dòng\r\n\tcột"),
+        ("\u200bvẫn giữ", "\u200bvẫn giữ"),  # legal in XML: output keeps it
+    ],
+)
+def test_xml_safe_drops_only_what_xml_forbids(stored: str, shown: str) -> None:
+    assert xml_safe(stored) == shown

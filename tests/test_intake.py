@@ -9,9 +9,9 @@ import pytest
 from bot.config import OrgConfig
 from bot.domain.i18n import text
 from bot.domain.kinds import Kind
-from storage.models import Attachment, Conversation, Person, Ticket
+from storage.models import Attachment, ChannelIdentity, Conversation, Person, Ticket
 from tests.conftest import AppFactory, config_with, rows
-from tests.dialogue import Chat, onboarded, start_draft, submit
+from tests.dialogue import Chat, onboarded, send_named, start_draft, submit
 from tests.fake_telegram import FakeTelegram
 
 USER = 6001
@@ -350,7 +350,10 @@ async def test_bad_input_gets_a_clear_reply_and_changes_nothing(
         text("errors.unsupported", "vi"),
         ask,
     ]
-    assert await chat.send("   ", replies=2) == [text("errors.empty_text", "vi"), ask]
+    nothing = text("submit.too_short", "vi", min="10", count="0")
+    assert await chat.send("   ") == [nothing], "nothing visible is too short, like any text"
+    assert await chat.send("\u200b" * 12) == [nothing], "zero-width spaces are not text"
+    assert await chat.send("\u202e\u200f\u2066\u00ad\ufeff\u2060" * 3) == [nothing]
     [too_long] = await chat.send("x" * 10_000)
     assert too_long == text("submit.too_long", "vi", max="4000", count="10000")
     [too_short] = await chat.send("ngập")
@@ -363,3 +366,21 @@ async def test_bad_input_gets_a_clear_reply_and_changes_nothing(
     [after] = await rows(app.db, Conversation)
     assert (after.flow, after.step) == (before.flow, before.step) == ("submit", "text")
     assert after.draft["submission"] == before.draft["submission"]
+
+
+async def test_names_captions_and_texts_are_cleaned_at_the_edge(
+    fake: FakeTelegram, make_app: AppFactory, org_config: OrgConfig
+) -> None:
+    fake.names[USER] = "Minh\u202e\x00\nTrần\u200b"
+    chat = await onboarded(fake, make_app, org_config, USER)
+    await chat.press("menu:complaint")
+    await chat.press("cat:environment")
+    caption = "Rác\x00 thải\u200b đổ ra\x1b kênh\u202e Tây\r\nở ấp 2.\x7f"
+    await chat.send(None, photo=_photo("p1"), caption=caption, replies=2)
+    helped, _ask = await chat.send("\u2066/help\u2069", replies=2)
+    assert helped == text("help.body", "vi"), "a command is read once the text is clean"
+    code = await send_named(chat)
+    [ticket] = await rows(chat.app.db, Ticket)
+    assert (ticket.code, ticket.text) == (code, "Rác thải đổ ra kênh Tây\nở ấp 2.")
+    [identity] = await rows(chat.app.db, ChannelIdentity)
+    assert identity.display_name == "Minh Trần"

@@ -10,7 +10,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlmodel import select
 
+from storage.db import Database
+from storage.models import Invite, OutboxMessage, Publication
 from tests.conftest import ROOT
 from tests.fake_telegram import TOKEN, FakeTelegram
 
@@ -98,3 +101,17 @@ async def test_logs_carry_no_token_and_no_message_body(fake: FakeTelegram, tmp_p
     assert TOKEN not in logged
     assert TOKEN.split(":")[1] not in logged
     assert body not in logged
+
+
+def test_invite_prints_a_link_and_runs_no_job(database_url: str) -> None:
+    done = _cli("invite", "nguyen-van-an", DATABASE_URL=database_url, LOG_LEVEL="WARNING")
+    assert done.returncode == 0, done.stderr
+    assert "/chat/signin#inv_" in done.stdout
+    db = Database(database_url)
+    with db.session() as session:
+        publications = session.exec(select(Publication)).all()
+        outbox = session.exec(select(OutboxMessage)).all()
+        invites = session.exec(select(Invite)).all()
+    asyncio.run(db.dispose())
+    assert (publications, outbox) == ([], []), "no catch-up of the daily post or the digest"
+    assert len(invites) == 1

@@ -7,6 +7,7 @@ import json
 from xml.etree import ElementTree as ET
 
 import httpx
+from sqlmodel import Session, select
 
 from bot.domain.i18n import text
 from bot.domain.publishing import StoryState
@@ -339,3 +340,36 @@ def _media(call: Call) -> list[dict[str, object]]:
     items = json.loads(media) if isinstance(media, str) else media
     assert isinstance(items, list)
     return items
+
+
+async def test_control_characters_never_reach_the_story_or_break_the_feed(
+    fake: FakeTelegram, make_app: AppFactory
+) -> None:
+    clock = Clock(SLOT - dt.timedelta(hours=1))
+    app = await make_app(config=_config(), clock=clock, serve_http=True)
+    desk = Desk(fake, app)
+    chat = await _youth(fake, desk, YOUTH, "Phường Gò Dầu")
+    code = await _file_story(chat, "Bạn Minh\x0b\x1b\x7f nhặt được ví\u202e và trả lại.", "named")
+    await desk.press(BINH, f"m:ok:{code}", sends=3)
+    [story] = await rows(app.db, Story)
+    assert story.text == "Bạn Minh nhặt được ví và trả lại.", "cleaned at the edge"
+    clock.now = SLOT
+    await desk.after(lambda: app.publisher.daily(clock.now), sends=4)
+
+    def stored_before_cleaning(session: Session) -> None:
+        """A post as it could be stored before input was cleaned."""
+        [post] = session.exec(select(Publication).where(Publication.period == code)).all()
+        post.payload = {**post.payload, "text": "Tin\x0b\x1b\x7f tốt\ufffe\nBạn Minh\x08 trả ví."}
+        session.add(post)
+
+    await app.db.run(stored_before_cleaning)
+    async with httpx.AsyncClient(base_url=app.base_url) as client:
+        page = await client.get("/news")
+        feed = await client.get("/news/feed.xml")
+    entry = ET.fromstring(feed.content).find(f"{{{ATOM}}}entry")
+    assert entry is not None
+    assert entry.findtext(f"{{{ATOM}}}title") == "Tin tốt"
+    assert entry.findtext(f"{{{ATOM}}}content") == "Tin tốt\nBạn Minh trả ví."
+    assert page.status_code == 200
+    assert "Tin tốt\nBạn Minh trả ví." in page.text
+    assert not any(ord(c) < 9 or 0x7F <= ord(c) <= 0x9F or c == "\ufffe" for c in page.text)

@@ -1,10 +1,14 @@
 """Webhook mode, /healthz and /metrics, through real HTTP."""
 
+import asyncio
+import json
+from urllib.parse import urlsplit
+
 import httpx
 
 from bot.app import CauNoi
 from bot.domain.i18n import text
-from bot.web import SECRET_HEADER, TELEGRAM_WEBHOOK_PATH
+from bot.web import MAX_UPDATE_BYTES, SECRET_HEADER, TELEGRAM_WEBHOOK_PATH
 from storage.models import InboxEvent
 from tests.conftest import AppFactory, rows
 from tests.fake_telegram import FakeTelegram
@@ -88,3 +92,52 @@ async def test_health_and_metrics(fake: FakeTelegram, make_app: AppFactory) -> N
     assert "caunoi_inbox_depth 0.0" in body
     assert "caunoi_handler_seconds_bucket" in body
     assert webhook.status_code in {404, 405}, "no webhook route while polling"
+
+
+async def test_webhook_refuses_what_it_cannot_read_with_400_never_500(
+    fake: FakeTelegram, make_app: AppFactory
+) -> None:
+    app, url = await _webhook_app(make_app)
+    no_date = fake.make_update(USER, "/help")
+    del no_date["message"]["date"]
+    headers = {SECRET_HEADER: SECRET, "Content-Type": "application/json"}
+    bodies = [
+        json.dumps(no_date).encode(),
+        b"[" * 50_000,
+        b'{"update_id": true}',
+        b'{"update_id": -1}',
+        b'{"update_id": 99999999999999999999999}',
+        json.dumps({"update_id": 7, "message": "not a message"}).encode(),
+    ]
+    async with httpx.AsyncClient() as client:
+        answers = [await client.post(url, content=body, headers=headers) for body in bodies]
+    assert [a.status_code for a in answers] == [400] * len(bodies)
+    stored = await rows(app.db, InboxEvent)
+    assert [(e.event_id, e.status) for e in stored] == [
+        (str(no_date["update_id"]), "failed"),
+        ("7", "failed"),
+    ], "an unreadable update is kept aside as failed"
+    assert fake.texts(USER) == []
+
+
+async def test_webhook_stops_reading_a_body_past_the_limit(
+    fake: FakeTelegram, make_app: AppFactory
+) -> None:
+    app, url = await _webhook_app(make_app)
+    parts = urlsplit(url)
+    reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+    head = (
+        f"POST {parts.path} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+        f"{SECRET_HEADER}: {SECRET}\r\nContent-Type: application/json\r\n"
+        "Transfer-Encoding: chunked\r\n\r\n"
+    )
+    writer.write(head.encode())
+    chunk = b"[" * 65_536
+    for _ in range(MAX_UPDATE_BYTES // len(chunk) + 2):  # past the limit, and never finished
+        writer.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+        await writer.drain()
+    async with asyncio.timeout(30):  # only reached when the server waits for the whole body
+        status = await reader.readline()
+    writer.close()
+    assert status.startswith(b"HTTP/1.1 413"), status
+    assert await _inbox_count(app) == 0

@@ -1,10 +1,11 @@
 """What every channel adapter offers the outbox, and the failures it may report."""
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
-from bot.domain.messages import Rendered
+from bot.domain.messages import Inbound, InputKind, Rendered
+from bot.domain.text import clean
 
 
 class SendError(Exception):
@@ -69,6 +70,26 @@ def parse_command(text: str) -> tuple[str, tuple[str, ...]] | None:
         return None
     head, *args = text.split()
     return head[1:].split("@", 1)[0].lower(), tuple(args)
+
+
+def at_edge(event: Inbound) -> Inbound:
+    """The event as every channel hands it on: each text in it cleaned (typed text, caption,
+    the platform's display name, a button's data), and typed text read as a command only
+    once it is clean."""
+    typed = clean(event.text)
+    media = event.media
+    if media is not None and media.caption:
+        media = replace(media, caption=clean(media.caption))
+    name = clean(event.display_name, one_line=True) if event.display_name else None
+    cleaned = replace(
+        event, text=typed, media=media, display_name=name, choice=clean(event.choice)
+    )
+    if event.kind not in (InputKind.TEXT, InputKind.COMMAND):
+        return cleaned
+    command = parse_command(typed)
+    if command is None:
+        return replace(cleaned, kind=InputKind.TEXT, command="", args=())
+    return replace(cleaned, kind=InputKind.COMMAND, command=command[0], args=command[1])
 
 
 def split_text(text: str, limit: int) -> list[str]:

@@ -41,7 +41,7 @@ from bot.channels.base import (
     RateLimited,
     RecipientGone,
     TemporaryFailure,
-    parse_command,
+    at_edge,
     split_text,
 )
 from bot.domain.messages import (
@@ -52,7 +52,6 @@ from bot.domain.messages import (
     Rendered,
     SharedFile,
 )
-from bot.domain.text import nfc
 
 if TYPE_CHECKING:
     from telegram._utils.types import ODVInput
@@ -313,7 +312,7 @@ def _keyboard(message: Rendered) -> InlineKeyboardMarkup | None:
 
 
 def _media(message: Message) -> Media | None:
-    caption = nfc(message.caption) if message.caption else None
+    caption = message.caption
     if message.photo:
         largest = message.photo[-1]
         return Media(largest.file_id, "photo", largest.file_size, caption)
@@ -324,14 +323,10 @@ def _media(message: Message) -> Media | None:
     return None
 
 
-def _from_message(update: Update, message: Message, common: dict[str, Any]) -> Inbound:
-    text = nfc(message.text) if message.text is not None else None
-    command = parse_command(text) if text is not None else None
-    if command is not None:
-        name, args = command
-        return Inbound(kind=InputKind.COMMAND, command=name, args=args, text=text or "", **common)
-    if text is not None:
-        return Inbound(kind=InputKind.TEXT, text=text, **common)
+def _from_message(message: Message, common: dict[str, Any]) -> Inbound:
+    """A message as it came (at_edge cleans it and reads commands)."""
+    if message.text is not None:
+        return Inbound(kind=InputKind.TEXT, text=message.text, **common)
     media = _media(message)
     if media is not None:
         return Inbound(kind=InputKind.MEDIA, media=media, text=media.caption or "", **common)
@@ -342,7 +337,13 @@ def _from_message(update: Update, message: Message, common: dict[str, Any]) -> I
 
 
 def to_inbound(update: Update) -> Inbound | None:
-    """Translate an update into a neutral event; None for updates that carry nothing for us."""
+    """Translate an update into a neutral event, cleaned at the edge; None for updates that
+    carry nothing for us."""
+    event = _translate(update)
+    return at_edge(event) if event is not None else None
+
+
+def _translate(update: Update) -> Inbound | None:
     user, chat = update.effective_user, update.effective_chat
     if user is None or chat is None or user.is_bot:
         return None
@@ -361,7 +362,7 @@ def to_inbound(update: Update) -> Inbound | None:
     if update.message is not None:
         reply_to = update.message.reply_to_message
         common["reply_to"] = str(reply_to.message_id) if reply_to else None
-        return _from_message(update, update.message, common)
+        return _from_message(update.message, common)
     return None
 
 

@@ -12,9 +12,8 @@ import datetime as dt
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from bot.channels.base import CannotEdit, Capabilities, parse_command
+from bot.channels.base import CannotEdit, Capabilities, at_edge
 from bot.domain.messages import UPLOAD_PREFIX, Inbound, InputKind, Media, Rendered
-from bot.domain.text import nfc
 from storage import web as records
 from storage.db import Database
 from storage.models import utcnow
@@ -112,19 +111,13 @@ def _body(message: Rendered) -> dict[str, Any]:
 
 def text_event(visitor_id: str, event_id: str, text: str, language: str) -> Inbound:
     """What the visitor typed: a command when it starts with a slash, else text."""
-    typed = nfc(text)
-    common = _common(visitor_id, event_id, language)
-    command = parse_command(typed)
-    if command is not None:
-        name, args = command
-        return Inbound(kind=InputKind.COMMAND, command=name, args=args, text=typed, **common)
-    return Inbound(kind=InputKind.TEXT, text=typed, **common)
+    return _inbound(visitor_id, event_id, language, kind=InputKind.TEXT, text=text)
 
 
 def choice_event(visitor_id: str, event_id: str, choice: str, language: str) -> Inbound:
     """A button the visitor pressed (its id is checked by the handlers, like Telegram's)."""
-    common = _common(visitor_id, event_id, language)
-    return Inbound(kind=InputKind.CHOICE, choice=choice[:MAX_CHOICE_CHARS], **common)
+    pressed = choice[:MAX_CHOICE_CHARS]
+    return _inbound(visitor_id, event_id, language, kind=InputKind.CHOICE, choice=pressed)
 
 
 def media_event(
@@ -132,9 +125,8 @@ def media_event(
 ) -> Inbound:
     """A file the visitor uploaded, by its upload id, kind and size."""
     media_kind, size = media
-    common = _common(visitor_id, event_id, language)
     attached = Media(f"{UPLOAD_PREFIX}{upload_id}", media_kind, size)
-    return Inbound(kind=InputKind.MEDIA, media=attached, **common)
+    return _inbound(visitor_id, event_id, language, kind=InputKind.MEDIA, media=attached)
 
 
 def media_kind(content_type: str) -> str:
@@ -143,15 +135,18 @@ def media_kind(content_type: str) -> str:
     return {"image": "photo", "audio": "audio", "video": "video"}.get(main, "document")
 
 
-def _common(visitor_id: str, event_id: str, language: str) -> dict[str, Any]:
-    return {
-        "channel": CHANNEL,
+def _inbound(visitor_id: str, event_id: str, language: str, **what: Any) -> Inbound:
+    """The one place web events are made: cleaned at the edge like every channel's."""
+    event = Inbound(
+        channel=CHANNEL,
         # Prefixed with the visitor, so one visitor's ids can never collide with another's.
-        "event_id": f"{visitor_id}:{event_id}"[:64],
-        "user_id": visitor_id,
-        "chat_id": visitor_id,
-        "language_hint": language,
-    }
+        event_id=f"{visitor_id}:{event_id}"[:64],
+        user_id=visitor_id,
+        chat_id=visitor_id,
+        language_hint=language,
+        **what,
+    )
+    return at_edge(event)
 
 
 def event_payload(event: Inbound) -> dict[str, Any]:
