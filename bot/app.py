@@ -197,6 +197,9 @@ class CauNoi:
                     port=self.settings.http_port,
                     log_config=None,
                     lifespan="off",
+                    # The client address is ours to work out (TRUSTED_PROXIES): uvicorn would
+                    # believe X-Forwarded-For from any local peer.
+                    proxy_headers=False,
                     # Long-polling browsers are woken at stop; this bounds the wait for others.
                     timeout_graceful_shutdown=5,
                 )
@@ -343,6 +346,7 @@ def build_application(
             clock,
             outbox.wake,
             uploads,
+            settings.proxies(),
             sources,
         )
         news = News(db, config, settings.public_base(), sources)

@@ -1,5 +1,6 @@
 """Deployment values and secrets, read from the environment only."""
 
+import ipaddress
 from pathlib import Path
 
 from pydantic import AnyHttpUrl, Field, SecretStr, model_validator
@@ -27,6 +28,8 @@ class Settings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8080, ge=0, le=65535)
     log_level: str = "INFO"
+    # Reverse proxies whose X-Forwarded-For is believed (IPs or CIDRs, comma-separated).
+    trusted_proxies: str = ""
 
     @model_validator(mode="after")
     def _webhook_needs_secret(self) -> "Settings":
@@ -40,6 +43,19 @@ class Settings(BaseSettings):
                     "(Telegram's rule for secret_token)"
                 )
         return self
+
+    @model_validator(mode="after")
+    def _proxies_are_addresses(self) -> "Settings":
+        self.proxies()
+        return self
+
+    def proxies(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        """The trusted reverse proxies as networks (a bare address is a network of one)."""
+        entries = [entry.strip() for entry in self.trusted_proxies.split(",") if entry.strip()]
+        try:
+            return tuple(ipaddress.ip_network(entry, strict=False) for entry in entries)
+        except ValueError as error:
+            raise ValueError(f"TRUSTED_PROXIES: {error}") from None
 
     def webhook(self) -> tuple[str, str] | None:
         """The public base URL and the secret, in webhook mode; None when polling."""

@@ -2,6 +2,7 @@
 
 import contextlib
 import hmac
+import ipaddress
 import json
 import logging
 from collections.abc import Awaitable, Callable, Iterator, Sequence
@@ -17,6 +18,9 @@ from starlette.routing import BaseRoute, Route
 from bot.metrics import Metrics
 from storage import repositories as repo
 from storage.db import Database
+
+# Trusted reverse proxies (TRUSTED_PROXIES).
+Networks = Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network]
 
 TELEGRAM_WEBHOOK_PATH = "/telegram/webhook"
 TELEGRAM_CHANNEL = "telegram"  # the channel name the Telegram adapter files updates under
@@ -131,3 +135,25 @@ def _set_aside(session: Session, data: dict[str, object], error: str) -> None:
         payload=data,
         error=error,
     )
+
+
+def client_address(request: Request, trusted: Networks) -> str:
+    """The address a request came from: the peer, unless the peer is a trusted proxy, then
+    the right-most address in X-Forwarded-For that no trusted proxy added."""
+    peer = request.client.host if request.client else "unknown"
+    if not _is_trusted(peer, trusted):
+        return peer
+    forwarded = [a.strip() for a in request.headers.get("X-Forwarded-For", "").split(",")]
+    hops = [address for address in forwarded if address]
+    for address in reversed(hops):
+        if not _is_trusted(address, trusted):
+            return address
+    return hops[0] if hops else peer
+
+
+def _is_trusted(address: str, trusted: Networks) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in trusted)

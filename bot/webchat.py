@@ -44,7 +44,7 @@ from bot.domain.i18n import LANGUAGES, text
 from bot.domain.messages import Inbound, Recipient
 from bot.domain.text import clean
 from bot.uploads import NewUpload, Uploads
-from bot.web import read_at_most
+from bot.web import Networks, client_address, read_at_most
 from handlers import desk, steps
 from storage import repositories as repo
 from storage import web as records
@@ -169,6 +169,8 @@ class WebChat:
     clock: Callable[[], dt.datetime]
     on_outbox: Callable[[], None]
     uploads: Uploads
+    # Reverse proxies whose X-Forwarded-For names the visitor's address (TRUSTED_PROXIES).
+    trusted_proxies: Networks
     # Per messenger channel, how to fetch a file that came through it (for staff on the web).
     file_sources: Mapping[str, FileSource] = field(default_factory=dict)
 
@@ -396,7 +398,7 @@ class WebChat:
         refusal = upload_refusal(gate, now, self.config.raw.limits.dialogue_timeout_minutes)
         if refusal is not None:
             raise refusal
-        address = request.client.host if request.client else "unknown"
+        address = client_address(request, self.trusted_proxies)
         caps = ((self._uploads_per_address, address), (self._uploads_per_session, visitor_id))
         if any(cap.full(key, now) for cap, key in caps):
             raise Refusal(429, "web.upload_limit")
@@ -599,7 +601,7 @@ class WebChat:
         return signed_in
 
     def _limit(self, request: Request, visitor: str | None) -> None:
-        address = request.client.host if request.client else "unknown"
+        address = client_address(request, self.trusted_proxies)
         if not self._per_address.allow(address):
             raise Refusal(429, "web.slow_down")
         if visitor is not None and not self._per_session.allow(visitor):
