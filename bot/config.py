@@ -182,6 +182,9 @@ class WebChannel(_Strict):
     # in any hour, and how long one that no submission took is kept.
     uploads_per_hour_session: int = Field(default=20, ge=1, le=1000)
     uploads_per_hour_address: int = Field(default=60, ge=1, le=10_000)
+    # New browser sessions one address may open in an hour (a school's shared address counts
+    # as one, hence the generous default).
+    sessions_per_hour_address: int = Field(default=300, ge=1, le=100_000)
     upload_keep_hours: int = Field(default=6, ge=1, le=7 * 24)
     # Staff codes that `make run` without a Telegram token prints sign-in links for.
     try_out_staff: str | None = None

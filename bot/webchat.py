@@ -180,6 +180,7 @@ class WebChat:
         self._per_address = RateLimit(web.requests_per_minute_address)
         self._uploads_per_session = HourlyCap(web.uploads_per_hour_session)
         self._uploads_per_address = HourlyCap(web.uploads_per_hour_address)
+        self._sessions_per_address = HourlyCap(web.sessions_per_hour_address)
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
         self._template = string.Template(asset("page.html"))
 
@@ -211,6 +212,10 @@ class WebChat:
         if signed_in is None:
             hours = self.config.raw.channels.web.session_days * 24
             now = self.clock()
+            address = client_address(request, self.trusted_proxies)
+            if self._sessions_per_address.full(address, now):
+                return _busy_page(language)
+            self._sessions_per_address.take(address, now)
 
             def start(session: Any) -> records.NewSession:
                 visitor = records.new_visitor(session=session, now=now)
@@ -669,6 +674,12 @@ def upload_refusal(gate: UploadGate, now: dt.datetime, timeout_minutes: int) -> 
     if not steps.takes_files(gate.flow, gate.step) or idle is None or idle > timeout:
         return Refusal(409, "web.upload_not_now")
     return None
+
+
+def _busy_page(language: str) -> Response:
+    """A short page instead of a new session, for an address that opened too many."""
+    body = f"<!doctype html><meta charset=utf-8><p>{escape(text('web.slow_down', language))}</p>"
+    return HTMLResponse(body, status_code=429, headers=SECURITY_HEADERS)
 
 
 def _refuse(refusal: Refusal, language: str) -> Response:

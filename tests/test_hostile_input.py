@@ -5,10 +5,11 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlmodel import select
 
 from bot.domain.i18n import text
-from storage.models import InboxEvent, Ticket
-from tests.conftest import AppFactory, rows
+from storage.models import InboxEvent, Ticket, WebSession
+from tests.conftest import AppFactory, config_with, rows
 from tests.dialogue import onboard
 from tests.webchat import Browser
 
@@ -116,3 +117,19 @@ async def test_only_invisible_characters_are_too_short_on_the_web_too(
     await visitor.close()
     assert ask_files.startswith(text("submit.attachments_ask", "vi", max="5", mb="20", count="0"))
     assert await rows(app.db, Ticket) == []
+
+
+async def test_pages_without_a_cookie_open_few_sessions_per_address(
+    make_app: AppFactory,
+) -> None:
+    config = config_with({"channels": {"web": {"sessions_per_hour_address": 3}}})
+    app = await make_app(serve_http=True, config=config)
+    answers = []
+    for _ in range(5):  # a new client each time: no cookie is ever sent back
+        async with httpx.AsyncClient(base_url=app.base_url) as client:
+            answers.append(await client.get("/chat"))
+    assert [a.status_code for a in answers] == [200, 200, 200, 429, 429]
+    assert text("web.slow_down", "vi") in answers[-1].text
+    assert "set-cookie" not in answers[-1].headers
+    opened = await app.db.run(lambda s: len(s.exec(select(WebSession)).all()))
+    assert opened == 3, "no session row beyond the cap"
