@@ -12,7 +12,7 @@ from sqlmodel import Session, SQLModel
 from bot.domain.i18n import text
 from storage.models import InboxEvent, WebMessage, WebUpload
 from tests.conftest import AppFactory, Clock, rows
-from tests.desk import AN, BINH, CODE, GO_DAU_GROUP, OFFICE, Desk, desk_config
+from tests.desk import AN, BINH, CODE, GO_DAU_GROUP, Desk, desk_config
 from tests.dialogue import Chat, onboard, submit
 from tests.fake_telegram import FakeTelegram
 from tests.webchat import Browser, signed_in_staff
@@ -107,7 +107,6 @@ async def test_forget_leaves_no_name_id_or_text_in_any_table(
     shown = {
         GO_DAU_GROUP: [desk.card_id(GO_DAU_GROUP, c) for c in (named, anonymous)],
         AN: [desk.card_id(AN, c) for c in (named, anonymous)],
-        OFFICE: [desk.card_id(OFFICE, story)],
         BINH: fake.message_ids(BINH, f"🌟 {story}"),
         CHANNEL: [post],  # the digest quotes other stories too: only our copy is replaced
     }
@@ -133,7 +132,12 @@ async def test_words_typed_before_consent_are_not_kept(make_app: AppFactory) -> 
     answer = await visitor.post("/chat/api/send", json={"id": "early1", "text": typed})
     assert answer.json() == {"ok": True, "shown": typed}, "the page shows it, the server not"
     await visitor.wait_for(lambda: len(visitor.texts) == 4)  # a nudge, and the question again
-    await visitor.upload("Zyqearly.jpg", b"\xff\xd8" + b"1" * 100, "image/jpeg", replies=2)
+    refused = await visitor.client.post(
+        "/chat/api/upload",
+        content=b"\xff\xd8" + b"1" * 100,
+        headers={"X-CSRF-Token": visitor.csrf, "X-File-Name": "Zyqearly.jpg", "X-Event-Id": "u1"},
+    )
+    assert refused.status_code == 403, "a file is refused before consent"
     await visitor.press("consent:no")
     assert await rows(app.db, WebUpload) == [], "nor is a file sent before consent"
     again = Browser(app)

@@ -77,6 +77,7 @@ async def test_odd_requests_get_a_polite_refusal_never_a_500(
 ) -> None:
     app = await make_app(serve_http=True)
     browser = Browser(app, language="en")
+    browser.client.cookies.set("caunoi_lang", "en")  # chosen on the page: refusals follow it
     await browser.open()
     headers = {"Origin": browser.base}
     if method == "POST":
