@@ -43,6 +43,7 @@ async def browsers() -> AsyncIterator[list[Browser]]:
 
 async def _browser(app: CauNoi, opened: list[Browser], language: str = "vi") -> Browser:
     browser = Browser(app, language=language)
+    browser.client.cookies.set("caunoi_lang", language)  # as if chosen on the page
     await browser.open()
     opened.append(browser)
     return browser
