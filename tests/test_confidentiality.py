@@ -22,7 +22,7 @@ from tests.conftest import AppFactory, Clock, rows
 from tests.desk import AN, INSPECTION, OFFICE, YOUTH, Desk, desk_config, to
 from tests.dialogue import CODE, Chat, onboard, onboarded, submit
 from tests.fake_telegram import FakeTelegram
-from tests.webchat import Browser
+from tests.webchat import Browser, signed_in_with
 
 REPORT = "Bí thư chi đoàn X thu quỹ của đoàn viên nhưng không chi cho hoạt động nào."
 COMPLAINT = "Quán ăn trước cổng trường bán đồ ăn ôi thiu cho học sinh."
@@ -120,19 +120,7 @@ async def _web_staff(app: CauNoi, staff_code: str) -> Browser:
     """A staff member signed in on the web with a one-time link from the server."""
     link = await app.sign_in_link(staff_code)
     assert link is not None
-    return await _web_sign_in(app, link.split("#", 1)[1])
-
-
-async def _web_sign_in(app: CauNoi, token: str) -> Browser:
-    browser = Browser(app)
-    await browser.open("/chat/signin")
-    response = await browser.client.post(
-        "/chat/api/signin", json={"token": token}, headers={"Origin": browser.base}
-    )
-    assert response.status_code == 200, response.text
-    await browser.open()
-    await browser.wait_for(lambda: len(browser.texts) == 2)  # the welcome and the desk's help
-    return browser
+    return await signed_in_with(app, link.split("#", 1)[1])
 
 
 async def test_an_admin_on_the_web_can_neither_invite_nor_revoke_inspection(
@@ -155,7 +143,7 @@ async def test_an_admin_on_the_web_can_neither_invite_nor_revoke_inspection(
 
         [link] = await inspector.send("/invite inspection")
         token = link.split("#", 1)[1].split()[0]
-        newcomer = await _web_sign_in(app, token)
+        newcomer = await signed_in_with(app, token)
         opened.append(newcomer)
         assert text("roles.inspection", "vi") in newcomer.texts[0]
     finally:
@@ -191,7 +179,7 @@ async def test_a_token_read_from_the_database_does_not_sign_in(
     assert answer.status_code in (400, 403)
     welcome, _ = await desk.say(OTHER, f"/start {payload}", sends=2)
     assert f"User{OTHER}" in str(welcome.params["text"]), "the link itself still works"
-    browser = await _web_sign_in(app, link.split("#", 1)[1])
+    browser = await signed_in_with(app, link.split("#", 1)[1])
     await browser.close()
 
 

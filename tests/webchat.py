@@ -158,9 +158,13 @@ async def signed_in_staff(app: CauNoi, code: str = "nguyen-van-an") -> Browser:
     """A browser in which a staff member signed in with a one-time link (close it after)."""
     link = await app.sign_in_link(code)
     assert link is not None
+    return await signed_in_with(app, link.split("#", 1)[1])
+
+
+async def signed_in_with(app: CauNoi, token: str) -> Browser:
+    """A browser signed in with a one-time link's token (close it after)."""
     browser = Browser(app)
     await browser.open("/chat/signin")
-    token = link.split("#", 1)[1]
     response = await browser.client.post(
         "/chat/api/signin", json={"token": token}, headers={"Origin": browser.base}
     )
