@@ -43,15 +43,7 @@ def _every_value(session: Session) -> list[tuple[str, str]]:
 
 async def _story(chat: Chat) -> str:
     """File a story to be published under one's name; its code."""
-    await chat.press("menu:story")
-    await chat.press(chat.buttons()[0])
-    await chat.send(STORY)
-    await chat.press("att:done")
-    await chat.press("pub:named")
-    receipt, _menu = await chat.press("preview:send", replies=2)
-    found = CODE.search(receipt)
-    assert found, receipt
-    return found.group()
+    return _code(await submit(chat, "story", STORY, privacy="pub:named"))
 
 
 def _code(receipt: list[str]) -> str:
