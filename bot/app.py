@@ -57,11 +57,12 @@ from bot.web import TELEGRAM_WEBHOOK_PATH, BadUpdate, QuietServer, build_web
 from bot.webchat import WebChat
 from handlers import entry
 from handlers.desk import INVITE_PREFIX
-from storage import repositories as repo
 from storage.db import Database
 from storage.desk import create_sign_in, sync_staff
 from storage.files import open_store
+from storage.inbox import pending_inbound
 from storage.models import utcnow
+from storage.units import sync_units
 
 log = logging.getLogger(__name__)
 ALLOWED_UPDATES = ["message", "callback_query"]
@@ -95,9 +96,7 @@ class TelegramRuntime:
         application = self.application
         await application.initialize()
         await _set_commands(application)
-        pending = await db.run(
-            lambda session: repo.pending_inbound(session=session, channel=TELEGRAM)
-        )
+        pending = await db.run(lambda session: pending_inbound(session=session, channel=TELEGRAM))
         for row in pending:
             self.queue.replay(Update.de_json(row.payload, application.bot))
         if pending:
@@ -162,7 +161,7 @@ class CauNoi:
         """Bring the database in step with config.yaml (units, staff): all that a one-off
         command such as `invite` needs, with no job, channel or sender started."""
         units = [(u.code, u.name, fold(u.name), u.kind) for u in self.config.units]
-        await self.db.run(lambda session: repo.sync_units(session=session, units=units))
+        await self.db.run(lambda session: sync_units(session=session, units=units))
         staff = self.config.declared_staff()
         await self.db.run(lambda session: sync_staff(session=session, members=staff))
 

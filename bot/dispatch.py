@@ -15,9 +15,10 @@ from bot.domain.language import first_language
 from bot.domain.messages import Inbound, InputKind, Recipient, Reply
 from bot.metrics import Metrics
 from handlers.context import Context
-from storage import repositories as repo
+from storage import dialogues, inbox
 from storage.db import Database
 from storage.desk import SqlDeskRecords
+from storage.outbox import enqueue_outbound
 from storage.publishing import SqlPublishingRecords
 from storage.youth import SqlYouthRecords
 
@@ -56,7 +57,7 @@ class Dispatcher:
     ) -> set[str]:
         """Store events durably in one transaction; the ids of those not stored before."""
         return await self._db.run(
-            lambda session: repo.record_inbound_many(
+            lambda session: inbox.record_inbound_many(
                 session=session, channel=channel, events=events
             )
         )
@@ -80,19 +81,21 @@ class Dispatcher:
     async def skip(self, channel: str, event_id: str) -> None:
         """Mark an event that carries nothing for us (e.g. a chat-member change) as handled."""
         await self._db.run(
-            lambda session: repo.claim_inbound(session=session, channel=channel, event_id=event_id)
+            lambda session: inbox.claim_inbound(
+                session=session, channel=channel, event_id=event_id
+            )
         )
         self._metrics.updates.labels(channel, "skipped").inc()
 
     def _handle(self, session: Session, event: Inbound) -> bool:
-        inbox_id = repo.claim_inbound(
+        inbox_id = inbox.claim_inbound(
             session=session, channel=event.channel, event_id=event.event_id
         )
         if inbox_id is None:
             return False
-        before = repo.load_dialogue(
+        before = dialogues.load_dialogue(
             session=session, channel=event.channel, external_id=event.user_id
-        ) or repo.create_dialogue(
+        ) or dialogues.create_dialogue(
             session=session,
             channel=event.channel,
             external_id=event.user_id,
@@ -134,7 +137,7 @@ class Dispatcher:
             draft=ctx.draft,
             profile=ctx.profile,
         )
-        repo.save_dialogue(session=session, dialogue=after, before=before, now=now)
+        dialogues.save_dialogue(session=session, dialogue=after, before=before, now=now)
         self._enqueue(session, event, replies, ctx, inbox_id)
         return True
 
@@ -151,11 +154,11 @@ class Dispatcher:
 
     def _fail(self, session: Session, event: Inbound) -> None:
         """Set the event aside and apologise (the caller re-raises, and PTB logs it)."""
-        repo.fail_inbound(
+        inbox.fail_inbound(
             session=session, channel=event.channel, event_id=event.event_id, error="handler"
         )
         apology = render(Reply("errors.internal"), supported(event.language_hint))
-        repo.enqueue_outbound(
+        enqueue_outbound(
             session=session,
             channel=event.channel,
             chat_id=event.chat_id,
@@ -181,7 +184,7 @@ def queue_replies(
         return to
 
     for to, group in itertools.groupby(replies, key=destination):
-        repo.enqueue_outbound(
+        enqueue_outbound(
             session=session,
             channel=to.channel,
             chat_id=to.chat_id,

@@ -26,8 +26,7 @@ from bot.domain.retention import cutoffs
 from bot.domain.sla import Nudge, is_working_day
 from bot.uploads import Uploads
 from handlers import cards, publishing
-from storage import repositories as repo
-from storage import retention
+from storage import claims, retention
 from storage.db import Database
 from storage.desk import SqlDeskRecords
 from storage.publishing import SqlPublishingRecords
@@ -103,7 +102,7 @@ class DeskJobs:
         # Claim every nudge up to the latest; the earlier ones are superseded, not sent late.
         order = [nudge for nudge, _ in policy.moments(ticket.due_at)]
         claimed = [
-            repo.claim_publication(session=session, kind=nudge.value, period=period, now=now)
+            claims.claim_publication(session=session, kind=nudge.value, period=period, now=now)
             for nudge in order[: order.index(latest) + 1]
         ]
         if not claimed[-1]:
@@ -182,7 +181,9 @@ class DeskJobs:
             if not chats or not (mine or free):
                 continue
             period = f"{local_day:%y%m%d}-{staff.person_id}"
-            if not repo.claim_publication(session=session, kind="summary", period=period, now=now):
+            if not claims.claim_publication(
+                session=session, kind="summary", period=period, now=now
+            ):
                 continue
             values = {"mine": str(len(mine)), "free": str(len(free)), "overdue": str(len(overdue))}
             replies += [

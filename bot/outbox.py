@@ -17,10 +17,17 @@ from bot.channels.base import (
 )
 from bot.domain.messages import ERASE_WHEN_SENT, Rendered
 from bot.metrics import Metrics
-from storage import repositories as repo
 from storage.db import Database
 from storage.models import utcnow
-from storage.repositories import Outgoing
+from storage.outbox import (
+    Delivery,
+    Outgoing,
+    drop_unreachable,
+    due_outbound,
+    mark_sent,
+    reschedule,
+    sent_with_key,
+)
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +50,7 @@ class DeliveryRecords:
 
     def __init__(self, db: Database) -> None:
         self._db = db
-        self._waiting: list[repo.Delivery] = []
+        self._waiting: list[Delivery] = []
         self._written: asyncio.Future[None] | None = None
         self._writers: set[asyncio.Task[None]] = set()
 
@@ -52,7 +59,7 @@ class DeliveryRecords:
     ) -> None:
         """Record one delivery (or delete the message, if it is not to be kept); return once
         it is committed."""
-        self._waiting.append(repo.Delivery(message_id, external_id, at, erase))
+        self._waiting.append(Delivery(message_id, external_id, at, erase))
         if self._written is None:
             self._written = asyncio.get_running_loop().create_future()
             writer = asyncio.create_task(self._write(self._written))
@@ -63,7 +70,7 @@ class DeliveryRecords:
     async def _write(self, written: asyncio.Future[None]) -> None:
         batch, self._waiting, self._written = self._waiting, [], None
         try:
-            await self._db.run(lambda session: repo.mark_sent(session=session, deliveries=batch))
+            await self._db.run(lambda session: mark_sent(session=session, deliveries=batch))
         except Exception as error:  # each waiting sender sees it, as if it had written alone
             written.set_exception(error)
         else:
@@ -133,7 +140,7 @@ class OutboxSender:
             return 0
         busy = list(self._busy_chats)
         due = await self._db.run(
-            lambda session: repo.due_outbound(
+            lambda session: due_outbound(
                 session=session, now=now, skip_chats=busy, limit=self._batch_size
             )
         )
@@ -172,7 +179,7 @@ class OutboxSender:
         except RecipientGone:
             chat_id = message.chat_id
             await self._db.run(
-                lambda session: repo.drop_unreachable(
+                lambda session: drop_unreachable(
                     session=session, channel=channel, chat_id=chat_id, error="recipient gone"
                 )
             )
@@ -208,7 +215,7 @@ class OutboxSender:
             return await sender.send(message.chat_id, rendered)
         chat_id = message.chat_id
         earlier = await self._db.run(
-            lambda session: repo.sent_with_key(
+            lambda session: sent_with_key(
                 session=session, channel=channel, chat_id=chat_id, key=key
             )
         )
@@ -225,7 +232,7 @@ class OutboxSender:
             log.warning("outbox message given up", extra={"outbox_id": message.id, "error": error})
         message_id = message.id
         await self._db.run(
-            lambda session: repo.reschedule(
+            lambda session: reschedule(
                 session=session, message_id=message_id, at=when, error=error, give_up=give_up
             )
         )

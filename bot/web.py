@@ -16,8 +16,9 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from bot.metrics import Metrics
-from storage import repositories as repo
 from storage.db import Database
+from storage.inbox import inbox_depth, record_failed_inbound
+from storage.outbox import outbox_depth
 
 # Trusted reverse proxies (TRUSTED_PROXIES).
 Networks = Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network]
@@ -58,7 +59,7 @@ def build_web(
 
     async def healthz(_: Request) -> Response:
         try:
-            await db.run(lambda session: repo.inbox_depth(session=session))
+            await db.run(lambda session: inbox_depth(session=session))
         except Exception:
             log.exception("health check: database unreachable")
             return JSONResponse({"status": "unavailable"}, status_code=503)
@@ -66,7 +67,10 @@ def build_web(
 
     async def metrics_page(_: Request) -> Response:
         inbox, outbox = await db.run(
-            lambda session: (repo.inbox_depth(session=session), repo.outbox_depth(session=session))
+            lambda session: (
+                inbox_depth(session=session),
+                outbox_depth(session=session),
+            )
         )
         metrics.inbox_depth.set(inbox)
         metrics.outbox_depth.set(outbox)
@@ -128,7 +132,7 @@ def _is_update_id(value: object) -> bool:
 
 def _set_aside(session: Session, data: dict[str, object], error: str) -> None:
     """Keep an unreadable update, marked failed, so it can be looked at later."""
-    repo.record_failed_inbound(
+    record_failed_inbound(
         session=session,
         channel=TELEGRAM_CHANNEL,
         event_id=str(data["update_id"]),

@@ -46,9 +46,9 @@ from bot.domain.text import clean
 from bot.uploads import NewUpload, Uploads
 from bot.web import Networks, client_address, read_at_most
 from handlers import desk, steps
-from storage import repositories as repo
 from storage import web as records
 from storage.db import Database
+from storage.inbox import pending_inbound, record_inbound
 from storage.web import SignedIn, UploadGate
 
 log = logging.getLogger(__name__)
@@ -435,7 +435,7 @@ class WebChat:
         chat_id, now, payload = event.chat_id, self.clock(), event_payload(event)
 
         def store(session: Any) -> tuple[bool, bool]:
-            new = repo.record_inbound(
+            new = record_inbound(
                 session=session, channel=CHANNEL, event_id=event.event_id, payload=payload
             )
             kept = records.keeps_words(session=session, visitor_id=chat_id)
@@ -485,7 +485,7 @@ class WebChat:
     async def replay(self) -> int:
         """Handle web events stored but not handled before a restart; return how many."""
         pending = await self.db.run(
-            lambda session: repo.pending_inbound(session=session, channel=CHANNEL)
+            lambda session: pending_inbound(session=session, channel=CHANNEL)
         )
         for row in pending:
             event = event_from_payload(row.payload)

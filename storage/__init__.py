@@ -1,1 +1,1 @@
-"""Persistence: tables, the engine factory, repositories and migrations."""
+"""Persistence: tables, the engine factory, the stores and migrations."""

@@ -13,6 +13,7 @@ from bot.domain.kinds import Kind
 from bot.domain.lifecycle import OPEN, Status
 from bot.domain.messages import Recipient, SharedFile
 from bot.domain.tickets import ThreadEntry
+from storage.dialogues import create_dialogue, load_dialogue
 from storage.models import (
     Attachment,
     AuditEntry,
@@ -25,7 +26,6 @@ from storage.models import (
     Ticket,
     TicketMessage,
 )
-from storage.repositories import create_dialogue, load_dialogue
 from storage.tokens import digest
 from storage.youth import SENDER
 

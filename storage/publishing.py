@@ -17,8 +17,8 @@ from bot.domain.publishing import (
     StoryView,
     median_delay,
 )
+from storage.claims import claim_publication
 from storage.models import ChannelIdentity, Person, Publication, Story, Ticket
-from storage.repositories import claim_publication
 
 
 def _view(story: Story, ticket: Ticket, author_name: str | None) -> StoryView:

@@ -15,6 +15,7 @@ from sqlmodel import Session, col, select
 from bot.domain.desk import Staff
 from bot.domain.messages import UPLOAD_PREFIX, SharedFile
 from storage.desk import SqlDeskRecords
+from storage.dialogues import create_dialogue
 from storage.models import (
     Attachment,
     ChannelIdentity,
@@ -27,7 +28,6 @@ from storage.models import (
     WebUpload,
     WebVisitor,
 )
-from storage.repositories import create_dialogue
 from storage.tokens import digest
 from storage.youth import WEB
 

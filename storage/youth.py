@@ -34,7 +34,7 @@ from storage.models import (
     WebMessage,
     WebVisitor,
 )
-from storage.repositories import upsert_insert
+from storage.sql import upsert_insert
 
 SENDER = "youth"
 PUBLISHABLE = (Kind.STORY, Kind.IDEA)

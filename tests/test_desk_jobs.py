@@ -7,7 +7,7 @@ from typing import Any
 
 from bot.domain.i18n import text
 from bot.domain.lifecycle import Status
-from storage import repositories as repo
+from storage import claims, inbox
 from storage.db import Database
 from storage.models import Ticket
 from tests.conftest import AppFactory, Clock, rows
@@ -133,10 +133,12 @@ async def test_once_only_records_refuse_a_second_claim(database_url: str) -> Non
     now = local("04/01/2027", "17:00")
     try:
         with db.session() as session:
-            first = repo.record_inbound(session=session, channel="t", event_id="1", payload={})
-            again = repo.record_inbound(session=session, channel="t", event_id="1", payload={})
-            claimed = repo.claim_publication(session=session, kind="remind", period="x", now=now)
-            reclaimed = repo.claim_publication(session=session, kind="remind", period="x", now=now)
+            first = inbox.record_inbound(session=session, channel="t", event_id="1", payload={})
+            again = inbox.record_inbound(session=session, channel="t", event_id="1", payload={})
+            claimed = claims.claim_publication(session=session, kind="remind", period="x", now=now)
+            reclaimed = claims.claim_publication(
+                session=session, kind="remind", period="x", now=now
+            )
     finally:
         await db.dispose()
     assert (first, again, claimed, reclaimed) == (True, False, True, False)

@@ -1,0 +1,24 @@
+"""SQL helpers shared by the stores."""
+
+from typing import Any
+
+from sqlalchemy import (
+    CursorResult,
+    Executable,
+)
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import Session
+
+# Hot-path statements run as Core on the session's connection: the ORM's DML machinery and
+# rebuilding statements per message were most of the cost of handling one.
+
+
+def core(session: Session, statement: Executable, params: Any = None) -> CursorResult[Any]:
+    """Run a Core statement on the session's connection."""
+    return session.connection().execute(statement, params)
+
+
+def upsert_insert(session: Session) -> Any:
+    """The dialect's INSERT that supports ON CONFLICT (PostgreSQL's or SQLite's)."""
+    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
