@@ -48,6 +48,8 @@ class Lanes:
                 async with self._slots:
                     try:
                         await job()
+                    except Exception:  # one failed job must not stop its chat's lane
+                        log.exception("lane job failed", extra={"lane": key})
                     finally:
                         waiting.popleft()
                         if not done.done():
