@@ -7,8 +7,6 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 
-from sqlmodel import Session
-
 from bot.config import OrgConfig
 from bot.domain.i18n import render, supported
 from bot.domain.language import first_language
@@ -16,7 +14,7 @@ from bot.domain.messages import Inbound, InputKind, Recipient, Reply
 from bot.metrics import Metrics
 from handlers.context import Context
 from storage import dialogues, inbox
-from storage.db import Database
+from storage.db import Database, Session
 from storage.desk import SqlDeskRecords
 from storage.outbox import enqueue_outbound
 from storage.publishing import SqlPublishingRecords

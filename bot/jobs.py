@@ -12,7 +12,6 @@ from zoneinfo import ZoneInfo
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
-from sqlmodel import Session
 
 from bot.config import OrgConfig
 from bot.dispatch import queue_replies
@@ -27,7 +26,7 @@ from bot.domain.sla import Nudge, is_working_day
 from bot.uploads import Uploads
 from handlers import cards, publishing
 from storage import claims, retention
-from storage.db import Database
+from storage.db import Database, Session
 from storage.desk import SqlDeskRecords
 from storage.publishing import SqlPublishingRecords
 

@@ -18,16 +18,6 @@ os.environ.setdefault("PTB_TIMEDELTA", "1")
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
-from telegram import (
-    Bot,
-    BotCommand,
-    InlineKeyboardButton,
-    InlineKeyboardMarkup,
-    InputFile,
-    InputMediaPhoto,
-    Message,
-    Update,
-)
 from telegram.error import (
     BadRequest,
     Forbidden,
@@ -64,6 +54,16 @@ from bot.domain.messages import (
 )
 from bot.web import json_object, read_at_most
 from storage.inbox import record_failed_inbound
+from telegram import (
+    Bot,
+    BotCommand,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    InputFile,
+    InputMediaPhoto,
+    Message,
+    Update,
+)
 
 if TYPE_CHECKING:
     from telegram._utils.types import ODVInput
