@@ -1,0 +1,207 @@
+"""Identities and destinations per channel: staff accounts, routing groups and public
+outlets name their channel; Telegram's old one-key spellings still mean the same."""
+
+import datetime as dt
+from typing import Any
+
+import pytest
+from sqlmodel import select
+
+from bot.config import ConfigError, OrgConfig
+from bot.domain.desk import TicketView
+from bot.domain.kinds import Kind
+from bot.domain.lifecycle import Status
+from handlers.cards import route_chats
+from storage.db import Database
+from storage.desk import SqlDeskRecords, sync_staff
+from storage.dialogues import create_dialogue
+from storage.models import ChannelIdentity
+from tests.conftest import config_data, config_with
+
+GO_DAU = "Phường Gò Dầu"
+KNOWN = "known: telegram, web, zalo_bot, zalo_oa"
+AN = "nguyen-van-an"
+OFFICE = {"code": "van-phong", "name": "Văn phòng", "roles": ["admin"]}  # the try-out admin
+
+
+def _members(**accounts: Any) -> list[dict[str, Any]]:
+    return [OFFICE, {"code": AN, "name": "An", "roles": ["staff"], **accounts}]
+
+
+def _staff(**accounts: Any) -> OrgConfig:
+    """The shipped staff, An with these accounts."""
+    staff = [m if m["code"] != AN else {**m, **accounts} for m in config_data({})["staff"]]
+    return config_with({"staff": staff})
+
+
+def _routing(rule: dict[str, Any]) -> OrgConfig:
+    office = {"groups": [{"channel": "web", "id": "office"}]}
+    return config_with({"routing": {"rules": [rule], "office": office, "inspection": office}})
+
+
+@pytest.mark.parametrize(
+    ("accounts", "identities"),
+    [
+        ({"telegram_id": 7001}, {"telegram": "7001"}),
+        ({"identities": {"telegram": 7001}}, {"telegram": "7001"}),
+        ({"identities": {"telegram": "7001"}}, {"telegram": "7001"}),
+        ({"telegram_id": 7001, "identities": {"telegram": "7001"}}, {"telegram": "7001"}),
+        (
+            {"telegram_id": 7001, "identities": {"web": "v-an", "zalo_oa": "8490"}},
+            {"telegram": "7001", "web": "v-an", "zalo_oa": "8490"},
+        ),
+        ({"identities": {"zalo_bot": "z1", "telegram": 7}}, {"telegram": "7", "zalo_bot": "z1"}),
+        ({}, {}),
+    ],
+)
+def test_staff_accounts_read_either_spelling(
+    accounts: dict[str, Any], identities: dict[str, str]
+) -> None:
+    found = {staff.code: ids for staff, ids in _staff(**accounts).declared_staff()}
+    assert list(found.pop(AN).items()) == list(identities.items())  # Telegram's first
+    assert not any(found.values())
+
+
+@pytest.mark.parametrize(
+    ("accounts", "message"),
+    [
+        (
+            {"telegram_id": 7001, "identities": {"telegram": 7002}},
+            "staff.1: Value error, telegram_id 7001 and identities.telegram 7002 differ",
+        ),
+        ({"identities": {"zalo": "z1"}}, f"unknown channel 'zalo' ({KNOWN})"),
+        ({"identities": {"zalo_oa": 8490}}, "zalo_oa: write the id in quotes"),
+        ({"identities": {"telegram": "@an"}}, "telegram: '@an' is not a Telegram id"),
+        ({"identities": {"web": ""}}, "staff.1.identities.web"),
+    ],
+)
+def test_wrong_staff_accounts_name_the_fix(accounts: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError, match=_literal(message)):
+        _staff(**accounts)
+
+
+@pytest.mark.parametrize(
+    ("targets", "groups"),
+    [
+        ({"group_chat_id": -1001}, (("telegram", "-1001"),)),
+        ({"groups": [{"channel": "telegram", "id": -1001}]}, (("telegram", "-1001"),)),
+        ({"groups": [{"channel": "zalo_bot", "id": "g-1"}]}, (("zalo_bot", "g-1"),)),
+        (
+            {"group_chat_id": -1001, "groups": [{"channel": "web", "id": "desk"}]},
+            (("telegram", "-1001"), ("web", "desk")),
+        ),
+        ({"staff": ["nguyen-van-an"]}, ()),
+    ],
+)
+def test_routing_groups_read_either_spelling(
+    targets: dict[str, Any], groups: tuple[tuple[str, str], ...]
+) -> None:
+    routes = _routing({"kinds": ["complaint"], **targets}).routes
+    assert routes.rules[0].groups == groups
+    assert routes.office.groups == (("web", "office"),)
+
+
+@pytest.mark.parametrize(
+    ("targets", "message"),
+    [
+        ({"groups": [{"channel": "zalo", "id": "g"}]}, f"unknown channel 'zalo' ({KNOWN})"),
+        ({"groups": [{"channel": "web", "id": 5}]}, "web: write the id in quotes"),
+        ({"groups": [{"channel": "web"}]}, "routing.rules.0.groups.0.id: Field required"),
+        ({"groups": []}, "a route needs groups, group_chat_id or staff"),
+    ],
+)
+def test_wrong_routing_groups_name_the_fix(targets: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError, match=_literal(message)):
+        _routing({"kinds": ["complaint"], **targets})
+
+
+@pytest.mark.parametrize(
+    ("changes", "outlets"),
+    [
+        ({}, ()),
+        ({"channels": {"telegram": {"public_channel_id": "@caunoi"}}}, (("telegram", "@caunoi"),)),
+        ({"channels": {"telegram": {"public_channel_id": -100}}}, (("telegram", "-100"),)),
+        ({"publishing": {"outlets": [{"channel": "web", "id": "news"}]}}, (("web", "news"),)),
+        (
+            {
+                "channels": {"telegram": {"public_channel_id": "@caunoi"}},
+                "publishing": {
+                    "outlets": [
+                        {"channel": "telegram", "id": "@caunoi"},
+                        {"channel": "zalo_oa", "id": "oa-1"},
+                    ]
+                },
+            },
+            (("telegram", "@caunoi"), ("zalo_oa", "oa-1")),
+        ),
+    ],
+)
+def test_public_outlets_read_either_spelling(
+    changes: dict[str, Any], outlets: tuple[tuple[str, str], ...]
+) -> None:
+    assert config_with(changes).outlets == outlets
+
+
+def test_an_outlet_on_an_unknown_channel_names_the_known_ones() -> None:
+    message = f"publishing.outlets.0.channel: Value error, unknown channel 'rss' ({KNOWN})"
+    with pytest.raises(ConfigError, match=_literal(message)):
+        config_with({"publishing": {"outlets": [{"channel": "rss", "id": "feed"}]}})
+
+
+def _literal(message: str) -> str:
+    return "".join(f"\\{c}" if c in "[]().+*?" else c for c in message)
+
+
+def _ticket(kind: Kind, unit_code: str | None) -> TicketView:
+    now = dt.datetime(2027, 1, 4, 9, tzinfo=dt.UTC)
+    return TicketView(
+        code="PA-2701-1",
+        kind=kind,
+        category="environment",
+        unit_code=unit_code,
+        status=Status.NEW,
+        text="",
+        attachments=0,
+        created_at=now,
+        updated_at=now,
+        due_at=None,
+        assignee_code=None,
+        assignee_name=None,
+        sender_name=None,
+        anonymous=False,
+        language="vi",
+    )
+
+
+async def test_cards_reach_each_staff_account_and_a_group_on_another_channel(
+    database_url: str,
+) -> None:
+    staff = _members(telegram_id=7001, identities={"web": "v-an", "zalo_oa": "z-an"})
+    rule = {"kinds": ["complaint"], "groups": [{"channel": "zalo_bot", "id": "g-1"}]}
+    rule |= {"units": [GO_DAU], "staff": [AN]}
+    office = {"staff": [AN]}
+    config = config_with(
+        {"staff": staff, "routing": {"rules": [rule], "office": office, "inspection": office}}
+    )
+    unit = config.unit(GO_DAU)
+    assert unit is not None
+    db = Database(database_url)
+    try:
+        with db.session() as session:
+            # An used the web chat before config named them: that person becomes the member.
+            earlier = create_dialogue(
+                session=session, channel="web", external_id="v-an", chat_id="v-an", language="vi"
+            )
+            sync_staff(session=session, members=config.declared_staff())
+            sync_staff(session=session, members=config.declared_staff())  # changes nothing
+        with db.session() as session:
+            desk = SqlDeskRecords(session=session)
+            chats = route_chats(config, desk, _ticket(Kind.COMPLAINT, unit.code))
+            elsewhere = route_chats(config, desk, _ticket(Kind.QUESTION, None))
+            owners = {i.channel: i.person_id for i in session.exec(select(ChannelIdentity))}
+    finally:
+        await db.dispose()
+    accounts = [("web", "v-an"), ("telegram", "7001"), ("zalo_oa", "z-an")]
+    assert chats == [("zalo_bot", "g-1"), *accounts]
+    assert elsewhere == accounts
+    assert owners == dict.fromkeys(["web", "telegram", "zalo_oa"], earlier.person_id)
