@@ -11,11 +11,13 @@ from bot.config import ConfigError, OrgConfig
 from bot.domain.desk import TicketView
 from bot.domain.kinds import Kind
 from bot.domain.lifecycle import Status
+from handlers import publishing
 from handlers.cards import route_chats
 from storage.db import Database
 from storage.desk import SqlDeskRecords, sync_staff
 from storage.dialogues import create_dialogue
-from storage.models import ChannelIdentity
+from storage.models import ChannelIdentity, Story, Ticket
+from storage.publishing import SqlPublishingRecords
 from tests.conftest import config_data, config_with
 
 GO_DAU = "Phường Gò Dầu"
@@ -205,3 +207,39 @@ async def test_cards_reach_each_staff_account_and_a_group_on_another_channel(
     assert chats == [("zalo_bot", "g-1"), *accounts]
     assert elsewhere == accounts
     assert owners == dict.fromkeys(["web", "telegram", "zalo_oa"], earlier.person_id)
+
+
+async def test_the_daily_post_and_the_digest_go_to_each_outlet_in_its_channel(
+    database_url: str,
+) -> None:
+    outlets = [{"channel": "web", "id": "news"}, {"channel": "zalo_oa", "id": "oa-1"}]
+    config = config_with(
+        {
+            "channels": {"telegram": {"public_channel_id": "@caunoi"}},
+            "publishing": {"outlets": outlets},
+        }
+    )
+    now = dt.datetime(2027, 1, 4, 0, 30, tzinfo=dt.UTC)
+    db = Database(database_url)
+    try:
+        with db.session() as session:
+            ticket = Ticket(code="CH-2701-1", kind="story", category="good-deeds", text="…")
+            session.add(ticket)
+            session.flush()
+            assert ticket.id is not None
+            story = "Bạn Minh nhặt được ví và trả lại người mất."
+            session.add(
+                Story(ticket_id=ticket.id, state="approved", text=story, credit="anonymous")
+            )
+        with db.session() as session:
+            records = SqlPublishingRecords(session=session)
+            desk = SqlDeskRecords(session=session)
+            daily = publishing.publish_daily(config, records, desk, now, news_link=None)
+            weekly = publishing.publish_weekly(config, records, now, now - dt.timedelta(days=6))
+    finally:
+        await db.dispose()
+    expected = [("telegram", "@caunoi"), ("web", "news"), ("zalo_oa", "oa-1")]
+    assert daily.story is not None
+    posts = [r for r in daily.replies if r.key == "publish.daily_post"]
+    assert [(r.to.channel, r.to.chat_id) for r in posts if r.to] == expected
+    assert [(r.to.channel, r.to.chat_id) for r in weekly if r.to] == expected
