@@ -16,7 +16,7 @@ from handlers.cards import route_chats
 from storage.db import Database
 from storage.desk import SqlDeskRecords, sync_staff
 from storage.dialogues import create_dialogue
-from storage.models import ChannelIdentity, Story, Ticket
+from storage.models import Attachment, ChannelIdentity, Story, Ticket
 from storage.publishing import SqlPublishingRecords
 from tests.conftest import config_data, config_with
 
@@ -243,3 +243,26 @@ async def test_the_daily_post_and_the_digest_go_to_each_outlet_in_its_channel(
     posts = [r for r in daily.replies if r.key == "publish.daily_post"]
     assert [(r.to.channel, r.to.chat_id) for r in posts if r.to] == expected
     assert [(r.to.channel, r.to.chat_id) for r in weekly if r.to] == expected
+
+
+async def test_a_published_photo_is_fetched_from_the_channel_it_came_in_on(
+    database_url: str,
+) -> None:
+    db = Database(database_url)
+    try:
+        with db.session() as session:
+            for code, channel, ref in (("CH-1", "web", "web:5"), ("CH-2", "zalo_oa", "z-file")):
+                ticket = Ticket(code=code, kind="story", category="good-deeds", text="…")
+                session.add(ticket)
+                session.flush()
+                assert ticket.id is not None
+                attached = {"ticket_id": ticket.id, "channel": channel, "file_ref": ref}
+                session.add(Attachment(media_kind="photo", **attached))
+                published = {"state": "published", "text": "…", "credit": "anonymous"}
+                session.add(Story(ticket_id=ticket.id, photo_ref=ref, **published))
+        with db.session() as session:
+            records = SqlPublishingRecords(session=session)
+            found = [records.published_photo(code) for code in ("CH-1", "CH-2", "CH-3")]
+    finally:
+        await db.dispose()
+    assert found == [("web:5", "web"), ("z-file", "zalo_oa"), None]
