@@ -49,7 +49,7 @@ def check_config(settings: Settings) -> int:
     print(f"Staff: {len(raw.staff)}")
     for member in raw.staff:
         roles = ", ".join(member.roles)
-        reached = ", ".join(member.identities) or "no channel account yet (invite them)"
+        reached = ", ".join(sorted(member.identities)) or "no channel account yet (invite them)"
         print(f"  - {member.name} [{roles}] units: {len(member.units) or 'all'}; on: {reached}")
     print(f"Routes: {len(raw.routing.rules)} rules, then the office; confidential: inspection")
     for i, rule in enumerate(config.routes.rules):

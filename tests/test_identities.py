@@ -2,11 +2,13 @@
 outlets name their channel; Telegram's old one-key spellings still mean the same."""
 
 import datetime as dt
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlmodel import select
 
+from bot.cli import main
 from bot.config import ConfigError, OrgConfig
 from bot.domain.desk import TicketView
 from bot.domain.kinds import Kind
@@ -18,7 +20,7 @@ from storage.desk import SqlDeskRecords, sync_staff
 from storage.dialogues import create_dialogue
 from storage.models import Attachment, ChannelIdentity, Story, Ticket
 from storage.publishing import SqlPublishingRecords
-from tests.conftest import config_data, config_with
+from tests.conftest import config_data, config_file, config_with
 
 GO_DAU = "Phường Gò Dầu"
 KNOWN = "known: telegram, web, zalo_bot, zalo_oa"
@@ -256,13 +258,46 @@ async def test_a_published_photo_is_fetched_from_the_channel_it_came_in_on(
                 session.add(ticket)
                 session.flush()
                 assert ticket.id is not None
-                attached = {"ticket_id": ticket.id, "channel": channel, "file_ref": ref}
-                session.add(Attachment(media_kind="photo", **attached))
-                published = {"state": "published", "text": "…", "credit": "anonymous"}
-                session.add(Story(ticket_id=ticket.id, photo_ref=ref, **published))
+                attached = Attachment(
+                    ticket_id=ticket.id, channel=channel, media_kind="photo", file_ref=ref
+                )
+                story = Story(
+                    ticket_id=ticket.id,
+                    state="published",
+                    text="…",
+                    credit="anonymous",
+                    photo_ref=ref,
+                )
+                session.add_all([attached, story])
         with db.session() as session:
             records = SqlPublishingRecords(session=session)
             found = [records.published_photo(code) for code in ("CH-1", "CH-2", "CH-3")]
     finally:
         await db.dispose()
     assert found == [("web:5", "web"), ("z-file", "zalo_oa"), None]
+
+
+def test_the_commands_show_each_destination_with_its_channel(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    staff = list(config_data({})["staff"])
+    staff[1] = {**staff[1], "telegram_id": 7001, "identities": {"zalo_oa": "z-an"}}
+    rule = {"kinds": ["complaint"], "group_chat_id": -1001, "staff": [AN]}
+    rule["groups"] = [{"channel": "zalo_bot", "id": "g-1"}]
+    routing = config_data({})["routing"]
+    changes = {
+        "staff": staff,
+        "routing": {**routing, "rules": [rule]},
+        "publishing": {"outlets": [{"channel": "web", "id": "news"}]},
+    }
+    monkeypatch.setenv("CAUNOI_CONFIG", str(config_file(tmp_path / "config.yaml", changes)))
+    assert main(["check-config"]) == 0
+    summary = capsys.readouterr().out
+    assert "Nguyễn Văn An [staff] units: 4; on: telegram, zalo_oa" in summary
+    assert "1. complaint; any units -> telegram group -1001, zalo_bot group g-1, staff " in summary
+    assert "Public outlets: web news" in summary
+    assert main(["route", "--kind", "complaint", "--category", "environment"]) == 0
+    explained = capsys.readouterr().out
+    assert (
+        f"rules[0]: MATCHES -> telegram group -1001, zalo_bot group g-1, staff {AN}" in explained
+    )
