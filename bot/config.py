@@ -508,7 +508,14 @@ def _validate_references(raw: RawConfig, unit_codes: set[str]) -> None:
     for kind in Kind:
         if not raw.categories.get(kind):
             raise ConfigError(f"categories.{kind}: list at least one category")
+    owners: dict[tuple[str, str], str] = {}
     for i, member in enumerate(raw.staff):
+        for account in member.identities.items():
+            other = owners.setdefault(account, member.code)
+            if other != member.code:
+                raise ConfigError(
+                    f"staff[{i}].identities: {account[0]} {account[1]} is already {other}'s"
+                )
         _check_refs(f"staff[{i}].units", member.units, unit_codes, "unit")
         _check_refs(f"staff[{i}].categories", member.categories, category_codes, "category")
     named = [(f"routing.rules[{i}]", r) for i, r in enumerate(raw.routing.rules)]

@@ -66,6 +66,15 @@ def test_staff_accounts_read_either_spelling(
     assert not any(found.values())
 
 
+def test_one_account_belongs_to_one_member() -> None:
+    staff = config_data({})["staff"]
+    staff[0] = {**staff[0], "identities": {"web": "v-1"}}
+    staff[2] = {**staff[2], "identities": {"web": "v-1"}}
+    message = "staff[2].identities: web v-1 is already van-phong's"
+    with pytest.raises(ConfigError, match=_literal(message)):
+        config_with({"staff": staff})
+
+
 @pytest.mark.parametrize(
     ("accounts", "message"),
     [
