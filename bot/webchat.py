@@ -560,7 +560,13 @@ class WebChat:
             return None
         visitor, staff = signed
         greeting = desk.welcome(staff, language)
-        queue_replies(session, greeting, now=now, sender=Recipient(CHANNEL, visitor, language))
+        queue_replies(
+            session,
+            greeting,
+            now=now,
+            sender=Recipient(CHANNEL, visitor, language),
+            capabilities=self.dispatcher.capabilities,
+        )
         return visitor
 
     async def _signed_in_as(

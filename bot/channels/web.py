@@ -56,11 +56,16 @@ class WebSender:
     """Delivers rendered messages into web chats."""
 
     name = CHANNEL
-    capabilities = Capabilities(buttons=True, edits=True, max_text=MAX_TEXT)
 
     def __init__(
-        self, db: Database, waiters: Waiters, clock: Callable[[], dt.datetime] = utcnow
+        self,
+        db: Database,
+        waiters: Waiters,
+        clock: Callable[[], dt.datetime] = utcnow,
+        *,
+        buttons: bool = True,
     ) -> None:
+        self.capabilities = Capabilities(buttons=buttons, edits=True, max_text=MAX_TEXT)
         self._db = db
         self._waiters = waiters
         self._clock = clock
