@@ -24,7 +24,7 @@ from telegram.ext import (
     TypeHandler,
 )
 
-from bot.channels.base import ChannelSender, FileSource
+from bot.channels.base import Capabilities, ChannelSender, FileSource
 from bot.channels.telegram import CHANNEL as TELEGRAM
 from bot.channels.telegram import (
     ConnectionLanes,
@@ -50,7 +50,7 @@ from bot.jobs import (
 )
 from bot.metrics import Metrics
 from bot.news import News
-from bot.outbox import OutboxSender
+from bot.outbox import ChannelLimits, OutboxSender
 from bot.settings import Settings
 from bot.uploads import Uploads
 from bot.web import TELEGRAM_WEBHOOK_PATH, BadUpdate, QuietServer, build_web
@@ -289,6 +289,15 @@ def _telegram_application(
     return builder.updater(None).build()
 
 
+def _limits(config: OrgConfig) -> dict[str, ChannelLimits]:
+    """Each channel's cap on messages in flight and its send rate, from its config section."""
+    telegram, web = config.raw.channels.telegram, config.raw.channels.web
+    return {
+        TELEGRAM: ChannelLimits(telegram.connections, telegram.rate_limit_per_second or None),
+        WEB: ChannelLimits(web.max_in_flight, web.rate_limit_per_second),
+    }
+
+
 def build_application(
     settings: Settings,
     config: OrgConfig,
@@ -300,12 +309,9 @@ def build_application(
     db = Database(settings.database_url.get_secret_value())
     metrics = Metrics()
     channels: dict[str, ChannelSender] = {}  # filled below; the outbox reads it when sending
+    capabilities: dict[str, Capabilities] = {}  # likewise, from the senders, for the dispatcher
     outbox = OutboxSender(
-        db=db,
-        channels=channels,
-        metrics=metrics,
-        max_in_flight=config.raw.channels.telegram.connections,
-        clock=clock,
+        db=db, channels=channels, metrics=metrics, limits=_limits(config), clock=clock
     )
     dispatcher = Dispatcher(
         db=db,
@@ -314,6 +320,7 @@ def build_application(
         metrics=metrics,
         on_outbox=outbox.wake,
         clock=clock,
+        capabilities=capabilities,
     )
     webhook = settings.webhook()
     telegram, telegram_sender = None, None
@@ -332,7 +339,7 @@ def build_application(
     webchat, news = None, None
     if config.raw.channels.web.enabled:
         waiters = Waiters()
-        channels[WEB] = WebSender(db, waiters, clock)
+        channels[WEB] = WebSender(db, waiters, clock, buttons=config.raw.channels.web.buttons)
         sources: dict[str, FileSource] = {WEB: uploads.source()}
         if telegram_sender is not None:
             sources[TELEGRAM] = telegram_sender.download
@@ -349,6 +356,7 @@ def build_application(
             sources,
         )
         news = News(db, config, settings.public_base(), sources)
+    capabilities.update({name: sender.capabilities for name, sender in channels.items()})
     web = build_web(
         db=db,
         metrics=metrics,
