@@ -3,8 +3,8 @@
 import datetime as dt
 from collections.abc import Sequence
 
-from sqlalchemy import delete
-from sqlmodel import Session, col
+from sqlalchemy import delete, insert
+from sqlmodel import Session, col, select
 
 from storage.models import OfferedMenu
 
@@ -13,10 +13,12 @@ Offer = tuple[tuple[str, str], ...]  # (choice id, label); the number n is entry
 
 def offered(*, session: Session, channel: str, chat_id: str) -> Offer:
     """What the chat was last offered (empty when nothing is on offer)."""
-    menu = session.get(OfferedMenu, (channel, chat_id))
-    if menu is None:
-        return ()
-    return tuple((str(choice), str(label)) for choice, label in menu.options)
+    options = session.exec(
+        select(OfferedMenu.options).where(
+            col(OfferedMenu.channel) == channel, col(OfferedMenu.chat_id) == chat_id
+        )
+    ).first()
+    return tuple((str(choice), str(label)) for choice, label in options or ())
 
 
 def offer(
@@ -28,21 +30,15 @@ def offer(
     now: dt.datetime,
 ) -> None:
     """Replace what the chat is offered; no options clears it."""
-    menu = session.get(OfferedMenu, (channel, chat_id))
-    if not options:
-        if menu is not None:
-            session.delete(menu)
-        return
-    listed = [[choice, label] for choice, label in options]
-    if menu is None:
-        menu = OfferedMenu(channel=channel, chat_id=chat_id, options=listed, offered_at=now)
-    else:
-        menu.options, menu.offered_at = listed, now
-    session.add(menu)
+    forget_chat(session=session, channel=channel, chat_id=chat_id)
+    if options:
+        listed = [[choice, label] for choice, label in options]
+        row = {"channel": channel, "chat_id": chat_id, "options": listed, "offered_at": now}
+        session.exec(insert(OfferedMenu).values(**row))
 
 
 def forget_chat(*, session: Session, channel: str, chat_id: str) -> None:
-    """Delete what a chat was offered (the person asked to be forgotten)."""
+    """Delete what a chat was offered."""
     session.exec(
         delete(OfferedMenu).where(
             col(OfferedMenu.channel) == channel, col(OfferedMenu.chat_id) == chat_id
