@@ -7,7 +7,7 @@ import re
 from collections.abc import AsyncIterator
 
 import pytest
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from bot.app import CauNoi
 from bot.channels.base import Capabilities
@@ -18,7 +18,7 @@ from bot.domain.i18n import text
 from bot.domain.messages import Choice, Recipient, Rendered, Reply
 from storage import menus
 from storage.db import Database
-from storage.models import Ticket, utcnow
+from storage.models import OfferedMenu, Ticket, utcnow
 from tests.conftest import AppFactory, config_with, rows
 from tests.dialogue import CODE, onboard, submit
 from tests.webchat import Browser
@@ -306,3 +306,17 @@ async def test_a_number_typed_where_text_is_asked_for_is_text(make_app: AppFacto
     least = str(app.config.raw.limits.text_min_chars)
     assert answer == text("submit.too_short", "vi", count="1", min=least)
     assert await rows(app.db, Ticket) == []
+
+
+async def test_forgetting_leaves_no_menu_of_the_person(make_app: AppFactory) -> None:
+    app, visitor = await _typing_visitor(make_app)
+    try:
+        await onboard(visitor, app.config)
+        await visitor.send("/forget")
+        assert visitor.buttons() != [], "the confirmation is on offer"
+        await visitor.press("forget:yes")
+    finally:
+        await visitor.browser.close()
+    assert visitor.pressed[-1] == "forget:yes"
+    left = await app.db.run(lambda session: session.exec(select(OfferedMenu)).all())
+    assert list(left) == []
