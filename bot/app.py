@@ -364,8 +364,14 @@ def build_application(
         webhook_secret=webhook[1] if webhook else None,
         extra_routes=[*(webchat.routes() if webchat else []), *(news.routes() if news else [])],
     )
-    jobs = DeskJobs(db=db, config=config, on_outbox=outbox.wake)
-    publisher = PublishingJobs(db=db, config=config, on_outbox=outbox.wake, links=dispatcher.links)
+    jobs = DeskJobs(db=db, config=config, on_outbox=outbox.wake, capabilities=capabilities)
+    publisher = PublishingJobs(
+        db=db,
+        config=config,
+        on_outbox=outbox.wake,
+        links=dispatcher.links,
+        capabilities=capabilities,
+    )
     scheduler = schedule(jobs, publisher, config, clock)
     schedule_retention(scheduler, RetentionJobs(db=db, config=config), config, clock)
     if webchat is not None:
