@@ -10,7 +10,7 @@ from dataclasses import replace
 from sqlmodel import Session
 
 from bot.channels.base import Capabilities
-from bot.channels.render import chosen, fit_menus
+from bot.channels.render import Offer, chosen, fit_menus
 from bot.config import OrgConfig
 from bot.domain.i18n import render, supported
 from bot.domain.language import first_language
@@ -213,7 +213,7 @@ def queue_replies(
         return to
 
     shown = capabilities or {}
-    offers: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {}
+    offers: dict[tuple[str, str], Offer] = {}
     for to, group in itertools.groupby(replies, key=destination):
         messages = [render(reply, to.language) for reply in group]
         chat = (to.channel, to.chat_id)
@@ -229,6 +229,16 @@ def queue_replies(
             source_event_id=source_event_id,
             now=now,
         )
+    _remember_offers(session, offers, sender, now)
+
+
+def _remember_offers(
+    session: Session,
+    offers: Mapping[tuple[str, str], Offer],
+    sender: Recipient | None,
+    now: dt.datetime,
+) -> None:
+    """Keep what each chat without buttons was just offered, to read its typed answer."""
     answered = (sender.channel, sender.chat_id) if sender is not None else None
     for (channel, chat_id), options in offers.items():
         # An answer to the person replaces their menu, even with none; a message to anyone

@@ -149,15 +149,15 @@ class OutboxSender:
         self._deliveries = DeliveryRecords(db)
 
     def _lane(self, channel: str) -> _Lane:
+        """The channel's share of the sender, made on its first message."""
         lane = self._lanes.get(channel)
         if lane is None:
             limits = self._limits.get(channel, ChannelLimits())
+            rate = limits.per_second
             # No more sends at once than there are connections to the channel's API: a send
             # waiting here holds no connection and costs nothing.
-            rate = limits.per_second
-            lane = _Lane(
-                asyncio.Semaphore(limits.max_in_flight), TokenBucket(rate) if rate else None
-            )
+            in_flight = asyncio.Semaphore(limits.max_in_flight)
+            lane = _Lane(in_flight, TokenBucket(rate) if rate else None)
             self._lanes[channel] = lane
         return lane
 
