@@ -5,8 +5,10 @@ web chat without buttons, through its real HTTP API, filing a whole complaint by
 import datetime as dt
 import re
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
+from sqlalchemy import event
 from sqlmodel import Session, select
 
 from bot.app import CauNoi
@@ -20,7 +22,8 @@ from storage import menus
 from storage.db import Database
 from storage.models import OfferedMenu, Ticket, utcnow
 from tests.conftest import AppFactory, config_with, rows
-from tests.dialogue import CODE, onboard, submit
+from tests.dialogue import CODE, Chat, onboard, submit
+from tests.fake_telegram import FakeTelegram
 from tests.webchat import Browser
 
 BUTTONS = Capabilities(buttons=True, edits=True, max_text=4096)
@@ -320,3 +323,27 @@ async def test_forgetting_leaves_no_menu_of_the_person(make_app: AppFactory) -> 
     assert visitor.pressed[-1] == "forget:yes"
     left = await app.db.run(lambda session: session.exec(select(OfferedMenu)).all())
     assert list(left) == []
+
+
+async def test_channels_with_buttons_never_touch_the_menus(
+    fake: FakeTelegram, make_app: AppFactory
+) -> None:
+    app = await make_app(serve_http=True)
+    statements: list[str] = []
+
+    def seen(*args: Any) -> None:
+        statements.append(str(args[2]).lower())
+
+    event.listen(app.db.engine, "before_cursor_execute", seen)
+    try:
+        await onboard(Chat(fake, app, 8101), app.config)
+        browser = Browser(app)
+        await browser.open()
+        try:
+            await onboard(browser, app.config)
+        finally:
+            await browser.close()
+    finally:
+        event.remove(app.db.engine, "before_cursor_execute", seen)
+    assert len(statements) > 20, "the statements were seen"
+    assert [s for s in statements if "offeredmenu" in s] == []
