@@ -26,9 +26,9 @@ from typing import Any
 import httpx
 
 from bot.app import build_application
+from bot.channels.web.chat import CSRF_HEADER
 from bot.config import load_config, parse_config
 from bot.settings import Settings
-from bot.webchat import CSRF_HEADER
 from storage.migrate import upgrade
 
 ROOT = Path(__file__).resolve().parent.parent

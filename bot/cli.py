@@ -8,9 +8,9 @@ import sys
 from collections import Counter
 
 from pydantic import ValidationError
-from telegram.error import InvalidToken, TelegramError
 
 from bot.app import CauNoi, build_application
+from bot.channels.base import ChannelUnavailable
 from bot.config import ConfigError, OrgConfig, load_config
 from bot.domain.kinds import Kind
 from bot.domain.routing import Mismatch, explain
@@ -114,28 +114,20 @@ async def _serve(settings: Settings, config: OrgConfig) -> int:
     caunoi = build_application(settings, config)
     try:
         await caunoi.start()
-    except InvalidToken:
-        log.error("TELEGRAM_BOT_TOKEN was refused by Telegram: check the token with @BotFather")
-        await caunoi.stop()
-        return 2
-    except TelegramError as error:
-        log.error("could not reach the Telegram Bot API", extra={"error": str(error)})
+    except ChannelUnavailable as error:
+        log.error(str(error))
         await caunoi.stop()
         return 2
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    if caunoi.telegram is None:
+    if "telegram" not in caunoi.channels:
         await _print_try_out(caunoi)
+    channels = ", ".join(caunoi.channels)
     log.info(
         "Cầu Nối is running",
-        extra={
-            "http": f"{settings.http_host}:{settings.http_port}",
-            "telegram": "off"
-            if caunoi.telegram is None
-            else ("webhook" if settings.webhook_url else "polling"),
-        },
+        extra={"http": f"{settings.http_host}:{settings.http_port}", "channels": channels},
     )
     await stop.wait()
     log.info("stopping: finishing work in flight")

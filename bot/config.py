@@ -198,10 +198,22 @@ class WebChannel(_Strict):
 
 
 class Channels(_Strict):
-    """Per-channel settings."""
+    """Per-channel settings: the built-in channels' here, any other channel's section is
+    read by its own adapter (an unknown name is refused when the app is built)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
 
     telegram: TelegramChannel = TelegramChannel()
     web: WebChannel = WebChannel()
+
+    def sections(self) -> list[str]:
+        """The names of every channel section given (the built-in ones always count)."""
+        return ["telegram", "web", *(self.model_extra or {})]
+
+    def section(self, name: str) -> dict[str, Any]:
+        """The raw settings of a channel that brings its own section, or {}."""
+        value = (self.model_extra or {}).get(name)
+        return dict(value) if isinstance(value, dict) else {}
 
 
 class Limits(_Strict):

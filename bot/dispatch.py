@@ -7,8 +7,6 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 
-from sqlmodel import Session
-
 from bot.channels.base import Capabilities
 from bot.channels.render import Offer, chosen, fit_menus
 from bot.config import OrgConfig
@@ -18,7 +16,7 @@ from bot.domain.messages import Inbound, InputKind, Recipient, Reply
 from bot.metrics import Metrics
 from handlers.context import Context
 from storage import dialogues, inbox, menus
-from storage.db import Database
+from storage.db import Database, Session
 from storage.desk import SqlDeskRecords
 from storage.outbox import enqueue_outbound
 from storage.publishing import SqlPublishingRecords

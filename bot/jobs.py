@@ -12,7 +12,6 @@ from zoneinfo import ZoneInfo
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
-from sqlmodel import Session
 
 from bot.channels.base import Capabilities
 from bot.config import OrgConfig
@@ -28,7 +27,7 @@ from bot.domain.sla import Nudge, is_working_day
 from bot.uploads import Uploads
 from handlers import cards, publishing
 from storage import claims, retention
-from storage.db import Database
+from storage.db import Database, Session
 from storage.desk import SqlDeskRecords
 from storage.publishing import SqlPublishingRecords
 

@@ -15,13 +15,13 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from bot.channels.base import FileSource
+from bot.channels.web.chat import SECURITY_HEADERS, asset, base_of
 from bot.config import OrgConfig
 from bot.domain.clock import show_date
 from bot.domain.i18n import text
 from bot.domain.messages import UPLOAD_PREFIX
 from bot.domain.publishing import DAILY_POST, Post, StoryState
 from bot.domain.text import xml_safe
-from bot.webchat import SECURITY_HEADERS, asset, base_of
 from storage.db import Database
 from storage.publishing import SqlPublishingRecords
 

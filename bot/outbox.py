@@ -17,7 +17,7 @@ from bot.channels.base import (
     RecipientGone,
     TemporaryFailure,
 )
-from bot.channels.render import edits_in_place
+from bot.channels.render import edits_in_place, pieces
 from bot.domain.messages import ERASE_WHEN_SENT, Rendered
 from bot.metrics import Metrics
 from storage.db import Database
@@ -277,7 +277,7 @@ class OutboxSender:
         rendered = Rendered.from_payload(message.payload)
         key = rendered.key
         if key is None or not edits_in_place(rendered, sender.capabilities):
-            return await sender.send(message.chat_id, rendered)
+            return await self._send(sender, message.chat_id, rendered)
         chat_id = message.chat_id
         earlier = await self._db.run(
             lambda session: sent_with_key(
@@ -287,7 +287,15 @@ class OutboxSender:
         if earlier is not None:
             with contextlib.suppress(CannotEdit):
                 return await sender.edit(chat_id, earlier, rendered)
-        return await sender.send(chat_id, rendered)
+        return await self._send(sender, chat_id, rendered)
+
+    @staticmethod
+    async def _send(sender: ChannelSender, chat_id: str, rendered: Rendered) -> str | None:
+        """Send a message as pieces within the channel's length; the last piece's id."""
+        external_id = None
+        for piece in pieces(rendered, sender.capabilities):
+            external_id = await sender.send(chat_id, piece)
+        return external_id
 
     async def _pace(self, lane: _Lane) -> None:
         """Wait for the channel's rate to allow one more send."""

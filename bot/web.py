@@ -1,40 +1,27 @@
-"""The HTTP side of the process: the Telegram webhook, /healthz and /metrics."""
+"""The HTTP side of the process: /healthz, /metrics and the routes channels bring."""
 
 import contextlib
-import hmac
 import ipaddress
 import json
 import logging
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 import uvicorn
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlmodel import Session
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from bot.metrics import Metrics
 from storage.db import Database
-from storage.inbox import inbox_depth, record_failed_inbound
+from storage.inbox import inbox_depth
 from storage.outbox import outbox_depth
 
 # Trusted reverse proxies (TRUSTED_PROXIES).
 Networks = Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network]
 
-TELEGRAM_WEBHOOK_PATH = "/telegram/webhook"
-TELEGRAM_CHANNEL = "telegram"  # the channel name the Telegram adapter files updates under
-SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 (a header name)
-MAX_UPDATE_BYTES = 1_000_000
 log = logging.getLogger(__name__)
-
-UpdateSink = Callable[[dict[str, object]], Awaitable[None]]
-MAX_UPDATE_ID = 2**63 - 1
-
-
-class BadUpdate(Exception):
-    """An update the Bot API's types cannot read (e.g. a message without its date)."""
 
 
 class QuietServer(uvicorn.Server):
@@ -50,12 +37,10 @@ def build_web(
     *,
     db: Database,
     metrics: Metrics,
-    telegram_sink: UpdateSink | None,
-    webhook_secret: str | None,
     extra_routes: Sequence[BaseRoute] = (),
 ) -> Starlette:
-    """The ASGI application; the webhook route exists only in webhook mode, and the web chat
-    brings its own routes."""
+    """The ASGI application: health and metrics, and the routes the channels bring (a
+    webhook, the web chat)."""
 
     async def healthz(_: Request) -> Response:
         try:
@@ -76,31 +61,8 @@ def build_web(
         metrics.outbox_depth.set(outbox)
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    async def telegram_webhook(request: Request) -> Response:
-        if telegram_sink is None or not webhook_secret:
-            return PlainTextResponse("not found", status_code=404)
-        given = request.headers.get(SECRET_HEADER, "").encode()
-        if not hmac.compare_digest(given, webhook_secret.encode()):
-            return PlainTextResponse("unauthorised", status_code=401)
-        body = await read_at_most(request, MAX_UPDATE_BYTES)
-        if body is None:
-            return PlainTextResponse("too large", status_code=413)
-        data = _json_object(body)
-        if data is None or not _is_update_id(data.get("update_id")):
-            return PlainTextResponse("not an update", status_code=400)
-        try:
-            await telegram_sink(data)  # stored in the inbox before we answer 200
-        except BadUpdate as error:
-            reason, update = str(error), data
-            await db.run(lambda session: _set_aside(session, update, reason))
-            log.warning("webhook update unreadable", extra={"update_id": data["update_id"]})
-            return PlainTextResponse("not an update", status_code=400)
-        return PlainTextResponse("ok")
-
     routes: list[BaseRoute] = [Route("/healthz", healthz), Route("/metrics", metrics_page)]
     routes += extra_routes
-    if telegram_sink is not None:
-        routes.append(Route(TELEGRAM_WEBHOOK_PATH, telegram_webhook, methods=["POST"]))
     return Starlette(routes=routes)
 
 
@@ -118,27 +80,13 @@ async def read_at_most(request: Request, limit: int) -> bytes | None:
     return b"".join(chunks)
 
 
-def _json_object(body: bytes) -> dict[str, object] | None:
+def json_object(body: bytes) -> dict[str, object] | None:
+    """A JSON body that is an object, else None."""
     try:
         data = json.loads(body)
     except (ValueError, RecursionError):  # RecursionError: nested deeper than Python goes
         return None
     return data if isinstance(data, dict) else None
-
-
-def _is_update_id(value: object) -> bool:
-    return type(value) is int and 0 <= value <= MAX_UPDATE_ID
-
-
-def _set_aside(session: Session, data: dict[str, object], error: str) -> None:
-    """Keep an unreadable update, marked failed, so it can be looked at later."""
-    record_failed_inbound(
-        session=session,
-        channel=TELEGRAM_CHANNEL,
-        event_id=str(data["update_id"]),
-        payload=data,
-        error=error,
-    )
 
 
 def client_address(request: Request, trusted: Networks) -> str:

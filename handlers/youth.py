@@ -160,6 +160,11 @@ COMMANDS: dict[str, Callable[[Context], list[Reply]]] = {
 }
 
 
+def menu_commands() -> tuple[str, ...]:
+    """The commands people can type, in the order a command menu lists them."""
+    return tuple(COMMANDS)
+
+
 def _on_command(event: Inbound, ctx: Context) -> list[Reply]:
     action = COMMANDS.get(event.command)
     if action is None:

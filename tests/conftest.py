@@ -1,10 +1,11 @@
 """Fixtures: the fake Bot API, a fresh database per test, and the production app wired to both."""
 
 import datetime as dt
+import logging
 import os
 import shutil
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -13,9 +14,8 @@ import pytest
 import yaml
 from sqlalchemy.engine import make_url
 from sqlmodel import SQLModel, col, select
-from telegram.ext import ContextTypes
 
-from bot.app import CauNoi, build_application
+from bot.app import CHANNELS, CauNoi, ChannelBuilder, build_application
 from bot.config import OrgConfig, load_config, parse_config
 from bot.dispatch import Handler
 from bot.settings import Settings
@@ -24,6 +24,8 @@ from storage.db import Database
 from storage.migrate import upgrade
 from storage.models import utcnow
 from tests.fake_telegram import TOKEN, FakeTelegram
+
+INTAKE_LOGGER = "bot.intake"  # where every channel's failed events are logged
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_ENV = "TEST_DATABASE_URL"
@@ -125,16 +127,19 @@ async def fake() -> AsyncIterator[FakeTelegram]:
     await server.stop()
 
 
-class ErrorRecorder:
-    """An error handler that remembers every exception an app under test raised."""
+class ErrorRecorder(logging.Handler):
+    """Remembers every event an app under test failed to handle, on any channel (the intake
+    logs each one as an error)."""
 
     def __init__(self, expected: int = 0) -> None:
+        super().__init__(logging.ERROR)
         self.expected = expected
-        self.errors: list[BaseException] = []
+        self.errors: list[str] = []
 
-    async def __call__(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-        if context.error is not None:
-            self.errors.append(context.error)
+    def emit(self, record: logging.LogRecord) -> None:
+        """Keep the failure's message and exception."""
+        failure = record.exc_info[1] if record.exc_info else None
+        self.errors.append(f"{record.getMessage()}: {failure!r}")
 
 
 AppFactory = Callable[..., Awaitable[CauNoi]]
@@ -165,6 +170,7 @@ async def make_app(
         handler: Handler = entry.handle,
         expected_errors: int = 0,
         config: OrgConfig | None = None,
+        registry: Mapping[str, ChannelBuilder] = CHANNELS,
         **overrides: Any,
     ) -> CauNoi:
         values: dict[str, Any] = {
@@ -176,10 +182,11 @@ async def make_app(
             **overrides,
         }
         organisation = config or org_config
-        app = build_application(Settings(**values), organisation, clock=clock, handler=handler)
+        app = build_application(
+            Settings(**values), organisation, clock=clock, handler=handler, registry=registry
+        )
         recorder = ErrorRecorder(expected_errors)
-        if app.telegram is not None:
-            app.telegram.application.add_error_handler(recorder)
+        logging.getLogger(INTAKE_LOGGER).addHandler(recorder)
         await app.start(serve_http=serve_http)
         started.append(app)
         recorders.append(recorder)
@@ -188,6 +195,8 @@ async def make_app(
     yield factory
     for app in started:
         await app.stop()
+    for recorder in recorders:
+        logging.getLogger(INTAKE_LOGGER).removeHandler(recorder)
     for recorder in recorders:
         assert len(recorder.errors) == recorder.expected, f"the app raised: {recorder.errors!r}"
 

@@ -96,6 +96,7 @@ class FakeTelegram:
     _task: asyncio.Task[None] | None = None
     _closing: bool = False
     _ok_counts: Counter[str] = field(default_factory=Counter)
+    _holds: dict[str, asyncio.Event] = field(default_factory=dict)
 
     # ---- life cycle -------------------------------------------------------------------
 
@@ -203,6 +204,10 @@ class FakeTelegram:
             user["language_code"] = language
         return user
 
+    def hold(self, method: str) -> asyncio.Event:
+        """Keep every call to this method waiting until the returned event is set."""
+        return self._holds.setdefault(method, asyncio.Event())
+
     def fail(self, method: str, status: int, **kwargs: Any) -> None:
         """Answer the next call(s) to this method with an error."""
         self._failures.setdefault(method, deque()).append(Failure(status, **kwargs))
@@ -280,6 +285,8 @@ class FakeTelegram:
             return self._record(method, params, _error(400, f"Bad Request: {problem}"))
         if self.latency and method != "getUpdates":
             await asyncio.sleep(self.latency)
+        if method in self._holds:
+            await self._holds[method].wait()
         failure = self._take_failure(method, params)
         if failure is not None:
             return self._record(method, params, _failure_response(failure))

@@ -13,7 +13,14 @@ from sqlmodel import Session, select
 
 from bot.app import CauNoi
 from bot.channels.base import Capabilities
-from bot.channels.render import chosen, edits_in_place, fit_menus, reply_with, split_text
+from bot.channels.render import (
+    chosen,
+    edits_in_place,
+    fit_menus,
+    pieces,
+    reply_with,
+    split_text,
+)
 from bot.channels.web import CHANNEL as WEB
 from bot.dispatch import queue_replies
 from bot.domain.i18n import text
@@ -133,6 +140,17 @@ def test_a_sentence_end_early_in_a_piece_does_not_leave_it_short() -> None:
     assert len(pieces[0]) > 20
     assert all(len(piece) <= 40 for piece in pieces)
     assert " ".join(pieces).split() == body.split()
+
+
+def test_a_long_message_goes_as_pieces_with_its_choices_on_the_last() -> None:
+    body = "Câu thứ nhất khá dài. Câu thứ hai cũng dài. Câu ba."
+    narrow = Capabilities(buttons=True, edits=False, max_text=25)
+    sent = pieces(Rendered(body, YES_NO, key="card:1"), narrow)
+    assert [p.text for p in sent] == ["Câu thứ nhất khá dài.", "Câu thứ hai cũng dài.", "Câu ba."]
+    assert [p.choices for p in sent] == [(), (), YES_NO]
+    assert all(len(p.text) <= 25 for p in sent)
+    with_photo = Rendered(body, photos=("photo-1",))
+    assert pieces(with_photo, narrow) == [with_photo], "its sender cuts it after the photo"
 
 
 @pytest.mark.parametrize(

@@ -1,10 +1,5 @@
 """The real Application polls the fake Bot API, handles updates and replies through the outbox."""
 
-import asyncio
-
-from telegram import Update
-from telegram.ext import TypeHandler
-
 from bot.domain.i18n import text
 from bot.domain.messages import Inbound, Reply
 from handlers.context import Context
@@ -123,13 +118,12 @@ async def test_a_redelivered_batch_is_handled_once(
     fake: FakeTelegram, make_app: AppFactory
 ) -> None:
     app = await make_app()
-    assert app.telegram is not None
     seen = fake.make_update(USER, "/help")
-    await app.dispatcher.record_many("telegram", [(str(seen["update_id"]), seen)])
+    await app.intake.record("telegram", [(str(seen["update_id"]), seen)])
     fresh = fake.make_update(USER + 1, "/help")
-    bot = app.telegram.application.bot
     # As if Telegram sent again a batch whose confirmation was lost, with one new update.
-    await app.telegram.queue.put_batch([Update.de_json(u, bot) for u in (seen, fresh, fresh)])
+    batch = [(str(u["update_id"]), u) for u in (seen, fresh, fresh)]
+    await app.intake.receive("telegram", batch)
     await fake.wait_for(lambda: len(fake.texts(USER + 1)) == 1)
     await app.outbox.drain()
     assert fake.texts(USER) == [], "stored before: not queued again"
@@ -189,29 +183,23 @@ async def test_each_chat_keeps_its_order_under_latency(
 async def test_a_chat_waits_for_its_earlier_update_while_others_go_on(
     fake: FakeTelegram, make_app: AppFactory
 ) -> None:
-    gate = asyncio.Event()
-
-    async def hold_first_start(update: Update, _: object) -> None:
-        """Runs before our handler, outside its transaction, like a slow network call."""
-        message = update.message
-        if message and message.text == "/start" and message.chat.id == USER:
-            await gate.wait()
-
-    app = await make_app()
-    assert app.telegram is not None
-    app.telegram.application.add_handler(TypeHandler(Update, hold_first_start), group=-1)
+    await make_app()
     fake.message(USER, "/start")
+    await fake.wait_for(lambda: len(fake.texts(USER)) == 2)
+    # The press's lane ends by stopping the button's spinner: held here, like a slow network.
+    release = fake.hold("answerCallbackQuery")
+    fake.press(USER, "consent:privacy")
+    await fake.wait_for(lambda: len(fake.texts(USER)) > 2)  # handled; now acknowledging
     last = fake.message(USER, "/help")
     fake.message(USER + 1, "/help")
     try:
         await fake.wait_for(lambda: len(fake.texts(USER + 1)) == 1)
         await fake.wait_for(lambda: fake.confirmed_offset > last)
-        assert fake.texts(USER) == [], "the later /help must wait for the held /start"
+        assert text("help.body", "vi") not in fake.texts(USER), "the /help waits for the press"
     finally:
-        gate.set()
-    await fake.wait_for(lambda: len(fake.texts(USER)) == 4)
-    assert fake.texts(USER)[0].startswith("Xin chào")
-    assert fake.texts(USER)[2] == text("help.body", "vi")
+        release.set()
+    await fake.wait_for(lambda: text("help.body", "vi") in fake.texts(USER))
+    assert len(fake.sent("answerCallbackQuery")) == 1
 
 
 async def test_a_failing_handler_apologises_and_sets_the_update_aside(

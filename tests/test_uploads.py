@@ -13,8 +13,8 @@ import sqlalchemy as sa
 from alembic import command
 
 from bot.app import CauNoi
+from bot.channels.web.chat import upload_refusal
 from bot.domain.i18n import text
-from bot.webchat import upload_refusal
 from handlers import entry  # noqa: F401  (registers every flow's steps)
 from handlers.profile import ONBOARDING
 from handlers.submission import FLOW as SUBMIT

@@ -7,8 +7,8 @@ from urllib.parse import urlsplit
 import httpx
 
 from bot.app import CauNoi
+from bot.channels.telegram import MAX_UPDATE_BYTES, SECRET_HEADER, WEBHOOK_PATH
 from bot.domain.i18n import text
-from bot.web import MAX_UPDATE_BYTES, SECRET_HEADER, TELEGRAM_WEBHOOK_PATH
 from storage.models import InboxEvent
 from tests.conftest import AppFactory, rows
 from tests.fake_telegram import FakeTelegram
@@ -25,7 +25,7 @@ async def _inbox_count(app: CauNoi) -> int:
 async def _webhook_app(make_app: AppFactory) -> tuple[CauNoi, str]:
     """The app in webhook mode, and the local address of its webhook."""
     app = await make_app(serve_http=True, webhook_url=PUBLIC_URL, webhook_secret=SECRET)
-    return app, f"http://127.0.0.1:{app.http_port}{TELEGRAM_WEBHOOK_PATH}"
+    return app, f"http://127.0.0.1:{app.http_port}{WEBHOOK_PATH}"
 
 
 async def test_webhook_is_registered_with_its_secret(
@@ -33,7 +33,7 @@ async def test_webhook_is_registered_with_its_secret(
 ) -> None:
     await _webhook_app(make_app)
     [registration] = fake.sent("setWebhook")
-    assert registration["url"] == PUBLIC_URL + TELEGRAM_WEBHOOK_PATH
+    assert registration["url"] == PUBLIC_URL + WEBHOOK_PATH
     assert registration["secret_token"] == SECRET
     assert not fake.sent("getUpdates"), "webhook mode must not poll"
 
@@ -84,7 +84,7 @@ async def test_health_and_metrics(fake: FakeTelegram, make_app: AppFactory) -> N
     async with httpx.AsyncClient() as client:
         health = await client.get(f"{base}/healthz")
         metrics = await client.get(f"{base}/metrics")
-        webhook = await client.post(f"{base}{TELEGRAM_WEBHOOK_PATH}", json={})
+        webhook = await client.post(f"{base}{WEBHOOK_PATH}", json={})
     assert health.json() == {"status": "ok"}
     body = metrics.text
     assert 'caunoi_updates_handled_total{channel="telegram",outcome="ok"} 1.0' in body

@@ -10,7 +10,7 @@ from urllib.parse import quote
 import httpx
 
 from bot.app import CauNoi
-from bot.webchat import CSRF_HEADER
+from bot.channels.web.chat import CSRF_HEADER
 from storage import web as records
 
 CSRF = re.compile(r'data-csrf="([^"]+)"')
@@ -51,8 +51,7 @@ class Browser:
         return self._visitor_of(token)
 
     def _visitor_of(self, token: str) -> str:
-        assert self.app.webchat is not None
-        now = self.app.webchat.clock()
+        now = self.app.clock()
         with self.app.db.session() as session:
             signed_in = records.signed_in(session=session, token=token, now=now)
         assert signed_in is not None

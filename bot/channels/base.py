@@ -1,11 +1,19 @@
-"""What every channel adapter offers the outbox, and the failures it may report."""
+"""What a channel is to the rest of the app: what it can show, how it receives and sends,
+and the failures its sender may report. A new channel is one adapter module implementing
+`Channel`, one config section and one line in the composition root's registry."""
 
-from collections.abc import Awaitable, Callable
+import datetime as dt
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+from starlette.routing import BaseRoute
 
 from bot.domain.messages import Inbound, InputKind, Rendered
 from bot.domain.text import clean
+
+if TYPE_CHECKING:
+    from bot.intake import Intake
 
 
 class SendError(Exception):
@@ -32,17 +40,26 @@ class PermanentFailure(SendError):
     """The platform refused this message; sending it again will not help."""
 
 
+class ChannelUnavailable(Exception):
+    """A channel could not start (its token refused, its platform unreachable); the message
+    says what to check."""
+
+
 class CannotEdit(SendError):
     """The earlier message is gone or too old to edit: send a new one instead."""
 
 
 @dataclass(frozen=True)
 class Capabilities:
-    """What a channel can show."""
+    """What a channel can show, and when it may write to someone."""
 
     buttons: bool
     edits: bool
     max_text: int
+    # The kinds of file it can deliver (photo, document, voice, audio, video, video_note).
+    media: frozenset[str] = frozenset()
+    # How long after a person's last message the channel lets us write to them; None: always.
+    reply_window: dt.timedelta | None = None
 
 
 class ChannelSender(Protocol):
@@ -62,6 +79,68 @@ class ChannelSender(Protocol):
 
 # A file's name and bytes by its reference on one channel; None when it cannot be had.
 FileSource = Callable[[str], Awaitable[tuple[str, bytes] | None]]
+# An event as the platform sent it: its id on the channel and its payload, stored as is.
+Received = tuple[str, dict[str, Any]]
+
+
+class Channel(Protocol):
+    """One way of reaching people: it receives by polling, by HTTP routes, or both, records
+    what arrives through the shared intake, and sends through its sender."""
+
+    @property
+    def name(self) -> str:
+        """Its name in config, the inbox and the outbox."""
+        ...
+
+    @property
+    def sender(self) -> ChannelSender:
+        """What delivers messages on it."""
+        ...
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """What it can show (its sender's)."""
+        ...
+
+    @property
+    def files(self) -> FileSource | None:
+        """How to fetch a file that came through it (None: files never come through it)."""
+        ...
+
+    @property
+    def concurrency(self) -> int:
+        """How many of its events are handled at once (each chat's in order)."""
+        ...
+
+    def decode(self, payload: Mapping[str, Any]) -> Inbound | None:
+        """The neutral event a stored payload carries, cleaned at the edge; None when it
+        carries nothing for us (it is then marked handled)."""
+        ...
+
+    def routes(self) -> Sequence[BaseRoute]:
+        """The HTTP routes it receives on (a webhook, a page); served on the app's port."""
+        ...
+
+    async def start(self, intake: "Intake", base_url: str) -> None:
+        """Begin receiving (a poller, a webhook registration); return once started."""
+        ...
+
+    async def acknowledge(self, event: Inbound) -> None:
+        """Tell the platform an event was handled, where it expects to hear (a button's
+        spinner); never raises."""
+        ...
+
+    def start_link(self) -> str | None:
+        """A link that opens a chat with us, '{}' marking a start payload; once started."""
+        ...
+
+    async def stop(self) -> None:
+        """Stop receiving; what was received is still handled."""
+        ...
+
+    async def close(self) -> None:
+        """Release its connections (after the outbox stopped)."""
+        ...
 
 
 def parse_command(text: str) -> tuple[str, tuple[str, ...]] | None:

@@ -94,6 +94,18 @@ def edits_in_place(message: Rendered, capabilities: Capabilities) -> bool:
     return message.key is not None and capabilities.edits
 
 
+def pieces(message: Rendered, capabilities: Capabilities) -> list[Rendered]:
+    """The message as the channel takes it: a text over its length as several messages, the
+    choices and key on the last. One with photos, a file or a document goes whole: its
+    sender shows the media first and cuts the text after it."""
+    media = message.photos or message.file is not None or message.document is not None
+    if len(message.text) <= capabilities.max_text or media:
+        return [message]
+    *leading, last = split_text(message.text, capabilities.max_text)
+    plain = [Rendered(text) for text in leading]
+    return [*plain, replace(message, text=last)]
+
+
 def split_text(text: str, limit: int) -> list[str]:
     """Cut a long text into pieces of at most `limit` characters: after a sentence where
     one ends in the second half of a piece, else at a line break, else between words, else

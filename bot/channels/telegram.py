@@ -1,41 +1,39 @@
-"""The Telegram adapter: the only code that knows python-telegram-bot's types."""
+"""The Telegram adapter: the only code that imports python-telegram-bot."""
 
 import asyncio
 import contextlib
 import datetime as dt
+import hmac
 import logging
 import os
 import ssl
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
+from zoneinfo import ZoneInfo
 
 # Opt in to PTB's announced behaviour (durations as timedelta); without it PTB itself warns
 # on every RetryAfter it builds. Set before any Bot API call; read by PTB at call time.
 os.environ.setdefault("PTB_TIMEDELTA", "1")
 
-from telegram import (
-    Bot,
-    InlineKeyboardButton,
-    InlineKeyboardMarkup,
-    InputFile,
-    InputMediaPhoto,
-    Message,
-    Update,
-)
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import BaseRoute, Route
 from telegram.error import (
     BadRequest,
     Forbidden,
+    InvalidToken,
     NetworkError,
     RetryAfter,
     TelegramError,
     TimedOut,
 )
-from telegram.ext import BaseUpdateProcessor
+from telegram.ext import AIORateLimiter, Defaults, ExtBot
 from telegram.request import BaseRequest, HTTPXRequest, RequestData
 
 from bot.channels.base import (
     CannotEdit,
     Capabilities,
+    ChannelUnavailable,
     FileSource,
     PermanentFailure,
     RateLimited,
@@ -43,7 +41,9 @@ from bot.channels.base import (
     TemporaryFailure,
     at_edge,
 )
+from bot.channels.kit import ChannelKit
 from bot.channels.render import split_text
+from bot.domain.i18n import LANGUAGES, text
 from bot.domain.messages import (
     UPLOAD_PREFIX,
     Inbound,
@@ -52,11 +52,30 @@ from bot.domain.messages import (
     Rendered,
     SharedFile,
 )
+from bot.web import json_object, read_at_most
+from storage.inbox import record_failed_inbound
+from telegram import (
+    Bot,
+    BotCommand,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    InputFile,
+    InputMediaPhoto,
+    Message,
+    Update,
+)
 
 if TYPE_CHECKING:
     from telegram._utils.types import ODVInput
 
+    from bot.intake import Intake
+
 CHANNEL = "telegram"
+ALLOWED_UPDATES = ["message", "callback_query"]
+WEBHOOK_PATH = "/telegram/webhook"
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 (a header name)
+MAX_UPDATE_BYTES = 1_000_000
+MAX_UPDATE_ID = 2**63 - 1
 MAX_TEXT = 4096
 MAX_CAPTION = 1024
 MAX_CALLBACK_BYTES = 64
@@ -358,7 +377,9 @@ def _translate(update: Update) -> Inbound | None:
     }
     if update.callback_query is not None:
         data = update.callback_query.data or ""
-        return Inbound(kind=InputKind.CHOICE, choice=data[:MAX_CALLBACK_BYTES], **common)
+        pressed = data[:MAX_CALLBACK_BYTES]
+        receipt = update.callback_query.id
+        return Inbound(kind=InputKind.CHOICE, choice=pressed, receipt=receipt, **common)
     if update.message is not None:
         reply_to = update.message.reply_to_message
         common["reply_to"] = str(reply_to.message_id) if reply_to else None
@@ -366,64 +387,16 @@ def _translate(update: Update) -> Inbound | None:
     return None
 
 
-def chat_key(update: object) -> int | None:
-    """The chat whose updates must be handled one after another."""
-    if isinstance(update, Update):
-        if update.effective_chat is not None:
-            return update.effective_chat.id
-        if update.effective_user is not None:
-            return update.effective_user.id
-    return None
-
-
-Events = list[tuple[str, dict[str, Any]]]
-
-
-class DurableUpdateQueue(asyncio.Queue[object]):
-    """PTB's update queue, but an update is stored in the inbox before it is queued.
-
-    The poller stores each batch before its next getUpdates call confirms it to Telegram,
-    and our webhook route awaits put() before it answers 200: so nothing Telegram considers
-    delivered exists only in memory. A redelivered update is stored once and queued once.
-    """
-
-    def __init__(self, record: Callable[[Events], Awaitable[set[str]]]) -> None:
-        super().__init__()
-        self._record = record
-
-    async def put(self, item: object) -> None:
-        """Store an update, then queue it unless it was stored before."""
-        if isinstance(item, Update):
-            await self.put_batch([item])
-        else:
-            await super().put(item)
-
-    async def put_batch(self, updates: Sequence[Update]) -> None:
-        """Store updates in one transaction, then queue, in order, those that are new."""
-        new = await self._record([(str(u.update_id), u.to_dict()) for u in updates])
-        for update in updates:
-            key = str(update.update_id)
-            if key in new:
-                new.discard(key)
-                self.put_nowait(update)
-
-    def replay(self, update: Update) -> None:
-        """Queue an update that is already stored (recovery after a restart)."""
-        self.put_nowait(update)
-
-
 class Poller:
     """Long polling that stores each batch of updates in one transaction.
 
-    PTB's Updater awaits one put() per update, so each update would cost a transaction of
-    its own. Here a batch is stored at once, and the offset that confirms it to Telegram is
-    sent only with the next getUpdates call, after the batch is stored.
+    The offset that confirms a batch to Telegram is sent only with the next getUpdates call,
+    after the batch is stored: so nothing Telegram considers delivered exists only in memory.
     """
 
-    def __init__(self, bot: Bot, queue: DurableUpdateQueue, allowed_updates: list[str]) -> None:
+    def __init__(self, bot: Bot, intake: "Intake") -> None:
         self._bot = bot
-        self._queue = queue
-        self._allowed_updates = allowed_updates
+        self._intake = intake
         self._offset: int | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -448,12 +421,14 @@ class Poller:
         while not self._stopping:
             updates = await self._retrying(self._fetch)
             if updates:
-                await self._queue.put_batch(updates)
+                await self._intake.receive(
+                    CHANNEL, [(str(u.update_id), u.to_dict()) for u in updates]
+                )
                 self._offset = updates[-1].update_id + 1
 
     async def _fetch(self) -> tuple[Update, ...]:
         return await self._bot.get_updates(
-            offset=self._offset, timeout=POLL_SECONDS, allowed_updates=self._allowed_updates
+            offset=self._offset, timeout=POLL_SECONDS, allowed_updates=ALLOWED_UPDATES
         )
 
     async def _retrying(self, call: Callable[[], Awaitable[T]]) -> T:
@@ -473,32 +448,135 @@ class Poller:
                 pause = min(pause * 2, MAX_RETRY_SECONDS)
 
 
-class PerChatUpdateProcessor(BaseUpdateProcessor):
-    """Handles each chat's updates in arrival order, different chats concurrently."""
+class TelegramChannel:
+    """Telegram through the Bot API: long polling, or a webhook on our HTTP port."""
 
-    def __init__(self, max_concurrent_updates: int) -> None:
-        super().__init__(max_concurrent_updates)
-        self._locks: dict[int, asyncio.Lock] = {}
-        self._holders: dict[int, int] = {}
+    name = CHANNEL
 
-    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
-        """Run the update's coroutine once earlier updates of the same chat are done."""
-        key = chat_key(update)
-        if key is None:
-            await coroutine
-            return
-        lock = self._locks.setdefault(key, asyncio.Lock())
-        self._holders[key] = self._holders.get(key, 0) + 1
+    def __init__(self, kit: ChannelKit, token: str) -> None:
+        settings, section = kit.settings, kit.config.raw.channels.telegram
+        self.bot = ExtBot(
+            token,
+            base_url=settings.telegram_api_base_url,
+            base_file_url=settings.telegram_api_base_url.replace("/bot", "/file/bot"),
+            request=ConnectionLanes(section.connections),
+            defaults=Defaults(tzinfo=ZoneInfo(kit.config.raw.organisation.timezone)),
+            rate_limiter=AIORateLimiter(
+                overall_max_rate=section.rate_limit_per_second, max_retries=0
+            ),
+        )
+        self.sender = TelegramSender(self.bot, kit.uploads.source())
+        self.files: FileSource | None = self.sender.download
+        self.concurrency = section.max_concurrent_updates
+        self._webhook = settings.webhook()
+        self._commands = kit.commands
+        self._db = kit.db
+        self._poller: Poller | None = None
+        self._intake: Intake | None = None
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """What Telegram can show."""
+        return self.sender.capabilities
+
+    def decode(self, payload: Mapping[str, Any]) -> Inbound | None:
+        """The event a stored update carries, or None for updates that carry nothing for us."""
+        return to_inbound(Update.de_json(dict(payload), self.bot))
+
+    def routes(self) -> list[BaseRoute]:
+        """The webhook route, in webhook mode."""
+        if self._webhook is None:
+            return []
+        return [Route(WEBHOOK_PATH, self._take_webhook, methods=["POST"])]
+
+    async def start(self, intake: "Intake", base_url: str) -> None:
+        """Connect, publish the command menu, then take updates by webhook or polling."""
+        self._intake = intake
         try:
-            async with lock:
-                await coroutine
-        finally:
-            self._holders[key] -= 1
-            if not self._holders[key]:
-                del self._holders[key], self._locks[key]
+            await self.bot.initialize()
+        except InvalidToken as error:
+            message = "TELEGRAM_BOT_TOKEN was refused by Telegram: check the token with @BotFather"
+            raise ChannelUnavailable(message) from error
+        except TelegramError as error:
+            raise ChannelUnavailable(f"could not reach the Telegram Bot API: {error}") from error
+        await self._set_commands()
+        if self._webhook is not None:
+            url, secret = self._webhook
+            await self.bot.set_webhook(
+                url=url.rstrip("/") + WEBHOOK_PATH,
+                secret_token=secret,
+                allowed_updates=ALLOWED_UPDATES,
+            )
+        else:
+            self._poller = Poller(self.bot, intake)
+            self._poller.start()
 
-    async def initialize(self) -> None:
-        """Nothing to prepare."""
+    async def acknowledge(self, event: Inbound) -> None:
+        """Stop a pressed button's spinner."""
+        if event.receipt:
+            with contextlib.suppress(TelegramError):
+                await self.bot.answer_callback_query(event.receipt)
 
-    async def shutdown(self) -> None:
-        """Nothing to release."""
+    def start_link(self) -> str | None:
+        """t.me's deep link to the bot."""
+        return f"https://t.me/{self.bot.username}?start={{}}"
+
+    async def stop(self) -> None:
+        """Stop polling (a webhook simply stops being served)."""
+        if self._poller is not None:
+            await self._poller.stop()
+
+    async def close(self) -> None:
+        """Release the Bot API connections."""
+        with contextlib.suppress(TelegramError, RuntimeError):
+            await self.bot.shutdown()
+
+    async def _set_commands(self) -> None:
+        """Publish the command menu; cosmetic, so a failure is logged and ignored."""
+        try:
+            for language in LANGUAGES:
+                commands = [BotCommand(c, text(f"commands.{c}", language)) for c in self._commands]
+                await self.bot.set_my_commands(
+                    commands, language_code=None if language == "vi" else language
+                )
+        except TelegramError as error:
+            log.warning("could not set the command menu", extra={"error": str(error)})
+
+    async def _take_webhook(self, request: Request) -> Response:
+        """Store a webhook update before answering 200; refuse what is not one."""
+        assert self._webhook is not None
+        given = request.headers.get(SECRET_HEADER, "").encode()
+        if self._intake is None or not hmac.compare_digest(given, self._webhook[1].encode()):
+            return PlainTextResponse("unauthorised", status_code=401)
+        body = await read_at_most(request, MAX_UPDATE_BYTES)
+        if body is None:
+            return PlainTextResponse("too large", status_code=413)
+        data = json_object(body)
+        if data is None or not _is_update_id(data.get("update_id")):
+            return PlainTextResponse("not an update", status_code=400)
+        event_id = str(data["update_id"])
+        try:
+            Update.de_json(data, self.bot)
+        except Exception as error:  # PTB's readers raise anything on a malformed update
+            reason = f"{type(error).__name__}: {error}"[:500]
+            await self._db.run(
+                lambda session: record_failed_inbound(
+                    session=session, channel=CHANNEL, event_id=event_id, payload=data, error=reason
+                )
+            )
+            log.warning("webhook update unreadable", extra={"update_id": event_id})
+            return PlainTextResponse("not an update", status_code=400)
+        await self._intake.receive(CHANNEL, [(event_id, data)])
+        return PlainTextResponse("ok")
+
+
+def _is_update_id(value: object) -> bool:
+    return type(value) is int and 0 <= value <= MAX_UPDATE_ID
+
+
+def build(kit: ChannelKit) -> TelegramChannel | None:
+    """Telegram, when a bot token is set."""
+    token = kit.settings.telegram_bot_token
+    if token is None or not kit.settings.telegram_enabled:
+        return None
+    return TelegramChannel(kit, token.get_secret_value())

@@ -45,6 +45,8 @@ class Inbound:
     language_hint: str | None = None
     display_name: str | None = None
     private_chat: bool = True
+    # The platform's handle for telling it the event was handled (a Telegram button press).
+    receipt: str | None = None
 
 
 @dataclass(frozen=True)

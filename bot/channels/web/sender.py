@@ -1,19 +1,17 @@
-"""The web chat adapter: its "platform" is our own table of web messages.
+"""The web chat's sender: its "platform" is our own table of web messages.
 
 Sending a reply appends it to the visitor's chat and wakes the browsers waiting on that chat;
-an edit appends a new version that replaces the first. What the visitor does arrives as
-neutral inbound events built here, and is kept in the inbox like any channel's.
+an edit appends a new version that replaces the first.
 """
 
 import asyncio
 import contextlib
-import dataclasses
 import datetime as dt
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
-from bot.channels.base import CannotEdit, Capabilities, at_edge
-from bot.domain.messages import UPLOAD_PREFIX, Inbound, InputKind, Media, Rendered
+from bot.channels.base import CannotEdit, Capabilities
+from bot.domain.messages import Rendered
 from storage import web as records
 from storage.db import Database
 from storage.models import utcnow
@@ -52,6 +50,11 @@ class Waiters:
         self._events.clear()
 
 
+def web_capabilities(*, buttons: bool) -> Capabilities:
+    """What the page can show: buttons unless channels.web.buttons turns them off."""
+    return Capabilities(buttons=buttons, edits=True, max_text=MAX_TEXT)
+
+
 class WebSender:
     """Delivers rendered messages into web chats."""
 
@@ -65,7 +68,7 @@ class WebSender:
         *,
         buttons: bool = True,
     ) -> None:
-        self.capabilities = Capabilities(buttons=buttons, edits=True, max_text=MAX_TEXT)
+        self.capabilities = web_capabilities(buttons=buttons)
         self._db = db
         self._waiters = waiters
         self._clock = clock
@@ -109,63 +112,3 @@ def _body(message: Rendered) -> dict[str, Any]:
         # Kept with the message: the page downloads it by the message's id, in its own chat.
         body["file"] = {"kind": shared.kind, "origin": shared.origin, "ref": shared.ref}
     return body
-
-
-# ---- inbound ---------------------------------------------------------------------------------
-
-
-def text_event(visitor_id: str, event_id: str, text: str, language: str) -> Inbound:
-    """What the visitor typed: a command when it starts with a slash, else text."""
-    return _inbound(visitor_id, event_id, language, kind=InputKind.TEXT, text=text)
-
-
-def choice_event(visitor_id: str, event_id: str, choice: str, language: str) -> Inbound:
-    """A button the visitor pressed (its id is checked by the handlers, like Telegram's)."""
-    pressed = choice[:MAX_CHOICE_CHARS]
-    return _inbound(visitor_id, event_id, language, kind=InputKind.CHOICE, choice=pressed)
-
-
-def media_event(
-    visitor_id: str, event_id: str, upload_id: int, media: tuple[str, int], language: str
-) -> Inbound:
-    """A file the visitor uploaded, by its upload id, kind and size."""
-    media_kind, size = media
-    attached = Media(f"{UPLOAD_PREFIX}{upload_id}", media_kind, size)
-    return _inbound(visitor_id, event_id, language, kind=InputKind.MEDIA, media=attached)
-
-
-def media_kind(content_type: str) -> str:
-    """The attachment kind for a file's content type."""
-    main = content_type.split("/", 1)[0].lower()
-    return {"image": "photo", "audio": "audio", "video": "video"}.get(main, "document")
-
-
-def _inbound(visitor_id: str, event_id: str, language: str, **what: Any) -> Inbound:
-    """The one place web events are made: cleaned at the edge like every channel's."""
-    event = Inbound(
-        channel=CHANNEL,
-        # Prefixed with the visitor, so one visitor's ids can never collide with another's.
-        event_id=f"{visitor_id}:{event_id}"[:64],
-        user_id=visitor_id,
-        chat_id=visitor_id,
-        language_hint=language,
-        **what,
-    )
-    return at_edge(event)
-
-
-def event_payload(event: Inbound) -> dict[str, Any]:
-    """The inbox form of a web event."""
-    return dataclasses.asdict(event)
-
-
-def event_from_payload(payload: Mapping[str, Any]) -> Inbound:
-    """Rebuild a stored web event (replayed after a restart)."""
-    values = dict(payload)
-    values["kind"] = InputKind(values["kind"])
-    values["args"] = tuple(values.get("args") or ())
-    if values.get("media"):
-        values["media"] = Media(**values["media"])
-    if values.get("location"):
-        values["location"] = tuple(values["location"])
-    return Inbound(**values)

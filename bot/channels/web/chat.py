@@ -28,28 +28,26 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Route
 
 from bot.channels.base import FileSource
-from bot.channels.web import (
-    CHANNEL,
-    Waiters,
+from bot.channels.web.events import (
     choice_event,
-    event_from_payload,
     event_payload,
     media_event,
     media_kind,
     text_event,
 )
+from bot.channels.web.sender import Waiters, web_capabilities
 from bot.config import OrgConfig
-from bot.dispatch import Dispatcher, queue_replies
+from bot.dispatch import queue_replies
 from bot.domain.i18n import LANGUAGES, text
 from bot.domain.messages import Inbound, Recipient
 from bot.domain.text import clean
+from bot.intake import Intake
 from bot.uploads import NewUpload, Uploads
 from bot.web import Networks, client_address, read_at_most
 from handlers import desk, steps
 from storage import web as records
 from storage.db import Database
-from storage.inbox import pending_inbound, record_inbound
-from storage.web import SignedIn, UploadGate
+from storage.web import CHANNEL, SignedIn, UploadGate
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +160,6 @@ class WebChat:
     """The web chat's HTTP handlers; one per process."""
 
     db: Database
-    dispatcher: Dispatcher
     config: OrgConfig
     waiters: Waiters
     public_url: str | None
@@ -173,6 +170,8 @@ class WebChat:
     trusted_proxies: Networks
     # Per messenger channel, how to fetch a file that came through it (for staff on the web).
     file_sources: Mapping[str, FileSource] = field(default_factory=dict)
+    # Set when the channel starts: where what the visitor does goes in.
+    intake: Intake | None = None
 
     def __post_init__(self) -> None:
         web = self.config.raw.channels.web
@@ -431,38 +430,34 @@ class WebChat:
 
     async def _take(self, event: Inbound, echo: str | None) -> bool:
         """Store the event (and the visitor's words in their chat, once they agreed to it),
-        then handle it, in order per chat; whether their words were kept."""
-        chat_id, now, payload = event.chat_id, self.clock(), event_payload(event)
+        then handle it in its chat's turn; whether their words were kept."""
+        assert self.intake is not None, "the web chat takes events once started"
+        intake, chat_id, now = self.intake, event.chat_id, self.clock()
+        payload = event_payload(event)
 
-        def store(session: Any) -> tuple[bool, bool]:
-            new = record_inbound(
-                session=session, channel=CHANNEL, event_id=event.event_id, payload=payload
-            )
+        def echo_kept(session: Any, new: set[str]) -> bool:
             kept = records.keeps_words(session=session, visitor_id=chat_id)
             if new and kept and echo is not None:
                 records.add_message(
                     session=session, chat_id=chat_id, outgoing=False, body={"text": echo}, now=now
                 )
-            return new, kept
+            return kept
 
-        async with self._chat_turn(chat_id):
-            new, kept = await self.db.run(store)
+        async with self._chat_turn(chat_id):  # stored and queued in the order they came
+            new, kept = await intake.record(CHANNEL, [(event.event_id, payload)], echo_kept)
             if not new:
-                return kept  # the browser sent it again (e.g. after a lost answer)
-            self.waiters.notify(chat_id)
-            try:
-                await self.dispatcher.dispatch(event)
-            except Exception:
-                # The dispatcher has queued an apology; the visitor's page shows it.
-                log.exception("web event failed", extra={"event_id": event.event_id})
-            if not kept and event.media is not None:
-                # A file sent before consent is not kept either: its row and its bytes go.
-                await self.uploads.forget_refs([event.media.file_ref])
-        return kept
+                return bool(kept)  # the browser sent it again (e.g. after a lost answer)
+            handled = intake.queue(CHANNEL, event.event_id, payload)
+        self.waiters.notify(chat_id)
+        await handled
+        if not kept and event.media is not None:
+            # A file sent before consent is not kept either: its row and its bytes go.
+            await self.uploads.forget_refs([event.media.file_ref])
+        return bool(kept)
 
     @contextlib.asynccontextmanager
     async def _chat_turn(self, chat_id: str) -> AsyncIterator[None]:
-        """One event of a chat at a time, in arrival order; other chats go on meanwhile."""
+        """One chat's events stored and queued one at a time, in arrival order."""
         lock, holders = self._locks.get(chat_id, (asyncio.Lock(), 0))
         self._locks[chat_id] = (lock, holders + 1)
         try:
@@ -481,19 +476,6 @@ class WebChat:
         return await self.db.run(
             lambda session: records.end_expired_sessions(session=session, now=now)
         )
-
-    async def replay(self) -> int:
-        """Handle web events stored but not handled before a restart; return how many."""
-        pending = await self.db.run(
-            lambda session: pending_inbound(session=session, channel=CHANNEL)
-        )
-        for row in pending:
-            event = event_from_payload(row.payload)
-            try:
-                await self.dispatcher.dispatch(event)
-            except Exception:
-                log.exception("stored web event failed", extra={"event_id": event.event_id})
-        return len(pending)
 
     # ---- another device -------------------------------------------------------------------
 
@@ -565,7 +547,7 @@ class WebChat:
             greeting,
             now=now,
             sender=Recipient(CHANNEL, visitor, language),
-            capabilities=self.dispatcher.capabilities,
+            capabilities={CHANNEL: web_capabilities(buttons=self.config.raw.channels.web.buttons)},
         )
         return visitor
 
