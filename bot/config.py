@@ -272,6 +272,12 @@ class WebChannel(_Strict):
     """The web chat served by the app itself."""
 
     enabled: bool = True
+    # False: choices are shown as a numbered menu to answer by typing (as on channels
+    # without buttons).
+    buttons: bool = True
+    # Replies being delivered at once, and at most this many a second (none: no limit).
+    max_in_flight: int = Field(default=64, ge=1, le=1024)
+    rate_limit_per_second: float | None = Field(default=None, gt=0)
     session_days: int = Field(default=30, ge=1, le=365)
     staff_session_hours: int = Field(default=12, ge=1, le=24 * 7)
     # Requests that change something, per minute: per browser session and per address.

@@ -48,13 +48,13 @@ async def test_a_complaint_is_filed_by_typing_numbers_on_a_channel_without_butto
         menu = await client.until(number_of(work, vi("common.skip")), vi("menu.complaint"))
         categories = await client.until(number_of(menu, vi("menu.complaint")), "2.")
         [(first, category)] = MENU_LINE.findall(categories)[:1]
-        await client.until(first, vi("submit.text_ask.complaint")[:20])
+        await client.until(first, text("submit.text_ask.complaint", "vi", min="", max="")[:20])
         typed = "Đèn đường ở khu phố 3 bị hỏng hai tuần nay, tối rất nguy hiểm."
-        attach = await client.until(typed, vi("submit.attachments_done"))
+        attach = await client.until(typed, f". {vi('submit.attachments_done')}\n")
         done = number_of(attach, vi("submit.attachments_done"))
         privacy = await client.until(done, vi("submit.with_name"))
         named = number_of(privacy, vi("submit.with_name"))
-        preview = await client.until(named, vi("submit.send"))
+        preview = await client.until(named, f". {vi('submit.send')}\n")
         sent = number_of(preview, vi("submit.send"))
         receipt = await client.until(sent, vi("menu.complaint"))
     finally:

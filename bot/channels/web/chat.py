@@ -35,7 +35,7 @@ from bot.channels.web.events import (
     media_kind,
     text_event,
 )
-from bot.channels.web.sender import Waiters
+from bot.channels.web.sender import Waiters, web_capabilities
 from bot.config import OrgConfig
 from bot.dispatch import queue_replies
 from bot.domain.i18n import LANGUAGES, text
@@ -542,7 +542,13 @@ class WebChat:
             return None
         visitor, staff = signed
         greeting = desk.welcome(staff, language)
-        queue_replies(session, greeting, now=now, sender=Recipient(CHANNEL, visitor, language))
+        queue_replies(
+            session,
+            greeting,
+            now=now,
+            sender=Recipient(CHANNEL, visitor, language),
+            capabilities={CHANNEL: web_capabilities(buttons=self.config.raw.channels.web.buttons)},
+        )
         return visitor
 
     async def _signed_in_as(
