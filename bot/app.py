@@ -267,11 +267,18 @@ def _limits(config: OrgConfig) -> dict[str, ChannelLimits]:
     }
 
 
+def check_channel_names(config: OrgConfig, registry: Mapping[str, ChannelBuilder]) -> None:
+    """Refuse a config that names a channel the app has no adapter for (a typo, mostly)."""
+    named = dict.fromkeys(config.raw.channels.sections(), "channels")
+    named |= config.named_channels()
+    for name, where in named.items():
+        if name not in registry:
+            known = ", ".join(sorted(registry))
+            raise ConfigError(f"{where}: unknown channel {name!r} (known: {known})")
+
+
 def _build_channels(kit: ChannelKit, registry: Mapping[str, ChannelBuilder]) -> dict[str, Channel]:
     """Each registered channel that its settings and config section turn on."""
-    unknown = set(kit.config.raw.channels.sections()) - set(registry)
-    if unknown:
-        known = ", ".join(sorted(registry))
-        raise ConfigError(f"channels: unknown channel {sorted(unknown)[0]!r} (known: {known})")
+    check_channel_names(kit.config, registry)
     built = {name: build(kit) for name, build in registry.items()}
     return {name: channel for name, channel in built.items() if channel is not None}

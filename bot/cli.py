@@ -9,7 +9,7 @@ from collections import Counter
 
 from pydantic import ValidationError
 
-from bot.app import CauNoi, build_application
+from bot.app import CHANNELS, CauNoi, build_application, check_channel_names
 from bot.channels.base import ChannelUnavailable
 from bot.config import ConfigError, OrgConfig, load_config
 from bot.domain.kinds import Kind
@@ -33,9 +33,11 @@ def _settings() -> Settings:
 
 def _config(settings: Settings) -> OrgConfig:
     try:
-        return load_config(settings.caunoi_config)
+        config = load_config(settings.caunoi_config)
+        check_channel_names(config, CHANNELS)
     except ConfigError as error:
         raise SystemExit(f"{settings.caunoi_config} is wrong: {error}") from None
+    return config
 
 
 def check_config(settings: Settings) -> int:

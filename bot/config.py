@@ -9,7 +9,6 @@ from zoneinfo import ZoneInfo
 
 import yaml
 from pydantic import (
-    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -31,8 +30,6 @@ from bot.domain.units import UnitName, search_units
 # submissions keep their details through at least the yearly report.
 MIN_DELIVERY_DAYS, MAX_DELIVERY_DAYS = 2, 365
 MIN_CLOSED_MONTHS, MAX_CLOSED_MONTHS = 12, 120
-# The channel names the app registers; identities, groups and outlets may name only these.
-CHANNEL_NAMES = ("telegram", "web", "zalo_bot", "zalo_oa")
 # The channel that the shorthands telegram_id, group_chat_id and public_channel_id name.
 SHORTHAND_CHANNEL = "telegram"
 
@@ -83,13 +80,9 @@ class Organisation(_Strict):
     contact: Label | None = None
 
 
-def _known_channel(name: str) -> str:
-    if name not in CHANNEL_NAMES:
-        raise ValueError(f"unknown channel {name!r} (known: {', '.join(CHANNEL_NAMES)})")
-    return name
-
-
-ChannelName = Annotated[str, AfterValidator(_known_channel)]
+# A channel's name as the registry in bot/app.py spells it; whether such a channel exists is
+# checked against that registry when the app is built and by check-config.
+ChannelName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=40)]
 
 
 def _account_id(channel: object, value: object, *, names: bool = False) -> object:
@@ -97,8 +90,6 @@ def _account_id(channel: object, value: object, *, names: bool = False) -> objec
     be; a Telegram id is a number (or, where `names`, a public @name)."""
     if isinstance(value, bool):
         raise ValueError(f"{channel}: an id, not {value}")
-    if channel not in CHANNEL_NAMES:
-        return str(value) if isinstance(value, int) else value  # the name check reports it
     if isinstance(value, int):
         if channel != SHORTHAND_CHANNEL:
             raise ValueError(f"{channel}: write the id in quotes (only Telegram ids are numbers)")
@@ -460,6 +451,22 @@ class OrgConfig(BaseModel):
             self._rule("office", routing.office),
             self._rule("inspection", routing.inspection),
         )
+
+    def named_channels(self) -> dict[str, str]:
+        """Every channel named by a staff account, a routing group or an outlet, with the
+        first place that names it."""
+        named: dict[str, str] = {}
+        for member in self.raw.staff:
+            for channel in member.identities:
+                named.setdefault(channel, f"staff {member.code}: identities")
+        routing = self.raw.routing
+        routes = [*routing.rules, routing.office, routing.inspection]
+        for route in routes:
+            for group in route.groups:
+                named.setdefault(group.channel, "routing: groups")
+        for channel, _ in self.outlets:
+            named.setdefault(channel, "publishing: outlets")
+        return named
 
     @cached_property
     def outlets(self) -> tuple[tuple[str, str], ...]:

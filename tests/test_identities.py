@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
+from bot.app import CHANNELS, check_channel_names
 from bot.cli import main
 from bot.config import ConfigError, OrgConfig
 from bot.domain.desk import TicketView
@@ -23,7 +24,7 @@ from storage.publishing import SqlPublishingRecords
 from tests.conftest import config_data, config_file, config_with
 
 GO_DAU = "Phường Gò Dầu"
-KNOWN = "known: telegram, web, zalo_bot, zalo_oa"
+KNOWN = "known: telegram, web"
 AN = "nguyen-van-an"
 OFFICE = {"code": "van-phong", "name": "Văn phòng", "roles": ["admin"]}  # the try-out admin
 
@@ -82,7 +83,6 @@ def test_one_account_belongs_to_one_member() -> None:
             {"telegram_id": 7001, "identities": {"telegram": 7002}},
             "staff.1: Value error, telegram_id 7001 and identities.telegram 7002 differ",
         ),
-        ({"identities": {"zalo": "z1"}}, f"unknown channel 'zalo' ({KNOWN})"),
         ({"identities": {"zalo_oa": 8490}}, "zalo_oa: write the id in quotes"),
         ({"identities": {"telegram": "@an"}}, "telegram: '@an' is not a Telegram id"),
         ({"identities": {"web": ""}}, "staff.1.identities.web"),
@@ -117,7 +117,6 @@ def test_routing_groups_read_either_spelling(
 @pytest.mark.parametrize(
     ("targets", "message"),
     [
-        ({"groups": [{"channel": "zalo", "id": "g"}]}, f"unknown channel 'zalo' ({KNOWN})"),
         ({"groups": [{"channel": "web", "id": 5}]}, "web: write the id in quotes"),
         ({"groups": [{"channel": "web"}]}, "routing.rules.0.groups.0.id: Field required"),
         ({"groups": []}, "a route needs groups, group_chat_id or staff"),
@@ -155,10 +154,32 @@ def test_public_outlets_read_either_spelling(
     assert config_with(changes).outlets == outlets
 
 
-def test_an_outlet_on_an_unknown_channel_names_the_known_ones() -> None:
-    message = f"publishing.outlets.0.channel: Value error, unknown channel 'rss' ({KNOWN})"
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        (
+            {"routing": {"rules": [{"groups": [{"channel": "zalo", "id": "g"}]}]}},
+            f"routing: groups: unknown channel 'zalo' ({KNOWN})",
+        ),
+        (
+            {"publishing": {"outlets": [{"channel": "rss", "id": "feed"}]}},
+            f"publishing: outlets: unknown channel 'rss' ({KNOWN})",
+        ),
+        ({"channels": {"zalo": {}}}, f"channels: unknown channel 'zalo' ({KNOWN})"),
+    ],
+)
+def test_a_channel_the_app_has_no_adapter_for_is_refused_naming_the_known_ones(
+    changes: dict[str, Any], message: str
+) -> None:
+    config = config_with(changes)  # well-formed: whether the channel exists is the registry's
     with pytest.raises(ConfigError, match=_literal(message)):
-        config_with({"publishing": {"outlets": [{"channel": "rss", "id": "feed"}]}})
+        check_channel_names(config, CHANNELS)
+
+
+def test_a_staff_account_on_a_channel_without_an_adapter_is_refused() -> None:
+    config = _staff(identities={"zalo": "z1"})
+    with pytest.raises(ConfigError, match=_literal(f"unknown channel 'zalo' ({KNOWN})")):
+        check_channel_names(config, CHANNELS)
 
 
 def _literal(message: str) -> str:
@@ -290,9 +311,9 @@ def test_the_commands_show_each_destination_with_its_channel(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     staff = list(config_data({})["staff"])
-    staff[1] = {**staff[1], "telegram_id": 7001, "identities": {"zalo_oa": "z-an"}}
+    staff[1] = {**staff[1], "telegram_id": 7001, "identities": {"web": "v-an"}}
     rule = {"kinds": ["complaint"], "group_chat_id": -1001, "staff": [AN]}
-    rule["groups"] = [{"channel": "zalo_bot", "id": "g-1"}]
+    rule["groups"] = [{"channel": "web", "id": "g-1"}]
     routing = config_data({})["routing"]
     changes = {
         "staff": staff,
@@ -300,13 +321,11 @@ def test_the_commands_show_each_destination_with_its_channel(
         "publishing": {"outlets": [{"channel": "web", "id": "news"}]},
     }
     monkeypatch.setenv("CAUNOI_CONFIG", str(config_file(tmp_path / "config.yaml", changes)))
-    assert main(["check-config"]) == 0
+    assert main(["check-config"]) == 0  # every channel named here has an adapter
     summary = capsys.readouterr().out
-    assert "Nguyễn Văn An [staff] units: 4; on: telegram, zalo_oa" in summary
-    assert "1. complaint; any units -> telegram group -1001, zalo_bot group g-1, staff " in summary
+    assert "Nguyễn Văn An [staff] units: 4; on: telegram, web" in summary
+    assert "1. complaint; any units -> telegram group -1001, web group g-1, staff " in summary
     assert "Public outlets: web news" in summary
     assert main(["route", "--kind", "complaint", "--category", "environment"]) == 0
     explained = capsys.readouterr().out
-    assert (
-        f"rules[0]: MATCHES -> telegram group -1001, zalo_bot group g-1, staff {AN}" in explained
-    )
+    assert f"rules[0]: MATCHES -> telegram group -1001, web group g-1, staff {AN}" in explained
