@@ -50,7 +50,7 @@ REFERENCE = re.compile(r"^\s*[A-Za-z0-9-]{1,40}\s*$")  # a reference code as typ
 
 @dataclass
 class WebChat:
-    """The web chat's HTTP handlers; one per process."""
+    """The web chat's HTTP side: its guard, page and files, and the chat; one per process."""
 
     db: Database
     config: OrgConfig
