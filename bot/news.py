@@ -15,7 +15,8 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from bot.channels.base import FileSource
-from bot.channels.web.chat import SECURITY_HEADERS, asset, base_of
+from bot.channels.web.guard import SECURITY_HEADERS, base_of
+from bot.channels.web.page import asset
 from bot.config import OrgConfig
 from bot.domain.clock import show_date
 from bot.domain.i18n import text
