@@ -140,7 +140,7 @@ class Dispatcher:
             stopped_at=(before.stopped_at or now) if ctx.stopped else None,
             flow=ctx.flow,
             step=ctx.step,
-            draft=ctx.draft,
+            draft=ctx.stored_draft(),
             profile=ctx.profile,
         )
         dialogues.save_dialogue(session=session, dialogue=after, before=before, now=now)
