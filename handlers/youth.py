@@ -147,28 +147,24 @@ def _language_menu(ctx: Context) -> list[Reply]:
 Command = Callable[[Context], list[Reply]]
 # The one list of the commands people can type, in the order a command menu shows them.
 COMMANDS: dict[str, Command] = {
+    # In the order a command menu lists them (Telegram's shows this table as it is).
     "start": _start,
     "menu": _consented(_leaving(lambda ctx: [menu.main_menu()])),
+    "mine": _consented(_leaving(mine.show_list)),
+    "settings": _consented(_leaving(profile.show_settings)),
     "help": _and_again(lambda ctx: [Reply("help.body")]),
     "language": _language_menu,
     "privacy": _and_again(privacy.notice),
-    "cancel": _cancel,
-    "stop": _stop,
-    "settings": _consented(_leaving(profile.show_settings)),
-    "mine": _consented(_leaving(mine.show_list)),
     "mydata": _and_again(privacy.my_data),
     "forget": privacy.ask_forget,
+    "cancel": _cancel,
+    "stop": _stop,
 }
 
 
 def menu_commands() -> tuple[str, ...]:
     """The commands people can type, in the order a command menu lists them."""
     return tuple(COMMANDS)
-
-
-def commands() -> dict[str, str]:
-    """Each command people can type -> the catalog key of its description, in menu order."""
-    return {name: f"commands.{name}" for name in COMMANDS}
 
 
 def _on_command(event: Inbound, ctx: Context) -> list[Reply]:

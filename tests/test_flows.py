@@ -9,6 +9,7 @@ import pytest
 
 from bot.config import OrgConfig
 from bot.domain.desk import DeskRecords
+from bot.domain.i18n import LANGUAGES, text
 from bot.domain.kinds import Kind
 from bot.domain.messages import Inbound, InputKind, Media, Reply
 from bot.domain.publishing import PublishingRecords
@@ -260,11 +261,14 @@ def test_forget_asks_first_and_erases_only_on_yes(org_config: OrgConfig) -> None
     assert (records.forgotten_at, ctx.flow, ctx.profile.consented_at) == (NOW, None, None)
 
 
-def test_the_command_table_names_each_commands_description(org_config: OrgConfig) -> None:
-    listed = youth.commands()
-    assert list(listed) == list(youth.menu_commands())
-    assert listed["mine"] == "commands.mine"
-    assert set(listed) == set(youth.COMMANDS)
+def test_the_command_menu_is_the_command_table_each_with_its_description(
+    org_config: OrgConfig,
+) -> None:
+    listed = youth.menu_commands()
+    assert listed == tuple(youth.COMMANDS)
+    assert listed[:4] == ("start", "menu", "mine", "settings")
+    for language in LANGUAGES:
+        assert all(text(f"commands.{name}", language) for name in listed)
     assert profile.SETTINGS_FLOW.editing(_context(org_config))
 
 
