@@ -41,6 +41,7 @@ from storage.db import Database
 from storage.desk import create_sign_in, sync_staff
 from storage.files import open_store
 from storage.models import utcnow
+from storage.records import sql_records
 from storage.units import sync_units
 
 log = logging.getLogger(__name__)
@@ -207,6 +208,7 @@ def build_application(
         metrics=metrics,
         on_outbox=outbox.wake,
         clock=clock,
+        records=sql_records,
     )
     intake = Intake(db, dispatcher)
     uploads = Uploads(db, open_store(settings.file_store_url))
@@ -223,8 +225,10 @@ def build_application(
     routes: list[BaseRoute] = [route for c in channels.values() for route in c.routes()]
     if web.CHANNEL in channels:
         routes += News(db, config, settings.public_base(), files).routes()
-    jobs = DeskJobs(db=db, config=config, on_outbox=outbox.wake)
-    publisher = PublishingJobs(db=db, config=config, on_outbox=outbox.wake, links=dispatcher.links)
+    jobs = DeskJobs(db=db, config=config, on_outbox=outbox.wake, records=sql_records)
+    publisher = PublishingJobs(
+        db=db, config=config, on_outbox=outbox.wake, links=dispatcher.links, records=sql_records
+    )
     scheduler = schedule(jobs, publisher, config, clock)
     schedule_retention(scheduler, RetentionJobs(db=db, config=config), config, clock)
     web_channel = channels.get(web.CHANNEL)

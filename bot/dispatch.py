@@ -17,10 +17,8 @@ from bot.metrics import Metrics
 from handlers.context import Context
 from storage import dialogues, inbox
 from storage.db import Database
-from storage.desk import SqlDeskRecords
 from storage.outbox import enqueue_outbound
-from storage.publishing import SqlPublishingRecords
-from storage.youth import SqlYouthRecords
+from storage.records import RecordsFactory
 
 Handler = Callable[[Inbound, Context], list[Reply]]
 
@@ -42,8 +40,10 @@ class Dispatcher:
         metrics: Metrics,
         on_outbox: Callable[[], None],
         clock: Callable[[], dt.datetime],
+        records: RecordsFactory,
     ) -> None:
         self._db = db
+        self._records = records
         self._handler = handler
         self._config = config
         self._metrics = metrics
@@ -103,19 +103,16 @@ class Dispatcher:
             language=self._first_language(event),
         )
         now = self._clock()
-        records = SqlYouthRecords(
-            session=session,
-            person_id=before.person_id,
-            channel=event.channel,
-            external_id=event.user_id,
-        )
+        records = self._records(session)
         ctx = Context(
             language=before.language,
             first_contact=before.first_contact,
             org=self._config,
-            records=records,
-            desk=SqlDeskRecords(session=session),
-            publishing=SqlPublishingRecords(session=session),
+            records=records.youth(
+                person_id=before.person_id, channel=event.channel, external_id=event.user_id
+            ),
+            desk=records.desk,
+            publishing=records.publishing,
             now=now,
             person_id=before.person_id,
             staff_code=before.staff_code,
