@@ -12,8 +12,8 @@ from zoneinfo import ZoneInfo
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
-from sqlmodel import Session
 
+from bot.channels.base import Capabilities
 from bot.config import OrgConfig
 from bot.dispatch import queue_replies
 from bot.domain import ticket_ops
@@ -28,7 +28,7 @@ from bot.domain.sla import Nudge, is_working_day
 from bot.uploads import Uploads
 from handlers import cards, publishing
 from storage import claims, retention
-from storage.db import Database
+from storage.db import Database, Session
 from storage.records import RecordsFactory
 
 log = logging.getLogger(__name__)
@@ -60,11 +60,13 @@ class DeskJobs:
         db: Database,
         config: OrgConfig,
         on_outbox: Callable[[], None],
+        capabilities: Mapping[str, Capabilities] | None = None,
         records: RecordsFactory,
     ) -> None:
         self._db = db
         self._config = config
         self._on_outbox = on_outbox
+        self._capabilities = capabilities  # each channel's, to fit the replies queued
         self._records = records
 
     async def sweep(self, now: dt.datetime) -> SweepResult:
@@ -94,7 +96,7 @@ class DeskJobs:
             elif ticket.status in SILENT and now - ticket.updated_at >= silence:
                 replies += self._auto_close(desk, ticket, now)
                 closed += 1
-        queue_replies(session, replies, now=now)
+        queue_replies(session, replies, now=now, capabilities=self._capabilities)
         return SweepResult(nudged, closed)
 
     def _nudge(
@@ -183,7 +185,7 @@ class DeskJobs:
                 Reply("desk.summary", values, to=Recipient(ch, chat, cards.STAFF_LANGUAGE))
                 for ch, chat in chats
             ]
-        queue_replies(session, replies, now=now)
+        queue_replies(session, replies, now=now, capabilities=self._capabilities)
         return len(replies)
 
 
@@ -198,12 +200,14 @@ class PublishingJobs:
         config: OrgConfig,
         on_outbox: Callable[[], None],
         links: Mapping[str, str],
+        capabilities: Mapping[str, Capabilities] | None = None,
         records: RecordsFactory,
     ) -> None:
         self._db = db
         self._config = config
         self._on_outbox = on_outbox
         self._links = links
+        self._capabilities = capabilities  # each channel's, to fit the replies queued
         self._records = records
 
     async def daily(self, now: dt.datetime) -> str | None:
@@ -232,7 +236,7 @@ class PublishingJobs:
         done = publishing.publish_daily(
             self._config, records, both.desk, now, news_link=self._links.get("news")
         )
-        queue_replies(session, done.replies, now=now)
+        queue_replies(session, done.replies, now=now, capabilities=self._capabilities)
         return done.story.code if done.story else None
 
     async def weekly(self, now: dt.datetime) -> str | None:
@@ -254,7 +258,7 @@ class PublishingJobs:
         if not records.claim(WEEKLY, week, now):
             return None
         replies = publishing.publish_weekly(self._config, records, now, since)
-        queue_replies(session, replies, now=now)
+        queue_replies(session, replies, now=now, capabilities=self._capabilities)
         return week
 
 
