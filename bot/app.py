@@ -41,6 +41,7 @@ from storage.db import Database
 from storage.desk import create_sign_in, sync_staff
 from storage.files import open_store
 from storage.models import utcnow
+from storage.records import sql_records
 from storage.units import sync_units
 
 log = logging.getLogger(__name__)
@@ -204,6 +205,7 @@ def build_application(
         metrics=metrics,
         on_outbox=outbox.wake,
         clock=clock,
+        records=sql_records,
         capabilities=capabilities,
     )
     intake = Intake(db, dispatcher)
@@ -222,13 +224,20 @@ def build_application(
     routes: list[BaseRoute] = [route for c in channels.values() for route in c.routes()]
     if web.CHANNEL in channels:
         routes += News(db, config, settings.public_base(), files).routes()
-    jobs = DeskJobs(db=db, config=config, on_outbox=outbox.wake, capabilities=capabilities)
+    jobs = DeskJobs(
+        db=db,
+        config=config,
+        on_outbox=outbox.wake,
+        capabilities=capabilities,
+        records=sql_records,
+    )
     publisher = PublishingJobs(
         db=db,
         config=config,
         on_outbox=outbox.wake,
         links=dispatcher.links,
         capabilities=capabilities,
+        records=sql_records,
     )
     scheduler = schedule(jobs, publisher, config, clock)
     schedule_retention(scheduler, RetentionJobs(db=db, config=config), config, clock)

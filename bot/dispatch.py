@@ -17,10 +17,8 @@ from bot.metrics import Metrics
 from handlers.context import Context
 from storage import dialogues, inbox, menus
 from storage.db import Database, Session
-from storage.desk import SqlDeskRecords
 from storage.outbox import enqueue_outbound
-from storage.publishing import SqlPublishingRecords
-from storage.youth import SqlYouthRecords
+from storage.records import RecordsFactory
 
 Handler = Callable[[Inbound, Context], list[Reply]]
 
@@ -43,8 +41,10 @@ class Dispatcher:
         on_outbox: Callable[[], None],
         clock: Callable[[], dt.datetime],
         capabilities: Mapping[str, Capabilities] | None = None,
+        records: RecordsFactory,
     ) -> None:
         self._db = db
+        self._records = records
         # What each channel can show, by its name; a channel not in it has buttons.
         self.capabilities: Mapping[str, Capabilities] = (
             capabilities if capabilities is not None else {}
@@ -109,19 +109,16 @@ class Dispatcher:
             language=self._first_language(event),
         )
         now = self._clock()
-        records = SqlYouthRecords(
-            session=session,
-            person_id=before.person_id,
-            channel=event.channel,
-            external_id=event.user_id,
-        )
+        records = self._records(session)
         ctx = Context(
             language=before.language,
             first_contact=before.first_contact,
             org=self._config,
-            records=records,
-            desk=SqlDeskRecords(session=session),
-            publishing=SqlPublishingRecords(session=session),
+            records=records.youth(
+                person_id=before.person_id, channel=event.channel, external_id=event.user_id
+            ),
+            desk=records.desk,
+            publishing=records.publishing,
             now=now,
             person_id=before.person_id,
             staff_code=before.staff_code,

@@ -16,10 +16,11 @@ from apscheduler.triggers.interval import IntervalTrigger
 from bot.channels.base import Capabilities
 from bot.config import OrgConfig
 from bot.dispatch import queue_replies
+from bot.domain import ticket_ops
 from bot.domain.clock import show_date
-from bot.domain.desk import Change, Staff, TicketView, can_see
+from bot.domain.desk import DeskRecords, TicketView, visible
 from bot.domain.kinds import Kind, Role
-from bot.domain.lifecycle import Event, Status, next_status
+from bot.domain.lifecycle import Event, Status
 from bot.domain.messages import Choice, Recipient, Reply
 from bot.domain.publishing import DAILY, WEEKLY, latest_slot, period_of, week_of
 from bot.domain.retention import cutoffs
@@ -28,11 +29,9 @@ from bot.uploads import Uploads
 from handlers import cards, publishing
 from storage import claims, retention
 from storage.db import Database, Session
-from storage.desk import SqlDeskRecords
-from storage.publishing import SqlPublishingRecords
+from storage.records import RecordsFactory
 
 log = logging.getLogger(__name__)
-SYSTEM = Staff(code="cau-noi", name="Cầu Nối", roles=frozenset())
 SCAN_LIMIT = 5000
 # Deadlines run while staff hold the submission, not while they wait for the sender.
 RUNNING = (Status.NEW, Status.ASSIGNED)
@@ -62,11 +61,13 @@ class DeskJobs:
         config: OrgConfig,
         on_outbox: Callable[[], None],
         capabilities: Mapping[str, Capabilities] | None = None,
+        records: RecordsFactory,
     ) -> None:
         self._db = db
         self._config = config
         self._on_outbox = on_outbox
         self._capabilities = capabilities  # each channel's, to fit the replies queued
+        self._records = records
 
     async def sweep(self, now: dt.datetime) -> SweepResult:
         """Remind, escalate and auto-close as of `now`."""
@@ -83,7 +84,7 @@ class DeskJobs:
     # ---- the sweep ------------------------------------------------------------------
 
     def _sweep(self, session: Session, now: dt.datetime) -> SweepResult:
-        desk = SqlDeskRecords(session=session)
+        desk = self._records(session).desk
         replies: list[Reply] = []
         nudged = closed = 0
         silence = dt.timedelta(days=self._config.raw.desk.auto_close_days)
@@ -99,7 +100,7 @@ class DeskJobs:
         return SweepResult(nudged, closed)
 
     def _nudge(
-        self, session: Session, desk: SqlDeskRecords, ticket: TicketView, now: dt.datetime
+        self, session: Session, desk: DeskRecords, ticket: TicketView, now: dt.datetime
     ) -> list[Reply]:
         assert ticket.due_at is not None
         policy = self._config.nudges
@@ -131,13 +132,13 @@ class DeskJobs:
         ]
 
     def _nudge_chats(
-        self, desk: SqlDeskRecords, ticket: TicketView, nudge: Nudge
+        self, desk: DeskRecords, ticket: TicketView, nudge: Nudge
     ) -> list[tuple[str, str]]:
         """Reminders go to the holder (or the routed chats); escalations to the unit's
         secretaries, then the admins. Confidential reports stay with the inspection committee."""
         if nudge is Nudge.REMIND:
             holder = desk.staff(ticket.assignee_code) if ticket.assignee_code else None
-            if holder is not None and can_see(holder, ticket):
+            if holder is not None and visible(holder, ticket, self._config.routes):
                 return desk.chats_of(holder.code)
             return cards.route_chats(self._config, desk, ticket)
         staff = desk.all_staff()
@@ -151,25 +152,11 @@ class DeskJobs:
             chosen = secretaries if nudge is Nudge.ESCALATE and secretaries else admins
         return list(dict.fromkeys(chat for s in chosen for chat in desk.chats_of(s.code)))
 
-    def _auto_close(
-        self, desk: SqlDeskRecords, ticket: TicketView, now: dt.datetime
-    ) -> list[Reply]:
-        status = next_status(ticket.status, Event.AUTO_CLOSE, assigned=True)
-        if not desk.change(ticket.code, expected=ticket.status, change=Change(status), now=now):
-            return []
-        desk.audit(
-            ticket.code,
-            actor=SYSTEM,
-            action=Event.AUTO_CLOSE.value,
-            before={"status": ticket.status.value},
-            after={"status": status.value},
-            now=now,
-        )
-        org = self._config
-        return [
-            *cards.refresh_cards(org, desk, ticket.code, now),
-            *cards.notify_sender(org, desk, ticket.code, "notify.auto_closed", {}, status=status),
-        ]
+    def _auto_close(self, desk: DeskRecords, ticket: TicketView, now: dt.datetime) -> list[Reply]:
+        """Close a submission the sender left silent, through the desk's one ticket operation."""
+        request = ticket_ops.Request(Event.AUTO_CLOSE)
+        outcome = ticket_ops.apply(desk, ticket, request, actor=ticket_ops.SYSTEM, now=now)
+        return cards.told(self._config, desk, outcome, now)
 
     # ---- the morning summary --------------------------------------------------------
 
@@ -177,12 +164,12 @@ class DeskJobs:
         local_day = now.astimezone(ZoneInfo(self._config.raw.organisation.timezone)).date()
         if not is_working_day(local_day, frozenset(self._config.raw.sla.holidays)):
             return 0
-        desk = SqlDeskRecords(session=session)
-        tickets = [cards.with_routes(self._config, t) for t in desk.open_tickets(None, SCAN_LIMIT)]
+        desk = self._records(session).desk
+        tickets = desk.open_tickets(None, SCAN_LIMIT)
         replies: list[Reply] = []
         for staff in desk.all_staff():
             chats = desk.chats_of(staff.code)
-            seen = [t for t in tickets if can_see(staff, t)]
+            seen = [t for t in tickets if visible(staff, t, self._config.routes)]
             mine = [t for t in seen if t.assignee_code == staff.code]
             free = [t for t in seen if t.assignee_code is None]
             overdue = [t for t in mine + free if t.due_at is not None and t.due_at < now]
@@ -214,12 +201,14 @@ class PublishingJobs:
         on_outbox: Callable[[], None],
         links: Mapping[str, str],
         capabilities: Mapping[str, Capabilities] | None = None,
+        records: RecordsFactory,
     ) -> None:
         self._db = db
         self._config = config
         self._on_outbox = on_outbox
         self._links = links
         self._capabilities = capabilities  # each channel's, to fit the replies queued
+        self._records = records
 
     async def daily(self, now: dt.datetime) -> str | None:
         """Post the good news of the latest daily slot, unless it was posted or is too old;
@@ -233,7 +222,8 @@ class PublishingJobs:
         schedule = self._config.raw.schedule
         slot = latest_slot(now, schedule.daily_good_news, zone)
         period = period_of(slot, zone)
-        records = SqlPublishingRecords(session=session)
+        both = self._records(session)
+        records = both.publishing
         if now - slot > dt.timedelta(hours=schedule.catch_up_hours):
             if records.claim(DAILY, period, now, status="skipped"):
                 log.warning("daily good news missed its slot; skipped", extra={"day": period})
@@ -243,9 +233,8 @@ class PublishingJobs:
             return None
         if not records.claim(DAILY, period, now):
             return None
-        desk = SqlDeskRecords(session=session)
         done = publishing.publish_daily(
-            self._config, records, desk, now, news_link=self._links.get("news")
+            self._config, records, both.desk, now, news_link=self._links.get("news")
         )
         queue_replies(session, done.replies, now=now, capabilities=self._capabilities)
         return done.story.code if done.story else None
@@ -261,7 +250,7 @@ class PublishingJobs:
         zone = ZoneInfo(self._config.raw.organisation.timezone)
         since, slot = publishing.weekly_range(self._config, now)
         week = week_of(slot, zone)
-        records = SqlPublishingRecords(session=session)
+        records = self._records(session).publishing
         if now - slot > dt.timedelta(hours=self._config.raw.schedule.catch_up_hours):
             if records.claim(WEEKLY, week, now, status="skipped"):
                 log.warning("weekly digest missed its slot; skipped", extra={"week": week})

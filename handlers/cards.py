@@ -2,7 +2,6 @@
 has one, and the notices that tell the sender what happened."""
 
 import datetime as dt
-from dataclasses import replace
 from zoneinfo import ZoneInfo
 
 from bot.config import OrgConfig
@@ -12,6 +11,7 @@ from bot.domain.i18n import text
 from bot.domain.kinds import Kind, Role
 from bot.domain.lifecycle import Event, Status, can_happen
 from bot.domain.messages import Choice, Recipient, Reply
+from bot.domain.ticket_ops import Outcome
 from handlers.steps import rows
 
 STAFF_LANGUAGE = "vi"
@@ -27,12 +27,17 @@ BUTTONS = {
     "resolve": Event.RESOLVE,
     "reject": Event.REJECT,
 }
-
-
-def with_routes(org: OrgConfig, ticket: TicketView) -> TicketView:
-    """The ticket with the staff its routing rule names (they may see it)."""
-    rule = org.routes.choose(ticket.kind, ticket.category, ticket.unit_code)
-    return replace(ticket, routed_to=frozenset(rule.staff))
+# What the sender is told after each event they hear of (bot/domain/ticket_ops.py SENDER_TOLD).
+SENDER_NOTICES = {
+    Event.TAKE: "notify.taken",
+    Event.REPLY: "notify.reply",
+    Event.ASK: "notify.ask",
+    Event.TRANSFER_UNIT: "notify.transferred",
+    Event.TRANSFER_PERSON: "notify.transferred_person",
+    Event.RESOLVE: "notify.resolved",
+    Event.REJECT: "notify.rejected",
+    Event.AUTO_CLOSE: "notify.auto_closed",
+}
 
 
 def route_chats(org: OrgConfig, desk: DeskRecords, ticket: TicketView) -> list[tuple[str, str]]:
@@ -189,9 +194,48 @@ def notify_sender(
         "signature": signature(org, sender.language, staff_name),
         "contact": str(getattr(contact or org.raw.organisation.name, sender.language)),
         "status": text(f"status.{status}", sender.language),
+        "unit": str(getattr(org.raw.organisation.name, sender.language)),
         **values,
     }
     choices = [Choice(f"mine:open:{code}", "notify.open")]
     if can_answer:
         choices.insert(0, Choice(f"mine:add:{code}", "notify.answer"))
     return [Reply(key, signed, choices=rows(choices, 2), to=sender)]
+
+
+def told(org: OrgConfig, desk: DeskRecords, outcome: Outcome, now: dt.datetime) -> list[Reply]:
+    """Everyone an applied operation must reach: the new cards in every chat that shows one
+    (and the new holder's or the new route's chats), then the sender's notice."""
+    if not outcome.applied:
+        return []
+    after = outcome.ticket
+    if outcome.new_holder is not None:
+        also = desk.chats_of(outcome.new_holder.code)
+    else:
+        also = route_chats(org, desk, after) if outcome.rerouted else []
+    return [
+        *refresh_cards(org, desk, after.code, now, also),
+        *_sender_notice(org, desk, outcome),
+    ]
+
+
+def _sender_notice(org: OrgConfig, desk: DeskRecords, outcome: Outcome) -> list[Reply]:
+    if not outcome.sender_told:
+        return []
+    after = outcome.ticket
+    values: dict[str, str] = {}
+    if not outcome.by_system:
+        values = {"text": outcome.body or ""}
+        unit = org.unit(after.unit_code or "")
+        if unit is not None:
+            values["unit"] = unit.name
+    return notify_sender(
+        org,
+        desk,
+        after.code,
+        SENDER_NOTICES[outcome.event],
+        values,
+        status=after.status,
+        staff_name=None if outcome.by_system else outcome.actor.name,
+        can_answer=outcome.sender_answers,
+    )

@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 from zoneinfo import ZoneInfo
 
 from bot.config import OrgConfig
+from bot.domain import publishing as stories
 from bot.domain.clock import show_date
 from bot.domain.desk import DeskRecords, Staff
 from bot.domain.i18n import text
@@ -146,15 +147,14 @@ def _too_late(ctx: Context, code: str) -> Reply:
 
 
 def _approve(ctx: Context, staff: Staff, story: StoryView) -> list[Reply]:
-    changes = {"state": StoryState.APPROVED, "approved_at": ctx.now, "decided_by": staff.code}
-    if not ctx.publishing.change_story(story.code, StoryState.PENDING, **changes):
+    if not stories.approve(ctx.publishing, story, by=staff.code, now=ctx.now):
         return [_too_late(ctx, story.code)]
     notice = _tell_author(ctx.desk, story.code, "publish.approved_notice", {})
     return [Reply("publish.done_approve", {"code": story.code}), *notice, *_refresh(ctx, story)]
 
 
 def _hide(ctx: Context, staff: Staff, story: StoryView) -> list[Reply]:
-    ctx.publishing.change_story(story.code, story.state, photo_hidden=True)
+    stories.hide_photo(ctx.publishing, story)
     return [Reply("publish.done_hide", {"code": story.code}), *_refresh(ctx, story)]
 
 
@@ -216,7 +216,7 @@ def _take_text(event: Inbound, ctx: Context) -> list[Reply] | None:
     typed, story = answer
     if len(typed) > MAX_STORY_CHARS:
         return [Reply("publish.too_long", {"max": str(MAX_STORY_CHARS)})]
-    ctx.publishing.change_story(story.code, story.state, text=typed)
+    stories.edit_text(ctx.publishing, story, text=typed)
     return [Reply("publish.done_edit", {"code": story.code}), *_refresh(ctx, story)]
 
 
@@ -231,8 +231,7 @@ def _take_reason(event: Inbound, ctx: Context) -> list[Reply] | None:
         return answer
     typed, story = answer
     reason = typed[:MAX_REASON_CHARS]
-    changes = {"state": StoryState.REJECTED, "reason": reason}
-    if not ctx.publishing.change_story(story.code, story.state, **changes):
+    if not stories.reject(ctx.publishing, story, reason=reason):
         return [_too_late(ctx, story.code)]
     notice = _tell_author(ctx.desk, story.code, "publish.rejected_notice", {"reason": reason})
     return [Reply("publish.done_reject", {"code": story.code}), *notice, *_refresh(ctx, story)]

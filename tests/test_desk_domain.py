@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.cli import main
-from bot.domain.desk import Staff, TicketView, can_see
+from bot.domain.desk import Staff, TicketView, visible
 from bot.domain.kinds import Kind
 from bot.domain.lifecycle import Event, IllegalTransition, Status, next_status
 from bot.domain.routing import Routes, Rule, explain
@@ -102,14 +102,24 @@ def _staff(roles: str, units: tuple[str, ...] = (), categories: tuple[str, ...] 
         (_staff("staff", (TAN_NINH,)), _ticket(), False),
         (_staff("staff", (GO_DAU,), ("jobs",)), _ticket(), False),
         (_staff("staff", (TAN_NINH,)), _ticket(assignee_code="s"), True),
-        (_staff("staff", (TAN_NINH,)), _ticket(routed_to=frozenset({"s"})), True),
+        (_staff("staff", (TAN_NINH,)), _ticket(category="routed-to-s"), True),
+        (_staff("admin staff"), _ticket(Kind.CONFIDENTIAL, category="routed-to-s"), False),
         (_staff("secretary", (GO_DAU,)), _ticket(), True),
         (_staff("moderator"), _ticket(), False),
         (Staff("s", "S", frozenset({"admin"}), active=False), _ticket(), False),
     ],
 )
 def test_who_sees_a_submission(staff: Staff, ticket: TicketView, sees: bool) -> None:
-    assert can_see(staff, ticket) is sees
+    assert visible(staff, ticket, TO_S) is sees
+
+
+# Names staff "s" for one category: they see it whatever their scope, but never a
+# confidential report (that goes by the inspection committee's role alone).
+TO_S = Routes(
+    rules=[Rule("to-s", categories=frozenset({"routed-to-s"}), staff=("s",))],
+    office=Rule("office"),
+    inspection=Rule("inspection", staff=("s",)),
+)
 
 
 ROUTES = Routes(

@@ -8,6 +8,7 @@ from bot.domain.desk import Staff, TicketView
 from bot.domain.grants import Grant, grants_any, may_ban, may_grant
 from bot.domain.kinds import Kind, Role
 from bot.domain.lifecycle import Status
+from bot.domain.routing import Routes, Rule
 
 # One row per actor role; one column per granted role, in this order:
 GRANTED = "staff secretary inspection moderator admin"
@@ -112,4 +113,5 @@ def _ticket(kind: Kind) -> TicketView:
     ],
 )
 def test_who_may_ban_the_sender_of_what(roles: tuple[str, ...], kind: Kind, allowed: bool) -> None:
-    assert may_ban(_member(*roles), _ticket(kind)) is allowed
+    routes = Routes(rules=[], office=Rule("office"), inspection=Rule("inspection"))
+    assert may_ban(_member(*roles), _ticket(kind), routes) is allowed

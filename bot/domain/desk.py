@@ -1,12 +1,13 @@
 """The staff desk's domain: who may see and act on a submission, and the records port."""
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 from bot.domain.kinds import Kind, Role
 from bot.domain.lifecycle import Status
 from bot.domain.messages import Recipient, SharedFile
+from bot.domain.routing import Routes
 from bot.domain.tickets import ThreadEntry
 
 DESK_ROLES = frozenset({Role.STAFF, Role.SECRETARY, Role.INSPECTION, Role.ADMIN})
@@ -63,12 +64,21 @@ class TicketView:
     sender_name: str | None
     anonymous: bool
     language: str
-    routed_to: frozenset[str] = field(default_factory=frozenset)
 
 
-def can_see(staff: Staff, ticket: TicketView) -> bool:
+def routed_to(ticket: TicketView, routes: Routes) -> frozenset[str]:
+    """The staff the routing rule that matches a submission names."""
+    return frozenset(routes.choose(ticket.kind, ticket.category, ticket.unit_code).staff)
+
+
+def visible(staff: Staff, ticket: TicketView, routes: Routes) -> bool:
+    """Whether a staff member may see a submission, with the routes it is checked against."""
+    return can_see(staff, ticket, routed_to(ticket, routes))
+
+
+def can_see(staff: Staff, ticket: TicketView, routed: frozenset[str]) -> bool:
     """Confidential reports: the inspection committee only. Others: admins, the holder,
-    staff the routing named, and staff or secretaries whose scope covers it."""
+    staff the routing named (`routed`), and staff or secretaries whose scope covers it."""
     if not staff.active:
         return False
     if ticket.kind is Kind.CONFIDENTIAL:
@@ -77,7 +87,7 @@ def can_see(staff: Staff, ticket: TicketView) -> bool:
         return True
     if not (staff.has(Role.STAFF) or staff.has(Role.SECRETARY)):
         return False
-    return staff.code in ticket.routed_to or staff.covers(ticket.unit_code, ticket.category)
+    return staff.code in routed or staff.covers(ticket.unit_code, ticket.category)
 
 
 def handles(staff: Staff) -> bool:
@@ -107,36 +117,11 @@ class Change:
     answered: bool = False
 
 
-class DeskRecords(Protocol):
-    """What the desk reads and writes; storage implements it on the event's transaction."""
-
-    def staff(self, code: str) -> Staff | None:
-        """A staff member by code, active or not."""
-        ...
-
-    def staff_of_person(self, person_id: int) -> Staff | None:
-        """The active staff member a person is, if any."""
-        ...
-
-    def all_staff(self) -> list[Staff]:
-        """Every active staff member."""
-        ...
+class TicketChanges(Protocol):
+    """What a ticket operation reads and writes (bot/domain/ticket_ops.py)."""
 
     def ticket(self, code: str) -> TicketView | None:
         """A submission by code."""
-        ...
-
-    def open_tickets(self, unit_codes: frozenset[str] | None, limit: int) -> list[TicketView]:
-        """Open submissions the desk works on (not stories offered for publication: the
-        moderators' work), in these units or all, earliest deadline first."""
-        ...
-
-    def thread(self, code: str, *, internal: bool) -> list[ThreadEntry]:
-        """A submission's messages, internal notes included when asked."""
-        ...
-
-    def files(self, code: str) -> list[SharedFile]:
-        """The files and locations the sender attached to a submission, oldest first."""
         ...
 
     def change(self, code: str, *, expected: Status, change: Change, now: dt.datetime) -> bool:
@@ -160,6 +145,35 @@ class DeskRecords(Protocol):
         now: dt.datetime,
     ) -> None:
         """Record a staff action."""
+        ...
+
+
+class DeskRecords(TicketChanges, Protocol):
+    """What the desk reads and writes; storage implements it on the event's transaction."""
+
+    def staff(self, code: str) -> Staff | None:
+        """A staff member by code, active or not."""
+        ...
+
+    def staff_of_person(self, person_id: int) -> Staff | None:
+        """The active staff member a person is, if any."""
+        ...
+
+    def all_staff(self) -> list[Staff]:
+        """Every active staff member."""
+        ...
+
+    def open_tickets(self, unit_codes: frozenset[str] | None, limit: int) -> list[TicketView]:
+        """Open submissions the desk works on (not stories offered for publication: the
+        moderators' work), in these units or all, earliest deadline first."""
+        ...
+
+    def thread(self, code: str, *, internal: bool) -> list[ThreadEntry]:
+        """A submission's messages, internal notes included when asked."""
+        ...
+
+    def files(self, code: str) -> list[SharedFile]:
+        """The files and locations the sender attached to a submission, oldest first."""
         ...
 
     def audit_log(self, code: str) -> list[AuditLine]:

@@ -7,8 +7,9 @@ organisation itself, and seat the first members of every role.
 from collections.abc import Iterable
 from enum import StrEnum
 
-from bot.domain.desk import Staff, TicketView, can_see
+from bot.domain.desk import Staff, TicketView, visible
 from bot.domain.kinds import Role
+from bot.domain.routing import Routes
 
 
 class Grant(StrEnum):
@@ -52,7 +53,7 @@ def grants_any(actor: Staff) -> bool:
     return any(actor.has(holder) for holders in GRANTED_BY.values() for holder in holders)
 
 
-def may_ban(actor: Staff, ticket: TicketView) -> bool:
+def may_ban(actor: Staff, ticket: TicketView, routes: Routes) -> bool:
     """Whether a staff member may ban the sender of a submission: admins for what they see,
     the inspection committee for confidential reports (which admins never see)."""
-    return can_see(actor, ticket) and (actor.has(Role.ADMIN) or actor.has(Role.INSPECTION))
+    return visible(actor, ticket, routes) and (actor.has(Role.ADMIN) or actor.has(Role.INSPECTION))

@@ -135,8 +135,8 @@ class Post:
     posted_at: dt.datetime
 
 
-class PublishingRecords(Protocol):
-    """The stories' records, on the event's transaction."""
+class StoryChanges(Protocol):
+    """What the stories' state changes read and write."""
 
     def story(self, code: str) -> StoryView | None:
         """A story by the code of its submission."""
@@ -145,6 +145,41 @@ class PublishingRecords(Protocol):
     def change_story(self, code: str, expected: StoryState, **changes: object) -> bool:
         """Change a story if it is still in the expected state; False if someone was faster."""
         ...
+
+
+# ---- the state changes, each conditional on the state the story was seen in ---------------
+
+
+def approve(records: StoryChanges, story: StoryView, *, by: str, now: dt.datetime) -> bool:
+    """A pending story joins the pool; False if someone decided first."""
+    changes = {"state": StoryState.APPROVED, "approved_at": now, "decided_by": by}
+    return records.change_story(story.code, StoryState.PENDING, **changes)
+
+
+def reject(records: StoryChanges, story: StoryView, *, reason: str) -> bool:
+    """An open story is turned down, with the reason its author is told."""
+    changes = {"state": StoryState.REJECTED, "reason": reason}
+    return records.change_story(story.code, story.state, **changes)
+
+
+def edit_text(records: StoryChanges, story: StoryView, *, text: str) -> bool:
+    """A moderator's edit of an open story's text."""
+    return records.change_story(story.code, story.state, text=text)
+
+
+def hide_photo(records: StoryChanges, story: StoryView) -> bool:
+    """The story is published without its photo."""
+    return records.change_story(story.code, story.state, photo_hidden=True)
+
+
+def publish(records: StoryChanges, story: StoryView, *, now: dt.datetime) -> bool:
+    """An approved story is posted; False if it was posted (or withdrawn) meanwhile."""
+    changes = {"state": StoryState.PUBLISHED, "published_at": now}
+    return records.change_story(story.code, StoryState.APPROVED, **changes)
+
+
+class PublishingRecords(StoryChanges, Protocol):
+    """The stories' records, on the event's transaction."""
 
     def pool(self) -> list[StoryView]:
         """Approved stories not yet published."""
