@@ -275,9 +275,8 @@ def publish_daily(
     story = choose_daily(pool, records.last_published_unit())
     if story is None:
         return Daily(None, [])
-    records.change_story(
-        story.code, StoryState.APPROVED, state=StoryState.PUBLISHED, published_at=now
-    )
+    if not stories.publish(records, story, now=now):
+        return Daily(None, [])  # withdrawn or posted meanwhile
     audience = _audience(org, records, DAILY)
     key = post_key(story.code)  # found again if its author asks to be forgotten
     posts = [replace(daily_post(org, story, to.language), to=to, replaces=key) for to in audience]
