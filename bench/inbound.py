@@ -96,7 +96,12 @@ def _expected(kind: str, command: str) -> str:
     if kind == "echo":
         return command
     key = {"/help": "help.body", "/language": "language.ask", "/privacy": "privacy.notice"}
-    return text(key[command], "vi", organisation="Tỉnh đoàn Tây Ninh")
+    retention = load_config(ROOT / "config.yaml").raw.retention
+    periods = {
+        "delivery_days": str(retention.delivery_days),
+        "closed_months": str(retention.closed_months),
+    }
+    return text(key[command], "vi", organisation="Tỉnh đoàn Tây Ninh", **periods)
 
 
 async def _worker(kind: str, fake_url: str, users: int, database_url: str) -> dict[str, Any]:
