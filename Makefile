@@ -33,7 +33,7 @@ lint: $(DEV_STAMP)
 	$(BIN)/mypy
 
 test: lint
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n auto --dist worksteal $(PYTEST_ARGS)
 
 bench: $(DEV_STAMP)
 	$(BIN)/python -m bench.inbound

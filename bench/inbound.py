@@ -97,11 +97,12 @@ def _expected(kind: str, command: str) -> str:
         return command
     key = {"/help": "help.body", "/language": "language.ask", "/privacy": "privacy.notice"}
     retention = load_config(ROOT / "config.yaml").raw.retention
-    periods = {
+    values = {
+        "organisation": "Tỉnh đoàn Tây Ninh",
         "delivery_days": str(retention.delivery_days),
         "closed_months": str(retention.closed_months),
     }
-    return text(key[command], "vi", organisation="Tỉnh đoàn Tây Ninh", **periods)
+    return text(key[command], "vi", **values)
 
 
 async def _worker(kind: str, fake_url: str, users: int, database_url: str) -> dict[str, Any]:

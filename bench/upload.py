@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 
 from bot.app import build_application
-from bot.channels.web.chat import CSRF_HEADER
+from bot.channels.web.guard import CSRF_HEADER
 from bot.config import load_config, parse_config
 from bot.settings import Settings
 from storage.migrate import upgrade

@@ -14,7 +14,7 @@ from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
 from bot.channels import telegram, web
-from bot.channels.base import Channel, ChannelSender, FileSource
+from bot.channels.base import Capabilities, Channel, ChannelSender, FileSource
 from bot.channels.kit import ChannelKit
 from bot.channels.web import WebChannel
 from bot.config import ConfigError, OrgConfig
@@ -31,7 +31,7 @@ from bot.jobs import (
 )
 from bot.metrics import Metrics
 from bot.news import News
-from bot.outbox import OutboxSender
+from bot.outbox import ChannelLimits, OutboxSender
 from bot.settings import Settings
 from bot.uploads import Uploads
 from bot.web import QuietServer, build_web
@@ -193,12 +193,9 @@ def build_application(
     db = Database(settings.database_url.get_secret_value())
     metrics = Metrics()
     senders: dict[str, ChannelSender] = {}  # filled below; the outbox reads it when sending
+    capabilities: dict[str, Capabilities] = {}  # likewise, for the dispatcher and the jobs
     outbox = OutboxSender(
-        db=db,
-        channels=senders,
-        metrics=metrics,
-        max_in_flight=config.raw.channels.telegram.connections,
-        clock=clock,
+        db=db, channels=senders, metrics=metrics, limits=_limits(config), clock=clock
     )
     dispatcher = Dispatcher(
         db=db,
@@ -207,6 +204,7 @@ def build_application(
         metrics=metrics,
         on_outbox=outbox.wake,
         clock=clock,
+        capabilities=capabilities,
     )
     intake = Intake(db, dispatcher)
     uploads = Uploads(db, open_store(settings.file_store_url))
@@ -217,14 +215,21 @@ def build_application(
     channels = _build_channels(kit, registry)
     for channel in channels.values():
         senders[channel.name] = channel.sender
+        capabilities[channel.name] = channel.capabilities
         if channel.files is not None:
             files[channel.name] = channel.files
         intake.add(channel)
     routes: list[BaseRoute] = [route for c in channels.values() for route in c.routes()]
     if web.CHANNEL in channels:
         routes += News(db, config, settings.public_base(), files).routes()
-    jobs = DeskJobs(db=db, config=config, on_outbox=outbox.wake)
-    publisher = PublishingJobs(db=db, config=config, on_outbox=outbox.wake, links=dispatcher.links)
+    jobs = DeskJobs(db=db, config=config, on_outbox=outbox.wake, capabilities=capabilities)
+    publisher = PublishingJobs(
+        db=db,
+        config=config,
+        on_outbox=outbox.wake,
+        links=dispatcher.links,
+        capabilities=capabilities,
+    )
     scheduler = schedule(jobs, publisher, config, clock)
     schedule_retention(scheduler, RetentionJobs(db=db, config=config), config, clock)
     web_channel = channels.get(web.CHANNEL)
@@ -250,11 +255,30 @@ def build_application(
     )
 
 
+def _limits(config: OrgConfig) -> dict[str, ChannelLimits]:
+    """Each channel's cap on messages in flight and its send rate, from its config section
+    (a channel not named here gets the outbox's defaults)."""
+    on_telegram, on_web = config.raw.channels.telegram, config.raw.channels.web
+    return {
+        telegram.CHANNEL: ChannelLimits(
+            on_telegram.connections, on_telegram.rate_limit_per_second or None
+        ),
+        web.CHANNEL: ChannelLimits(on_web.max_in_flight, on_web.rate_limit_per_second),
+    }
+
+
+def check_channel_names(config: OrgConfig, registry: Mapping[str, ChannelBuilder]) -> None:
+    """Refuse a config that names a channel the app has no adapter for (a typo, mostly)."""
+    named = dict.fromkeys(config.raw.channels.sections(), "channels")
+    named |= config.named_channels()
+    for name, where in named.items():
+        if name not in registry:
+            known = ", ".join(sorted(registry))
+            raise ConfigError(f"{where}: unknown channel {name!r} (known: {known})")
+
+
 def _build_channels(kit: ChannelKit, registry: Mapping[str, ChannelBuilder]) -> dict[str, Channel]:
     """Each registered channel that its settings and config section turn on."""
-    unknown = set(kit.config.raw.channels.sections()) - set(registry)
-    if unknown:
-        known = ", ".join(sorted(registry))
-        raise ConfigError(f"channels: unknown channel {sorted(unknown)[0]!r} (known: {known})")
+    check_channel_names(kit.config, registry)
     built = {name: build(kit) for name, build in registry.items()}
     return {name: channel for name, channel in built.items() if channel is not None}

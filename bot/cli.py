@@ -9,11 +9,11 @@ from collections import Counter
 
 from pydantic import ValidationError
 
-from bot.app import CauNoi, build_application
+from bot.app import CHANNELS, CauNoi, build_application, check_channel_names
 from bot.channels.base import ChannelUnavailable
 from bot.config import ConfigError, OrgConfig, load_config
 from bot.domain.kinds import Kind
-from bot.domain.routing import Mismatch, explain
+from bot.domain.routing import Mismatch, Rule, explain
 from bot.logs import setup_logging
 from bot.settings import Settings
 from storage.migrate import upgrade
@@ -33,9 +33,11 @@ def _settings() -> Settings:
 
 def _config(settings: Settings) -> OrgConfig:
     try:
-        return load_config(settings.caunoi_config)
+        config = load_config(settings.caunoi_config)
+        check_channel_names(config, CHANNELS)
     except ConfigError as error:
         raise SystemExit(f"{settings.caunoi_config} is wrong: {error}") from None
+    return config
 
 
 def check_config(settings: Settings) -> int:
@@ -49,12 +51,15 @@ def check_config(settings: Settings) -> int:
     print(f"Staff: {len(raw.staff)}")
     for member in raw.staff:
         roles = ", ".join(member.roles)
-        print(f"  - {member.name} [{roles}] units: {len(member.units) or 'all'}")
+        reached = ", ".join(sorted(member.identities)) or "no channel account yet (invite them)"
+        print(f"  - {member.name} [{roles}] units: {len(member.units) or 'all'}; on: {reached}")
     print(f"Routes: {len(raw.routing.rules)} rules, then the office; confidential: inspection")
-    for i, rule in enumerate(raw.routing.rules):
-        target = ", ".join(rule.staff) or f"group {rule.group_chat_id}"
-        kinds_text = ", ".join(rule.kinds) or "any kind"
+    for i, rule in enumerate(config.routes.rules):
+        kinds_text = ", ".join(sorted(rule.kinds)) or "any kind"
+        target = ", ".join(_targets(rule))
         print(f"  {i + 1}. {kinds_text}; {len(rule.units) or 'any'} units -> {target}")
+    outlets = ", ".join(f"{channel} {chat}" for channel, chat in config.outlets)
+    print(f"Public outlets: {outlets or 'none (subscribers and the news page only)'}")
     print("config.yaml is valid.")
     return 0
 
@@ -75,9 +80,7 @@ def explain_route(settings: Settings, kind: str, category: str, unit_ref: str | 
     for verdict in verdicts:
         rule = verdict.rule
         if verdict.matched:
-            targets = [f"group {rule.group_chat_id}"] if rule.group_chat_id is not None else []
-            targets += [f"staff {code}" for code in rule.staff]
-            print(f"  {rule.name}: MATCHES -> {', '.join(targets)}")
+            print(f"  {rule.name}: MATCHES -> {', '.join(_targets(rule))}")
         else:
             reasons = "; ".join(_mismatch(config, m) for m in verdict.failed)
             print(f"  {rule.name}: no ({reasons})")
@@ -86,6 +89,12 @@ def explain_route(settings: Settings, kind: str, category: str, unit_ref: str | 
     elif verdicts[-1].rule is config.routes.office:
         print("  (no rule matched: the office receives it)")
     return 0
+
+
+def _targets(rule: Rule) -> list[str]:
+    """A rule's destinations as the operator reads them: "telegram group -100…", "staff an"."""
+    groups = [f"{channel} group {chat}" for channel, chat in rule.groups]
+    return groups + [f"staff {code}" for code in rule.staff]
 
 
 def _mismatch(config: OrgConfig, mismatch: Mismatch) -> str:

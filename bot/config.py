@@ -13,6 +13,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -29,6 +30,8 @@ from bot.domain.units import UnitName, search_units
 # submissions keep their details through at least the yearly report.
 MIN_DELIVERY_DAYS, MAX_DELIVERY_DAYS = 2, 365
 MIN_CLOSED_MONTHS, MAX_CLOSED_MONTHS = 12, 120
+# The channel that the shorthands telegram_id, group_chat_id and public_channel_id name.
+SHORTHAND_CHANNEL = "telegram"
 
 
 class ConfigError(Exception):
@@ -77,30 +80,112 @@ class Organisation(_Strict):
     contact: Label | None = None
 
 
+# A channel's name as the registry in bot/app.py spells it; whether such a channel exists is
+# checked against that registry when the app is built and by check-config.
+ChannelName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=40)]
+
+
+def _account_id(channel: object, value: object, *, names: bool = False) -> object:
+    """An id as text: YAML reads Telegram's numeric ids as numbers, which only Telegram's may
+    be; a Telegram id is a number (or, where `names`, a public @name)."""
+    if isinstance(value, bool):
+        raise ValueError(f"{channel}: an id, not {value}")
+    if isinstance(value, int):
+        if channel != SHORTHAND_CHANNEL:
+            raise ValueError(f"{channel}: write the id in quotes (only Telegram ids are numbers)")
+        return str(value)
+    if channel == SHORTHAND_CHANNEL and isinstance(value, str):
+        named = names and value.startswith("@")
+        if not named and not value.removeprefix("-").isdigit():
+            raise ValueError(f"{channel}: {value!r} is not a Telegram id")
+    return value
+
+
+AccountId = Annotated[str, Field(min_length=1, max_length=64)]
+
+
 class StaffMember(_Strict):
-    """A cadre declared in config; units and categories scope what they handle."""
+    """A cadre declared in config; units and categories scope what they handle.
+
+    `identities` maps a channel to the member's account there; `telegram_id: N` is short
+    for `identities: {telegram: N}`.
+    """
 
     code: Code
     name: str = Field(min_length=1)
-    telegram_id: int | None = None
+    identities: dict[ChannelName, AccountId] = Field(default_factory=dict)
     roles: list[Role] = Field(min_length=1)
     units: list[str] = Field(default_factory=list)
     categories: list[str] = Field(default_factory=list)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _telegram_shorthand(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or "telegram_id" not in data:
+            return data
+        data = dict(data)
+        shorthand = data.pop("telegram_id")
+        if shorthand is None:
+            return data
+        identities = data.get("identities") or {}
+        if not isinstance(identities, dict):
+            return data  # the field's own check names the problem
+        given = identities.get(SHORTHAND_CHANNEL)
+        if given is not None and str(given) != str(shorthand):
+            raise ValueError(
+                f"telegram_id {shorthand} and identities.telegram {given} differ (give one)"
+            )
+        data["identities"] = {**identities, SHORTHAND_CHANNEL: shorthand}
+        return data
+
+    @field_validator("identities", mode="before")
+    @classmethod
+    def _ids_as_text(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        return {channel: _account_id(channel, v) for channel, v in value.items()}
+
+
+class Destination(_Strict):
+    """A chat on one channel: a staff group, or a public outlet such as a channel."""
+
+    channel: ChannelName
+    id: AccountId
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _id_as_text(cls, value: Any, info: ValidationInfo) -> Any:
+        return _account_id(info.data.get("channel"), value, names=True)
+
 
 class Route(_Strict):
-    """Send matching submissions to a staff group chat and/or named staff."""
+    """Send matching submissions to staff groups and/or named staff.
+
+    `group_chat_id: N` is short for `groups: [{channel: telegram, id: N}]`.
+    """
 
     kinds: list[Kind] = Field(default_factory=list)
     categories: list[str] = Field(default_factory=list)
     units: list[str] = Field(default_factory=list)
-    group_chat_id: int | None = None
+    groups: list[Destination] = Field(default_factory=list)
     staff: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _group_shorthand(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or "group_chat_id" not in data:
+            return data
+        data = dict(data)
+        shorthand = data.pop("group_chat_id")
+        if shorthand is not None:
+            group = {"channel": SHORTHAND_CHANNEL, "id": shorthand}
+            data["groups"] = [group, *(data.get("groups") or [])]
+        return data
 
     @model_validator(mode="after")
     def _has_target(self) -> "Route":
-        if self.group_chat_id is None and not self.staff:
-            raise ValueError("a route needs group_chat_id or staff")
+        if not self.groups and not self.staff:
+            raise ValueError("a route needs groups, group_chat_id or staff")
         return self
 
 
@@ -110,6 +195,12 @@ class Routing(_Strict):
     rules: list[Route] = Field(default_factory=list)
     office: Route
     inspection: Route
+
+
+class Publishing(_Strict):
+    """Where the daily post and the weekly digest are published, each in its channel."""
+
+    outlets: list[Destination] = Field(default_factory=list)
 
 
 class Sla(_Strict):
@@ -164,6 +255,7 @@ class TelegramChannel(_Strict):
     # Connections to the Bot API, each carrying one request at a time; also the cap on
     # messages in flight. At 100 ms per call, 64 connections carry up to 640 calls/s.
     connections: int = Field(default=64, ge=1, le=1024)
+    # Short for a Telegram outlet in publishing.outlets.
     public_channel_id: int | str | None = None
 
 
@@ -171,6 +263,12 @@ class WebChannel(_Strict):
     """The web chat served by the app itself."""
 
     enabled: bool = True
+    # False: choices are shown as a numbered menu to answer by typing (as on channels
+    # without buttons).
+    buttons: bool = True
+    # Replies being delivered at once, and at most this many a second (none: no limit).
+    max_in_flight: int = Field(default=64, ge=1, le=1024)
+    rate_limit_per_second: float | None = Field(default=None, gt=0)
     session_days: int = Field(default=30, ge=1, le=365)
     staff_session_hours: int = Field(default=12, ge=1, le=24 * 7)
     # Requests that change something, per minute: per browser session and per address.
@@ -265,6 +363,7 @@ class RawConfig(_Strict):
     sla: Sla
     desk: Desk = Desk()
     schedule: Schedule
+    publishing: Publishing = Publishing()
     channels: Channels = Channels()
     limits: Limits = Limits()
     retention: Retention = Retention()
@@ -317,8 +416,9 @@ class OrgConfig(BaseModel):
         """Every unit, as the picker searches them."""
         return [UnitName(u.code, u.name) for u in self.units]
 
-    def declared_staff(self) -> list[tuple[Staff, str | None]]:
-        """The staff in config.yaml, with unit names resolved, and their Telegram ids."""
+    def declared_staff(self) -> list[tuple[Staff, dict[str, str]]]:
+        """The staff in config.yaml, with unit names resolved, and their account on each
+        channel (Telegram's first, the one that names a new member's person)."""
         return [
             (
                 Staff(
@@ -328,7 +428,7 @@ class OrgConfig(BaseModel):
                     units=frozenset(u.code for ref in m.units if (u := self.unit(ref))),
                     categories=frozenset(m.categories),
                 ),
-                str(m.telegram_id) if m.telegram_id is not None else None,
+                dict(sorted(m.identities.items(), key=lambda i: i[0] != SHORTHAND_CHANNEL)),
             )
             for m in self.raw.staff
         ]
@@ -352,6 +452,31 @@ class OrgConfig(BaseModel):
             self._rule("inspection", routing.inspection),
         )
 
+    def named_channels(self) -> dict[str, str]:
+        """Every channel named by a staff account, a routing group or an outlet, with the
+        first place that names it."""
+        named: dict[str, str] = {}
+        for member in self.raw.staff:
+            for channel in member.identities:
+                named.setdefault(channel, f"staff {member.code}: identities")
+        routing = self.raw.routing
+        routes = [*routing.rules, routing.office, routing.inspection]
+        for route in routes:
+            for group in route.groups:
+                named.setdefault(group.channel, "routing: groups")
+        for channel, _ in self.outlets:
+            named.setdefault(channel, "publishing: outlets")
+        return named
+
+    @cached_property
+    def outlets(self) -> tuple[tuple[str, str], ...]:
+        """The (channel, chat) pairs the publications go to, public_channel_id's first."""
+        shorthand = self.raw.channels.telegram.public_channel_id
+        outlets = [(o.channel, o.id) for o in self.raw.publishing.outlets]
+        if shorthand is not None:
+            outlets.insert(0, (SHORTHAND_CHANNEL, str(shorthand)))
+        return tuple(dict.fromkeys(outlets))
+
     @cached_property
     def nudges(self) -> NudgePolicy:
         """When reminders and escalations about a deadline are due."""
@@ -370,7 +495,7 @@ class OrgConfig(BaseModel):
             kinds=frozenset(route.kinds),
             categories=frozenset(route.categories),
             units=units,
-            group_chat_id=route.group_chat_id,
+            groups=tuple(dict.fromkeys((g.channel, g.id) for g in route.groups)),
             staff=tuple(route.staff),
         )
 
@@ -408,7 +533,14 @@ def _validate_references(raw: RawConfig, unit_codes: set[str]) -> None:
     for kind in Kind:
         if not raw.categories.get(kind):
             raise ConfigError(f"categories.{kind}: list at least one category")
+    owners: dict[tuple[str, str], str] = {}
     for i, member in enumerate(raw.staff):
+        for account in member.identities.items():
+            other = owners.setdefault(account, member.code)
+            if other != member.code:
+                raise ConfigError(
+                    f"staff[{i}].identities: {account[0]} {account[1]} is already {other}'s"
+                )
         _check_refs(f"staff[{i}].units", member.units, unit_codes, "unit")
         _check_refs(f"staff[{i}].categories", member.categories, category_codes, "category")
     named = [(f"routing.rules[{i}]", r) for i, r in enumerate(raw.routing.rules)]

@@ -4,19 +4,19 @@ import copy
 import datetime as dt
 import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 
-from sqlmodel import Session
-
+from bot.channels.base import Capabilities
+from bot.channels.render import Offer, chosen, fit_menus
 from bot.config import OrgConfig
 from bot.domain.i18n import render, supported
 from bot.domain.language import first_language
 from bot.domain.messages import Inbound, InputKind, Recipient, Reply
 from bot.metrics import Metrics
 from handlers.context import Context
-from storage import dialogues, inbox
-from storage.db import Database
+from storage import dialogues, inbox, menus
+from storage.db import Database, Session
 from storage.desk import SqlDeskRecords
 from storage.outbox import enqueue_outbound
 from storage.publishing import SqlPublishingRecords
@@ -42,8 +42,13 @@ class Dispatcher:
         metrics: Metrics,
         on_outbox: Callable[[], None],
         clock: Callable[[], dt.datetime],
+        capabilities: Mapping[str, Capabilities] | None = None,
     ) -> None:
         self._db = db
+        # What each channel can show, by its name; a channel not in it has buttons.
+        self.capabilities: Mapping[str, Capabilities] = (
+            capabilities if capabilities is not None else {}
+        )
         self._handler = handler
         self._config = config
         self._metrics = metrics
@@ -97,6 +102,7 @@ class Dispatcher:
         if claimed is None:
             return False
         inbox_id, known = claimed
+        event = self._as_choice(session, event)
         before = known or dialogues.create_dialogue(
             session=session,
             channel=event.channel,
@@ -136,7 +142,7 @@ class Dispatcher:
             stopped_at=(before.stopped_at or now) if ctx.stopped else None,
             flow=ctx.flow,
             step=ctx.step,
-            draft=ctx.draft,
+            draft=ctx.stored_draft(),
             profile=ctx.profile,
         )
         dialogues.save_dialogue(session=session, dialogue=after, before=before, now=now)
@@ -147,7 +153,26 @@ class Dispatcher:
         self, session: Session, event: Inbound, replies: list[Reply], ctx: Context, inbox_id: int
     ) -> None:
         sender = Recipient(event.channel, event.chat_id, ctx.language)
-        queue_replies(session, replies, now=ctx.now, sender=sender, source_event_id=inbox_id)
+        queue_replies(
+            session,
+            replies,
+            now=ctx.now,
+            sender=sender,
+            source_event_id=inbox_id,
+            capabilities=self.capabilities,
+        )
+
+    def _as_choice(self, session: Session, event: Inbound) -> Inbound:
+        """On a channel without buttons, a typed answer to the menu last offered in the chat
+        is that choice; anything else stays what it was."""
+        shown = self.capabilities.get(event.channel)
+        if event.kind is not InputKind.TEXT or shown is None or shown.buttons:
+            return event
+        offer = menus.offered(session=session, channel=event.channel, chat_id=event.chat_id)
+        choice = chosen(event.text, offer) if offer else None
+        if choice is None:
+            return event
+        return replace(event, kind=InputKind.CHOICE, choice=choice, text="")
 
     def _first_language(self, event: Inbound) -> str:
         typed = event.text if event.kind is InputKind.TEXT else ""
@@ -176,21 +201,49 @@ def queue_replies(
     now: dt.datetime,
     sender: Recipient | None = None,
     source_event_id: int | None = None,
+    capabilities: Mapping[str, Capabilities] | None = None,
 ) -> None:
     """Queue replies in order, each rendered in its recipient's language; a reply without
-    `to` goes to the sender."""
+    `to` goes to the sender. On a channel without buttons (by `capabilities`), choices become
+    numbered menus, and what each chat was offered is kept to read the typed answer."""
 
     def destination(reply: Reply) -> Recipient:
         to = reply.to or sender
         assert to is not None, "a reply without a recipient needs a sender"
         return to
 
+    shown = capabilities or {}
+    offers: dict[tuple[str, str], Offer] = {}
     for to, group in itertools.groupby(replies, key=destination):
+        messages = [render(reply, to.language) for reply in group]
+        chat = (to.channel, to.chat_id)
+        can = shown.get(to.channel)
+        if can is not None and not can.buttons:
+            fitted = fit_menus(messages, can, to.language, offers.get(chat, ()))
+            messages, offers[chat] = list(fitted.messages), fitted.offer
         enqueue_outbound(
             session=session,
             channel=to.channel,
             chat_id=to.chat_id,
-            payloads=[render(reply, to.language).to_payload() for reply in group],
+            payloads=[message.to_payload() for message in messages],
             source_event_id=source_event_id,
             now=now,
         )
+    _remember_offers(session, offers, sender, now)
+
+
+def _remember_offers(
+    session: Session,
+    offers: Mapping[tuple[str, str], Offer],
+    sender: Recipient | None,
+    now: dt.datetime,
+) -> None:
+    """Keep what each chat without buttons was just offered, to read its typed answer."""
+    answered = (sender.channel, sender.chat_id) if sender is not None else None
+    for (channel, chat_id), options in offers.items():
+        # An answer to the person replaces their menu, even with none; a message to anyone
+        # else (a notice, a card) replaces it only with a menu of its own.
+        if options or (channel, chat_id) == answered:
+            menus.offer(
+                session=session, channel=channel, chat_id=chat_id, options=options, now=now
+            )

@@ -7,12 +7,10 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
-from sqlmodel import Session
-
 from bot.channels.base import Channel, Received
 from bot.dispatch import Dispatcher
 from bot.domain.messages import Inbound
-from storage.db import Database
+from storage.db import Database, Session
 from storage.inbox import pending_inbound, record_inbound_many
 
 log = logging.getLogger(__name__)
@@ -48,6 +46,8 @@ class Lanes:
                 async with self._slots:
                     try:
                         await job()
+                    except Exception:  # one failed job must not stop its chat's lane
+                        log.exception("lane job failed", extra={"lane": key})
                     finally:
                         waiting.popleft()
                         if not done.done():

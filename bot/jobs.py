@@ -12,8 +12,8 @@ from zoneinfo import ZoneInfo
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
-from sqlmodel import Session
 
+from bot.channels.base import Capabilities
 from bot.config import OrgConfig
 from bot.dispatch import queue_replies
 from bot.domain.clock import show_date
@@ -27,7 +27,7 @@ from bot.domain.sla import Nudge, is_working_day
 from bot.uploads import Uploads
 from handlers import cards, publishing
 from storage import claims, retention
-from storage.db import Database
+from storage.db import Database, Session
 from storage.desk import SqlDeskRecords
 from storage.publishing import SqlPublishingRecords
 
@@ -55,10 +55,18 @@ class SweepResult:
 class DeskJobs:
     """The desk's scheduled jobs, each one database transaction."""
 
-    def __init__(self, *, db: Database, config: OrgConfig, on_outbox: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        config: OrgConfig,
+        on_outbox: Callable[[], None],
+        capabilities: Mapping[str, Capabilities] | None = None,
+    ) -> None:
         self._db = db
         self._config = config
         self._on_outbox = on_outbox
+        self._capabilities = capabilities  # each channel's, to fit the replies queued
 
     async def sweep(self, now: dt.datetime) -> SweepResult:
         """Remind, escalate and auto-close as of `now`."""
@@ -87,7 +95,7 @@ class DeskJobs:
             elif ticket.status in SILENT and now - ticket.updated_at >= silence:
                 replies += self._auto_close(desk, ticket, now)
                 closed += 1
-        queue_replies(session, replies, now=now)
+        queue_replies(session, replies, now=now, capabilities=self._capabilities)
         return SweepResult(nudged, closed)
 
     def _nudge(
@@ -190,7 +198,7 @@ class DeskJobs:
                 Reply("desk.summary", values, to=Recipient(ch, chat, cards.STAFF_LANGUAGE))
                 for ch, chat in chats
             ]
-        queue_replies(session, replies, now=now)
+        queue_replies(session, replies, now=now, capabilities=self._capabilities)
         return len(replies)
 
 
@@ -205,11 +213,13 @@ class PublishingJobs:
         config: OrgConfig,
         on_outbox: Callable[[], None],
         links: Mapping[str, str],
+        capabilities: Mapping[str, Capabilities] | None = None,
     ) -> None:
         self._db = db
         self._config = config
         self._on_outbox = on_outbox
         self._links = links
+        self._capabilities = capabilities  # each channel's, to fit the replies queued
 
     async def daily(self, now: dt.datetime) -> str | None:
         """Post the good news of the latest daily slot, unless it was posted or is too old;
@@ -237,7 +247,7 @@ class PublishingJobs:
         done = publishing.publish_daily(
             self._config, records, desk, now, news_link=self._links.get("news")
         )
-        queue_replies(session, done.replies, now=now)
+        queue_replies(session, done.replies, now=now, capabilities=self._capabilities)
         return done.story.code if done.story else None
 
     async def weekly(self, now: dt.datetime) -> str | None:
@@ -259,7 +269,7 @@ class PublishingJobs:
         if not records.claim(WEEKLY, week, now):
             return None
         replies = publishing.publish_weekly(self._config, records, now, since)
-        queue_replies(session, replies, now=now)
+        queue_replies(session, replies, now=now, capabilities=self._capabilities)
         return week
 
 

@@ -15,12 +15,12 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from bot.channels.base import FileSource
-from bot.channels.web.chat import SECURITY_HEADERS, asset, base_of
+from bot.channels.web.guard import SECURITY_HEADERS, base_of
+from bot.channels.web.page import asset
 from bot.config import OrgConfig
 from bot.domain.clock import show_date
 from bot.domain.i18n import text
-from bot.domain.messages import UPLOAD_PREFIX
-from bot.domain.publishing import DAILY_POST, Post, StoryState
+from bot.domain.publishing import DAILY_POST, Post
 from bot.domain.text import xml_safe
 from storage.db import Database
 from storage.publishing import SqlPublishingRecords
@@ -36,9 +36,6 @@ IMAGES = (
     (b"\x89PNG\r\n\x1a\n", "image/png"),
     (b"GIF8", "image/gif"),
 )
-# A story's photo is a web chat upload (web:<id>) or, the only other channel taking photos
-# today, a Telegram file id.
-WEB, MESSENGER = "web", "telegram"
 
 
 @dataclass
@@ -97,19 +94,21 @@ class News:
         code = request.path_params["code"]
         if not CODE.match(code):
             return Response(status_code=404)
-        story = await self.db.run(
-            lambda session: SqlPublishingRecords(session=session).story(code)
-        )
-        ref = story.shown_photo if story and story.state is StoryState.PUBLISHED else None
-        origin = WEB if ref and ref.startswith(UPLOAD_PREFIX) else MESSENGER
-        source = self.file_sources.get(origin)
-        found = await source(ref) if ref is not None and source is not None else None
+        found = await self._photo(code)
         kind = _image_type(found[1]) if found else None
         if found is None or kind is None:
             return Response(status_code=404)
         return Response(
             found[1], media_type=kind, headers={"Cache-Control": "public, max-age=3600"}
         )
+
+    async def _photo(self, code: str) -> tuple[str, bytes] | None:
+        """A published story's shown photo, fetched from the channel it came in on."""
+        found = await self.db.run(
+            lambda session: SqlPublishingRecords(session=session).published_photo(code)
+        )
+        source = self.file_sources.get(found[1]) if found else None
+        return await source(found[0]) if found and source else None
 
     async def feed(self, request: Request) -> Response:
         """The posts as an Atom feed."""

@@ -4,8 +4,10 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 from bot.channels.base import (
     CannotEdit,
@@ -15,6 +17,7 @@ from bot.channels.base import (
     RecipientGone,
     TemporaryFailure,
 )
+from bot.channels.render import edits_in_place, pieces
 from bot.domain.messages import ERASE_WHEN_SENT, Rendered
 from bot.metrics import Metrics
 from storage.db import Database
@@ -77,8 +80,48 @@ class DeliveryRecords:
             written.set_result(None)
 
 
+@dataclass(frozen=True)
+class ChannelLimits:
+    """How many messages of one channel may be in flight at once, and at most how many a
+    second (None: no limit)."""
+
+    max_in_flight: int = 16
+    per_second: float | None = None
+
+
+class TokenBucket:
+    """A send rate: `rate` a second on average, in bursts of at most `burst` (one second's
+    worth by default). Time is an input: seconds on any monotonic clock."""
+
+    def __init__(self, rate: float, burst: float | None = None) -> None:
+        self._rate = rate
+        self._burst = burst if burst is not None else max(1.0, rate)
+        self._tokens = self._burst
+        self._at: float | None = None
+
+    def reserve(self, now: float) -> float:
+        """Take the next send's token; how many seconds from `now` it may go (0: at once).
+        Each reservation queues behind the earlier ones, so waiting senders keep the rate."""
+        if self._at is not None:
+            self._tokens = min(self._burst, self._tokens + (now - self._at) * self._rate)
+        self._at = now
+        self._tokens -= 1
+        return 0.0 if self._tokens >= 0 else -self._tokens / self._rate
+
+
+@dataclass
+class _Lane:
+    """One channel's share of the sender: its cap on sends at once, its rate, its pause."""
+
+    in_flight: asyncio.Semaphore
+    bucket: TokenBucket | None
+    paused_until: dt.datetime | None = field(default=None)
+
+
 class OutboxSender:
-    """Sends due outbox messages; one task per chat keeps each chat's order."""
+    """Sends due outbox messages; one task per chat keeps each chat's order, and each channel
+    has its own cap on sends at once and its own rate, so one channel's backlog or pause
+    never holds back another."""
 
     def __init__(
         self,
@@ -87,23 +130,36 @@ class OutboxSender:
         channels: Mapping[str, ChannelSender],
         metrics: Metrics,
         batch_size: int = 500,
-        max_in_flight: int = 16,
+        limits: Mapping[str, ChannelLimits] | None = None,
         clock: Callable[[], dt.datetime] = utcnow,
+        ticks: Callable[[], float] = time.monotonic,
     ) -> None:
         self._db = db
         self._channels = channels
         self._metrics = metrics
         self._batch_size = batch_size
         self._clock = clock
+        self._ticks = ticks
         self._wake = asyncio.Event()
         self._busy_chats: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
-        self._paused_until: dt.datetime | None = None
         self._stopping = False
-        # No more sends at once than there are connections to the channels' APIs: a send
-        # waiting here holds no connection and costs nothing.
-        self._in_flight = asyncio.Semaphore(max_in_flight)
+        self._limits = limits or {}
+        self._lanes: dict[str, _Lane] = {}
         self._deliveries = DeliveryRecords(db)
+
+    def _lane(self, channel: str) -> _Lane:
+        """The channel's share of the sender, made on its first message."""
+        lane = self._lanes.get(channel)
+        if lane is None:
+            limits = self._limits.get(channel, ChannelLimits())
+            rate = limits.per_second
+            # No more sends at once than there are connections to the channel's API: a send
+            # waiting here holds no connection and costs nothing.
+            in_flight = asyncio.Semaphore(limits.max_in_flight)
+            lane = _Lane(in_flight, TokenBucket(rate) if rate else None)
+            self._lanes[channel] = lane
+        return lane
 
     def wake(self) -> None:
         """Ask the sender to look at the outbox now."""
@@ -136,12 +192,19 @@ class OutboxSender:
     async def pump(self) -> int:
         """Start sending every due message; return how many were taken."""
         now = self._clock()
-        if self._paused_until and now < self._paused_until:
-            return 0
+        paused = [
+            channel
+            for channel, lane in self._lanes.items()
+            if lane.paused_until is not None and now < lane.paused_until
+        ]
         busy = list(self._busy_chats)
         due = await self._db.run(
             lambda session: due_outbound(
-                session=session, now=now, skip_chats=busy, limit=self._batch_size
+                session=session,
+                now=now,
+                skip_chats=busy,
+                skip_channels=paused,
+                limit=self._batch_size,
             )
         )
         by_chat: dict[tuple[str, str], list[Outgoing]] = defaultdict(list)
@@ -168,12 +231,14 @@ class OutboxSender:
         if sender is None:
             await self._retry(message, "no such channel is running", give_up=True)
             return True
+        lane = self._lane(channel)
         try:
-            async with self._in_flight:
+            await self._pace(lane)
+            async with lane.in_flight:
                 external_id = await self._deliver(sender, channel, message)
         except RateLimited as error:
-            self._paused_until = self._clock() + dt.timedelta(seconds=error.retry_after)
-            await self._retry(message, "rate limited", give_up=False, at=self._paused_until)
+            lane.paused_until = self._clock() + dt.timedelta(seconds=error.retry_after)
+            await self._retry(message, "rate limited", give_up=False, at=lane.paused_until)
             self._count_error(channel, "rate_limited")
             return False
         except RecipientGone:
@@ -211,8 +276,8 @@ class OutboxSender:
         """Send the message, or edit the earlier one with its key where the channel can."""
         rendered = Rendered.from_payload(message.payload)
         key = rendered.key
-        if key is None or not sender.capabilities.edits:
-            return await sender.send(message.chat_id, rendered)
+        if key is None or not edits_in_place(rendered, sender.capabilities):
+            return await self._send(sender, message.chat_id, rendered)
         chat_id = message.chat_id
         earlier = await self._db.run(
             lambda session: sent_with_key(
@@ -222,7 +287,23 @@ class OutboxSender:
         if earlier is not None:
             with contextlib.suppress(CannotEdit):
                 return await sender.edit(chat_id, earlier, rendered)
-        return await sender.send(chat_id, rendered)
+        return await self._send(sender, chat_id, rendered)
+
+    @staticmethod
+    async def _send(sender: ChannelSender, chat_id: str, rendered: Rendered) -> str | None:
+        """Send a message as pieces within the channel's length; the last piece's id."""
+        external_id = None
+        for piece in pieces(rendered, sender.capabilities):
+            external_id = await sender.send(chat_id, piece)
+        return external_id
+
+    async def _pace(self, lane: _Lane) -> None:
+        """Wait for the channel's rate to allow one more send."""
+        if lane.bucket is None:
+            return
+        delay = lane.bucket.reserve(self._ticks())
+        if delay > 0:
+            await asyncio.sleep(delay)
 
     async def _retry(
         self, message: Outgoing, error: str, *, give_up: bool, at: dt.datetime | None = None

@@ -36,9 +36,10 @@ def with_routes(org: OrgConfig, ticket: TicketView) -> TicketView:
 
 
 def route_chats(org: OrgConfig, desk: DeskRecords, ticket: TicketView) -> list[tuple[str, str]]:
-    """The chats the routing sends a submission to: its rule's group, then its staff."""
+    """The chats the routing sends a submission to: its rule's groups (each on its own
+    channel), then its staff's chats."""
     rule = org.routes.choose(ticket.kind, ticket.category, ticket.unit_code)
-    chats = [("telegram", str(rule.group_chat_id))] if rule.group_chat_id is not None else []
+    chats = list(rule.groups)
     for code in rule.staff:
         chats += desk.chats_of(code)
     return list(dict.fromkeys(chats))

@@ -12,6 +12,18 @@ from bot.domain.people import Profile
 from bot.domain.publishing import PublishingRecords
 from bot.domain.tickets import YouthRecords
 
+# Top-level keys of the stored dialogue JSON that hold the dialogue's own state, not a draft.
+FLOOD_KEY = "_flood"
+CHOSEN_KEY = "_language_chosen"
+
+
+@dataclass
+class FloodCount:
+    """Messages counted in the current minute, for the flood guard."""
+
+    started: float = 0.0
+    count: int = 0
+
 
 @dataclass
 class Context:
@@ -36,9 +48,36 @@ class Context:
     profile: Profile = field(default_factory=Profile)
     flow: str | None = None
     step: str | None = None
+    # The drafts of the flows (one top-level key each); stored as one JSON column.
     draft: dict[str, Any] = field(default_factory=dict)
     stopped: bool = False
     idle: dt.timedelta = dt.timedelta()
+    # Read out of `draft` on load and written back by `stored_draft`, not drafts themselves.
+    flood: FloodCount = field(default_factory=FloodCount)
+    language_chosen: bool = False  # their texts no longer switch the language
+
+    def __post_init__(self) -> None:
+        self.draft = dict(self.draft)
+        if FLOOD_KEY in self.draft:
+            started, count = self.draft.pop(FLOOD_KEY)
+            self.flood = FloodCount(float(started), int(count))
+        self.language_chosen = bool(self.draft.pop(CHOSEN_KEY, False)) or self.language_chosen
+
+    def stored_draft(self) -> dict[str, Any]:
+        """The drafts and the dialogue's own state, as the stored JSON holds them."""
+        own: dict[str, Any] = {}
+        if self.flood.count:
+            own[FLOOD_KEY] = [self.flood.started, self.flood.count]
+        if self.language_chosen:
+            own[CHOSEN_KEY] = True
+        return {**self.draft, **own}
+
+    def forget_dialogue(self) -> None:
+        """Drop every draft and the dialogue's own state (the person's data is erased)."""
+        self.reset_dialogue()
+        self.draft = {}
+        self.flood = FloodCount()
+        self.language_chosen = False
 
     @property
     def organisation_name(self) -> str:

@@ -5,10 +5,11 @@ from bot.domain.clock import show_date, show_datetime
 from bot.domain.i18n import text
 from bot.domain.messages import Choice, Inbound, InputKind, Reply
 from bot.domain.tickets import SenderAction, TicketSummary, allowed, status_after
-from handlers import cards, menu
+from handlers import cards, flows, menu
 from handlers.cards import STAFF_LANGUAGE
 from handlers.context import Context
-from handlers.steps import Step, goto, register, rows, text_of
+from handlers.flows import Accept, Flow, Outcome, Step, end, jump
+from handlers.steps import rows, text_of
 from handlers.submission import attachment_of
 
 FLOW = "mine"
@@ -67,9 +68,9 @@ def on_choice(event: Inbound, ctx: Context) -> list[Reply] | None:
         return [Reply("mine.not_now", {"code": code}), *_show(ctx, ticket)]
     ctx.draft["ticket"] = code
     if sender_action is SenderAction.ADD_INFO:
-        return goto(ctx, FLOW, "add")
+        return flows.enter(ctx, MINE_FLOW, "add")
     if sender_action is SenderAction.RATE:
-        return goto(ctx, FLOW, "rate")
+        return flows.enter(ctx, MINE_FLOW, "rate")
     ctx.records.set_status(code, status_after(sender_action, ticket), ctx.now)
     done = Reply(f"mine.done_{action}", {"code": code})
     updated = ctx.records.my_ticket(code)
@@ -124,30 +125,36 @@ def _ask_add(ctx: Context) -> list[Reply]:
     return [Reply("mine.add_ask", {"code": _code(ctx)})]
 
 
-def _take_add(event: Inbound, ctx: Context) -> list[Reply] | None:
+def _no_longer_open(event: Inbound, ctx: Context) -> Outcome | None:
+    """The submission was closed (or erased) while the person was typing: the question ends."""
     ticket = ctx.records.my_ticket(_code(ctx))
     if ticket is None or not allowed(SenderAction.ADD_INFO, ticket, ctx.now, 0):
-        ctx.reset_dialogue()
-        return [Reply("errors.stale_choice")]
+        return end(Reply("errors.stale_choice"))
+    return None
+
+
+def _take_add(event: Inbound, ctx: Context) -> Outcome | None:
+    ticket = ctx.records.my_ticket(_code(ctx))
+    if ticket is None or not allowed(SenderAction.ADD_INFO, ticket, ctx.now, 0):
+        return end(Reply("errors.stale_choice"))
     typed = text_of(event) or ""
     found = attachment_of(event, ctx)
     if isinstance(found, Reply):
-        return [found]
+        return flows.stay(found)
     if found is None and (event.kind is not InputKind.TEXT or not typed):
         return None
     attachments = (found,) if found else ()
     limit = ctx.org.raw.limits.text_max_chars
     if len(typed) > limit:
-        return [Reply("submit.too_long", {"max": str(limit), "count": str(len(typed))})]
+        return flows.stay(Reply("submit.too_long", {"max": str(limit), "count": str(len(typed))}))
     status = status_after(SenderAction.ADD_INFO, ticket)
     ctx.records.add_to_ticket(ticket.code, typed, attachments, status, ctx.now)
-    ctx.reset_dialogue()
     shown = typed or text("mine.files", STAFF_LANGUAGE, count=str(len(attachments)))
-    return [
+    return end(
         Reply("mine.added", {"code": ticket.code}),
         menu.main_menu("menu.again"),
         *_tell_staff(ctx, ticket.code, "desk.sender_added", shown),
-    ]
+    )
 
 
 def _ask_rate(ctx: Context) -> list[Reply]:
@@ -155,42 +162,50 @@ def _ask_rate(ctx: Context) -> list[Reply]:
     return [Reply("mine.rate_ask", {"code": _code(ctx)}, choices=rows(choices, 5))]
 
 
-def _take_rate(event: Inbound, ctx: Context) -> list[Reply] | None:
+def _take_rate(event: Inbound, ctx: Context) -> Outcome | None:
     rating = event.choice.removeprefix("rate:")
-    if not event.choice.startswith("rate:") or rating not in RATINGS:
+    if rating not in RATINGS:
         return None
     ctx.draft["rating"] = int(rating)
-    return goto(ctx, FLOW, "comment")
+    return jump("comment")
 
 
 def _ask_comment(ctx: Context) -> list[Reply]:
     return [Reply("mine.comment_ask", choices=((Choice("comment:skip", "common.skip"),),))]
 
 
-def _take_comment(event: Inbound, ctx: Context) -> list[Reply] | None:
+def _take_comment(event: Inbound, ctx: Context) -> Outcome | None:
     if event.choice == "comment:skip":
         comment = None
     elif event.kind is InputKind.TEXT and (typed := text_of(event)):
         if len(typed) > MAX_COMMENT_CHARS:
             values = {"max": str(MAX_COMMENT_CHARS), "count": str(len(typed))}
-            return [Reply("submit.too_long", values)]
+            return flows.stay(Reply("submit.too_long", values))
         comment = typed
     else:
         return None
     code, rating = _code(ctx), int(ctx.draft.pop("rating", 0))
     ticket = ctx.records.my_ticket(code)
-    ctx.reset_dialogue()
     if ticket is None or not 1 <= rating <= 5:
-        return [Reply("errors.stale_choice")]
+        return end(Reply("errors.stale_choice"))
     ctx.records.rate(code, rating, comment, ctx.now)
-    return [Reply("mine.rated", {"code": code}), menu.main_menu("menu.again")]
+    return end(Reply("mine.rated", {"code": code}), menu.main_menu("menu.again"))
 
 
-register(
-    FLOW,
-    {
-        "add": Step(_ask_add, _take_add),
-        "rate": Step(_ask_rate, _take_rate),
-        "comment": Step(_ask_comment, _take_comment),
-    },
+def _nothing(ctx: Context) -> list[Reply]:
+    return []
+
+
+ANY_INPUT = frozenset({Accept.TEXT, Accept.FILES, Accept.LOCATION})
+# Each is entered from a button on one submission; none follows another except rate -> comment.
+MINE_FLOW = flows.register(
+    Flow(
+        FLOW,
+        (
+            Step("add", _ask_add, _take_add, ANY_INPUT, refuse=_no_longer_open),
+            Step("rate", _ask_rate, _take_rate, choices=("rate",)),
+            Step("comment", _ask_comment, _take_comment, frozenset({Accept.TEXT}), ("comment",)),
+        ),
+        done=_nothing,
+    )
 )

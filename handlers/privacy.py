@@ -5,9 +5,10 @@ import json
 from bot.domain.i18n import text
 from bot.domain.messages import Choice, Document, Inbound, Recipient, Reply
 from bot.domain.people import Profile
+from handlers import flows
 from handlers.cards import STAFF_LANGUAGE
 from handlers.context import Context
-from handlers.steps import Step, goto, register
+from handlers.flows import Flow, Outcome, Step, end
 
 FLOW = "forget"
 EXPORT_NAME = "caunoi-my-data.json"
@@ -32,7 +33,7 @@ def my_data(ctx: Context) -> list[Reply]:
 
 def ask_forget(ctx: Context) -> list[Reply]:
     """Ask before erasing anything."""
-    return goto(ctx, FLOW, "confirm")
+    return flows.start(ctx, FORGET_FLOW)
 
 
 def _ask_confirm(ctx: Context) -> list[Reply]:
@@ -40,16 +41,14 @@ def _ask_confirm(ctx: Context) -> list[Reply]:
     return [Reply("privacy.forget_ask", choices=choices)]
 
 
-def _take_confirm(event: Inbound, ctx: Context) -> list[Reply] | None:
+def _take_confirm(event: Inbound, ctx: Context) -> Outcome | None:
     if event.choice == "forget:no":
-        ctx.reset_dialogue()
-        return [Reply("privacy.forget_kept")]
+        return end(Reply("privacy.forget_kept"))
     if event.choice != "forget:yes":
         return None
     tombstone = text("privacy.tombstone", STAFF_LANGUAGE)
     copies = ctx.records.forget(ctx.now, tombstone=tombstone)
-    ctx.reset_dialogue()
-    ctx.draft = {}
+    ctx.forget_dialogue()
     ctx.profile = Profile()
     # Where a quoting message can be edited (a card, a post), it becomes the tombstone too.
     shown = [
@@ -58,7 +57,13 @@ def _take_confirm(event: Inbound, ctx: Context) -> list[Reply] | None:
         )
         for c in copies
     ]
-    return [Reply("privacy.forgotten", erase_when_sent=True), *shown]
+    return end(Reply("privacy.forgotten", erase_when_sent=True), *shown)
 
 
-register(FLOW, {"confirm": Step(_ask_confirm, _take_confirm)})
+def _nothing(ctx: Context) -> list[Reply]:
+    return []
+
+
+FORGET_FLOW = flows.register(
+    Flow(FLOW, (Step("confirm", _ask_confirm, _take_confirm, choices=("forget",)),), _nothing)
+)

@@ -5,9 +5,12 @@ from bot.domain.i18n import LANGUAGES, text
 from bot.domain.messages import Choice, Inbound, InputKind, Reply
 from bot.domain.people import AGE_GROUPS, SUBSCRIPTIONS
 from bot.domain.units import MAX_MATCHES, search_units
-from handlers import menu
+from handlers import flows, menu
 from handlers.context import Context
-from handlers.steps import Step, goto, label, register, rows, text_of
+from handlers.flows import Flow, Outcome, Step, advance, end, stay
+from handlers.steps import label, rows, text_of
+
+TEXT = flows.Accept.TEXT
 
 ONBOARDING = "onboarding"
 SETTINGS = "settings"
@@ -22,7 +25,7 @@ def start_onboarding(ctx: Context) -> list[Reply]:
         if code != ctx.language
     )
     greeting = Reply("welcome.greeting", {"organisation": ctx.organisation_name}, (switch,))
-    return [greeting, *goto(ctx, ONBOARDING, "consent")]
+    return [greeting, *flows.start(ctx, ONBOARDING_FLOW)]
 
 
 def _ask_consent(ctx: Context) -> list[Reply]:
@@ -34,15 +37,14 @@ def _ask_consent(ctx: Context) -> list[Reply]:
     return [Reply("consent.ask", choices=rows(choices))]
 
 
-def _take_consent(event: Inbound, ctx: Context) -> list[Reply] | None:
+def _take_consent(event: Inbound, ctx: Context) -> Outcome | None:
     if event.choice == "consent:yes":
         ctx.profile.consented_at = ctx.now
         if not ctx.profile.subscriptions and not ctx.stopped:
             ctx.profile.subscriptions = ["announcements"]
-        return [Reply("consent.thanks"), *goto(ctx, ONBOARDING, "unit")]
+        return advance(Reply("consent.thanks"))
     if event.choice == "consent:no":
-        ctx.reset_dialogue()
-        return [Reply("consent.declined")]
+        return end(Reply("consent.declined"))
     return None
 
 
@@ -50,30 +52,34 @@ def _ask_unit(ctx: Context) -> list[Reply]:
     return [Reply("unit.ask")]
 
 
+def _type_a_name(event: Inbound, ctx: Context) -> Outcome:
+    return stay(Reply("unit.type_name"))
+
+
 def _unit_choices(units: list[tuple[str, str]]) -> tuple[tuple[Choice, ...], ...]:
     found = [Choice(f"unit:{code}", "common.label", label(name)) for code, name in units]
     return rows([*found, Choice("unit:retry", "unit.none_of_these")])
 
 
-def _take_unit(event: Inbound, ctx: Context) -> list[Reply] | None:
+def _take_unit(event: Inbound, ctx: Context) -> Outcome | None:
     if event.choice == "unit:retry":
-        return _ask_unit(ctx)
-    if event.choice.startswith("unit:"):
+        return stay(*_ask_unit(ctx))
+    if event.kind is InputKind.CHOICE:
         unit = ctx.org.unit(event.choice.removeprefix("unit:"))
         if unit is None:
             return None
         ctx.profile.unit_code = unit.code
-        return [Reply("unit.chosen", {"unit": unit.name}), *_after(ctx, "age")]
+        return advance(Reply("unit.chosen", {"unit": unit.name}))
     query = text_of(event)
-    if query is None or event.kind is not InputKind.TEXT:
-        return [Reply("unit.type_name")]
+    if query is None:
+        return _type_a_name(event, ctx)
     matches, total = search_units(ctx.org.unit_names, query[:100])
     found = [(u.code, u.name) for u in matches]
     if not found:
-        return [Reply("unit.no_match", {"query": query[:100]})]
+        return stay(Reply("unit.no_match", {"query": query[:100]}))
     key = "unit.many" if total > MAX_MATCHES else "unit.pick"
     values = {"count": str(total), "shown": str(len(found))}
-    return [Reply(key, values, choices=_unit_choices(found))]
+    return stay(Reply(key, values, choices=_unit_choices(found)))
 
 
 def _ask_age(ctx: Context) -> list[Reply]:
@@ -81,11 +87,11 @@ def _ask_age(ctx: Context) -> list[Reply]:
     return [Reply("age.ask", choices=rows([*choices, Choice("age:skip", "common.skip")], 3))]
 
 
-def _take_age(event: Inbound, ctx: Context) -> list[Reply] | None:
+def _take_age(event: Inbound, ctx: Context) -> Outcome | None:
     group = event.choice.removeprefix("age:")
-    if event.choice.startswith("age:") and (group in AGE_GROUPS or group == "skip"):
+    if group in AGE_GROUPS or group == "skip":
         ctx.profile.age_group = None if group == "skip" else group
-        return _after(ctx, "workplace")
+        return advance()
     return None
 
 
@@ -93,28 +99,21 @@ def _ask_workplace(ctx: Context) -> list[Reply]:
     return [Reply("workplace.ask", choices=((Choice("work:skip", "common.skip"),),))]
 
 
-def _take_workplace(event: Inbound, ctx: Context) -> list[Reply] | None:
+def _take_workplace(event: Inbound, ctx: Context) -> Outcome | None:
     if event.choice == "work:skip":
         ctx.profile.workplace = None
-        return _after(ctx, None)
+        return advance()
     answer = text_of(event)
     if answer is None or event.kind is not InputKind.TEXT:
         return None
     if len(answer) > MAX_WORKPLACE_CHARS:
-        return [Reply("workplace.too_long", {"max": str(MAX_WORKPLACE_CHARS)})]
+        return stay(Reply("workplace.too_long", {"max": str(MAX_WORKPLACE_CHARS)}))
     ctx.profile.workplace = answer
-    return _after(ctx, None)
+    return advance()
 
 
-def _after(ctx: Context, next_step: str | None) -> list[Reply]:
-    """Onboarding goes on to the next question; a change from /settings goes back there."""
-    if ctx.flow == SETTINGS:
-        ctx.reset_dialogue()
-        return show_settings(ctx)
-    if next_step is None:
-        ctx.reset_dialogue()
-        return [Reply("onboarding.done"), menu.main_menu()]
-    return goto(ctx, ONBOARDING, next_step)
+def _onboarded(ctx: Context) -> list[Reply]:
+    return [Reply("onboarding.done"), menu.main_menu()]
 
 
 def show_settings(ctx: Context) -> list[Reply]:
@@ -149,7 +148,7 @@ def on_settings_choice(event: Inbound, ctx: Context) -> list[Reply] | None:
     """A button under the settings summary."""
     what = event.choice.removeprefix("set:")
     if what in ("unit", "age", "workplace"):
-        return goto(ctx, SETTINGS, what)
+        return flows.enter(ctx, SETTINGS_FLOW, what)
     if what == "anonymous":
         ctx.profile.always_anonymous = not ctx.profile.always_anonymous
         return show_settings(ctx)
@@ -165,10 +164,19 @@ def on_settings_choice(event: Inbound, ctx: Context) -> list[Reply] | None:
     return None
 
 
-_QUESTIONS = {
-    "unit": Step(_ask_unit, _take_unit),
-    "age": Step(_ask_age, _take_age),
-    "workplace": Step(_ask_workplace, _take_workplace),
-}
-register(ONBOARDING, {"consent": Step(_ask_consent, _take_consent), **_QUESTIONS})
-register(SETTINGS, _QUESTIONS)
+_QUESTIONS = (
+    Step("unit", _ask_unit, _take_unit, frozenset({TEXT}), ("unit",), refuse=_type_a_name),
+    Step("age", _ask_age, _take_age, choices=("age",)),
+    Step("workplace", _ask_workplace, _take_workplace, frozenset({TEXT}), ("work",)),
+)
+ONBOARDING_FLOW = flows.register(
+    Flow(
+        ONBOARDING,
+        (Step("consent", _ask_consent, _take_consent, choices=("consent",)), *_QUESTIONS),
+        done=_onboarded,
+    )
+)
+# A question from /settings: one answer, then the settings again.
+SETTINGS_FLOW = flows.register(
+    Flow(SETTINGS, _QUESTIONS, done=show_settings, editing=flows.always)
+)

@@ -42,7 +42,6 @@ EXCERPT_CHARS = 140
 WEEK = dt.timedelta(days=7)
 PAGE_LANGUAGE = "vi"  # the public page and feed, like the Union's website, are Vietnamese
 OPEN_STATES = (StoryState.PENDING, StoryState.APPROVED)
-TELEGRAM = "telegram"
 
 Action = Callable[[Inbound, Context, Staff], list[Reply]]
 
@@ -280,11 +279,10 @@ def publish_daily(
     records.change_story(
         story.code, StoryState.APPROVED, state=StoryState.PUBLISHED, published_at=now
     )
-    channel = org.raw.channels.telegram.public_channel_id
     audience = _audience(org, records, DAILY)
     key = post_key(story.code)  # found again if its author asks to be forgotten
     posts = [replace(daily_post(org, story, to.language), to=to, replaces=key) for to in audience]
-    notice = _tell_author(desk, story.code, *_published_notice(channel, news_link, story.code))
+    notice = _tell_author(desk, story.code, *_published_notice(org, news_link, story.code))
     page_text = text("publish.daily_post", PAGE_LANGUAGE, **daily_post(org, story, "vi").values)
     records.record_post(DAILY_POST, story.code, {"text": page_text, "code": story.code}, now)
     warning = _low_pool(org, records, desk, len(pool) - 1, now)
@@ -294,9 +292,9 @@ def publish_daily(
 
 
 def _audience(org: OrgConfig, records: PublishingRecords, topic: str) -> list[Recipient]:
-    """Where a post goes: the public channel, and everyone subscribed to its topic."""
-    channel = org.raw.channels.telegram.public_channel_id
-    targets = [(TELEGRAM, str(channel), "vi")] if channel is not None else []
+    """Where a post goes: each public outlet in its channel, and everyone subscribed to its
+    topic."""
+    targets = [(channel, chat, PAGE_LANGUAGE) for channel, chat in org.outlets]
     targets += records.subscribers(topic)
     return [Recipient(ch, chat, lang) for ch, chat, lang in targets]
 
@@ -391,13 +389,15 @@ def _figure_line(figures: Figures, lang: str) -> str:
 
 
 def _published_notice(
-    channel: int | str | None, news_link: str | None, code: str
+    org: OrgConfig, news_link: str | None, code: str
 ) -> tuple[str, dict[str, str]]:
     """The author's notice, with a link to where the post can be seen when there is one."""
     if news_link:
         return "publish.published_notice", {"link": news_link.format(code)}
-    if isinstance(channel, str) and channel.startswith("@"):
-        return "publish.published_notice", {"link": f"https://t.me/{channel[1:]}"}
+    # Only a Telegram outlet has a public @name today.
+    named = next((chat for _, chat in org.outlets if chat.startswith("@")), None)
+    if named is not None:
+        return "publish.published_notice", {"link": f"https://t.me/{named[1:]}"}
     return "publish.published_notice_plain", {}
 
 

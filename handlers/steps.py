@@ -1,4 +1,8 @@
-"""Dialogue steps: what each asks and how it takes an answer; flows register theirs here."""
+"""Where the dialogue stands: each registered step by (flow, name), and asking it.
+
+Flows are declared as literals in handlers/flows.py, which compiles them to these steps;
+`register`, `goto` and a taker that moves by itself remain for the desk's and publishing's
+steps until they are declared as flows too."""
 
 from collections.abc import Callable
 from dataclasses import dataclass

@@ -10,9 +10,10 @@ from bot.domain.kinds import Kind
 from bot.domain.messages import Choice, Inbound, InputKind, Reply
 from bot.domain.sla import due_at
 from bot.domain.tickets import AttachmentRef, Submission, sequence_name, ticket_code
-from handlers import cards, menu, publishing
+from handlers import cards, flows, menu, publishing
 from handlers.context import Context
-from handlers.steps import Step, goto, label, register, rows, text_of
+from handlers.flows import Accept, Flow, Outcome, Step, advance, end, jump, stay
+from handlers.steps import label, rows, text_of
 
 FLOW = "submit"
 DRAFT = "submission"
@@ -43,7 +44,7 @@ def start(ctx: Context, kind: Kind) -> list[Reply]:
         return [_draft_offer(ctx, "draft.exists")]
     ctx.draft[DRAFT] = {"kind": kind, "attachments": []}
     intro = [Reply("submit.confidential_notice", {"who": _inspection_names(ctx)})]
-    return [*(intro if kind is Kind.CONFIDENTIAL else []), *goto(ctx, FLOW, "category")]
+    return [*(intro if kind is Kind.CONFIDENTIAL else []), *flows.start(ctx, SUBMISSION)]
 
 
 def set_aside(ctx: Context) -> None:
@@ -65,7 +66,7 @@ def on_draft_choice(event: Inbound, ctx: Context) -> list[Reply] | None:
         return None
     next_kind = ctx.draft.pop(NEXT_KIND, None)
     if event.choice == "draft:resume":
-        return goto(ctx, FLOW, _draft(ctx).get("step") or "category")
+        return flows.enter(ctx, SUBMISSION, _draft(ctx).get("step") or "category")
     if event.choice == "draft:discard":
         ctx.draft.pop(DRAFT, None)
         ctx.reset_dialogue()
@@ -105,12 +106,12 @@ def _ask_category(ctx: Context) -> list[Reply]:
     return [Reply(f"submit.category_ask.{kind}", choices=rows(choices, 2))]
 
 
-def _take_category(event: Inbound, ctx: Context) -> list[Reply] | None:
+def _take_category(event: Inbound, ctx: Context) -> Outcome | None:
     code = event.choice.removeprefix("cat:")
-    if not event.choice.startswith("cat:") or ctx.org.category(_kind(ctx), code) is None:
+    if ctx.org.category(_kind(ctx), code) is None:
         return None
     _draft(ctx)["category"] = code
-    return _next(ctx, "text")
+    return advance()
 
 
 # ---- text -------------------------------------------------------------------------------
@@ -122,22 +123,22 @@ def _ask_text(ctx: Context) -> list[Reply]:
     return [Reply(f"submit.text_ask.{_kind(ctx)}", values)]
 
 
-def _take_text(event: Inbound, ctx: Context) -> list[Reply] | None:
+def _take_text(event: Inbound, ctx: Context) -> Outcome | None:
     typed = text_of(event)
     replies: list[Reply] = []
     if event.kind in (InputKind.MEDIA, InputKind.LOCATION):
         replies = _attach(event, ctx)
         if typed is None:
-            return [*replies, Reply("submit.text_after_file")]
+            return stay(*replies, Reply("submit.text_after_file"))
     if typed is None and event.kind is InputKind.TEXT:
         typed = ""  # nothing visible (e.g. only zero-width spaces): too short, like any other
     if typed is None:
         return None
     problem = _check_length(typed, ctx)
     if problem is not None:
-        return [*replies, problem]
+        return stay(*replies, problem)
     _draft(ctx)["text"] = typed
-    return [*replies, *_next(ctx, "attachments")]
+    return advance(*replies)
 
 
 def _check_length(typed: str, ctx: Context) -> Reply | None:
@@ -167,13 +168,13 @@ def _ask_attachments(ctx: Context) -> list[Reply]:
     return [Reply("submit.attachments_ask", values, choices=_done_button())]
 
 
-def _take_attachments(event: Inbound, ctx: Context) -> list[Reply] | None:
+def _take_attachments(event: Inbound, ctx: Context) -> Outcome | None:
     if event.choice == "att:done":
-        return _next(ctx, "privacy")
+        return advance()
     if event.kind in (InputKind.MEDIA, InputKind.LOCATION):
-        return _attach(event, ctx)
+        return stay(*_attach(event, ctx))
     if event.kind is InputKind.TEXT and event.text.strip():
-        return [Reply("submit.attachments_hint", choices=_done_button())]
+        return stay(Reply("submit.attachments_hint", choices=_done_button()))
     return None
 
 
@@ -218,7 +219,7 @@ def _ask_privacy(ctx: Context) -> list[Reply]:
     return [Reply("submit.anonymity_ask", choices=rows(choices))]
 
 
-def _take_privacy(event: Inbound, ctx: Context) -> list[Reply] | None:
+def _take_privacy(event: Inbound, ctx: Context) -> Outcome | None:
     draft = _draft(ctx)
     if event.choice in ("anon:yes", "anon:no") and _kind(ctx) in ANONYMITY_KINDS:
         draft["anonymous"] = event.choice == "anon:yes"
@@ -226,15 +227,17 @@ def _take_privacy(event: Inbound, ctx: Context) -> list[Reply] | None:
         draft["publish"] = event.choice.removeprefix("pub:")
     else:
         return None
-    return goto(ctx, FLOW, "preview")
+    return advance()
 
 
-def _needs_privacy_question(ctx: Context) -> bool:
+def _privacy_settled(ctx: Context) -> bool:
+    """No privacy question: a confidential report, or someone always anonymous (which the
+    draft then records, as if they had answered)."""
     kind = _kind(ctx)
     if kind in ANONYMITY_KINDS and ctx.profile.always_anonymous:
         _draft(ctx)["anonymous"] = True
-        return False
-    return kind in ANONYMITY_KINDS or kind in PUBLISHING_KINDS
+        return True
+    return kind not in ANONYMITY_KINDS and kind not in PUBLISHING_KINDS
 
 
 # ---- preview and send -------------------------------------------------------------------
@@ -276,29 +279,25 @@ def _edit_menu(ctx: Context) -> list[Reply]:
     return [Reply("submit.edit_ask", choices=rows(choices, 2))]
 
 
-def _take_preview(event: Inbound, ctx: Context) -> list[Reply] | None:
+def _take_preview(event: Inbound, ctx: Context) -> Outcome | None:
     if event.choice == "preview:send":
-        return _send(event, ctx)
+        return end(*_send(event, ctx))
     if event.choice == "preview:edit":
-        return _edit_menu(ctx)
+        return stay(*_edit_menu(ctx))
     if event.choice == "preview:cancel":
-        return cancel(ctx)
+        return end(*cancel(ctx))
     what = event.choice.removeprefix("edit:")
     if event.choice.startswith("edit:") and what in ("text", "category", "attachments", "privacy"):
         _draft(ctx)["editing"] = True
-        return goto(ctx, FLOW, what)
+        return jump(what)
     if event.kind is InputKind.TEXT and event.text.strip():
-        return [Reply("submit.preview_hint")]
+        return stay(Reply("submit.preview_hint"))
     return None
 
 
-def _next(ctx: Context, step: str) -> list[Reply]:
-    """The next question; when editing from the preview, back to the preview instead."""
-    if _draft(ctx).get("editing"):
-        return goto(ctx, FLOW, "preview")
-    if step == "privacy" and not _needs_privacy_question(ctx):
-        return goto(ctx, FLOW, "preview")
-    return goto(ctx, FLOW, step)
+def _editing(ctx: Context) -> bool:
+    """Whether the person came from the preview to change one answer."""
+    return bool(_draft(ctx).get("editing"))
 
 
 def _send(event: Inbound, ctx: Context) -> list[Reply]:
@@ -351,13 +350,35 @@ def _submission(event: Inbound, ctx: Context) -> Submission:
     )
 
 
-register(
-    FLOW,
-    {
-        "category": Step(_ask_category, _take_category),
-        "text": Step(_ask_text, _take_text, files=True),
-        "attachments": Step(_ask_attachments, _take_attachments, files=True),
-        "privacy": Step(_ask_privacy, _take_privacy),
-        "preview": Step(_ask_preview, _take_preview),
-    },
+def _nothing(ctx: Context) -> list[Reply]:
+    return []
+
+
+TEXT, FILES, LOCATION = Accept.TEXT, Accept.FILES, Accept.LOCATION
+SUBMISSION = flows.register(
+    Flow(
+        FLOW,
+        (
+            Step("category", _ask_category, _take_category, choices=("cat",)),
+            Step("text", _ask_text, _take_text, frozenset({TEXT, FILES, LOCATION})),
+            Step(
+                "attachments",
+                _ask_attachments,
+                _take_attachments,
+                frozenset({TEXT, FILES, LOCATION}),
+                ("att",),
+            ),
+            Step(
+                "privacy",
+                _ask_privacy,
+                _take_privacy,
+                choices=("anon", "pub"),
+                skip=_privacy_settled,
+            ),
+            Step("preview", _ask_preview, _take_preview, frozenset({TEXT}), ("preview", "edit")),
+        ),
+        done=_nothing,  # the preview's send or cancel ends it
+        editing=_editing,
+        returns_to="preview",
+    )
 )

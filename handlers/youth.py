@@ -9,11 +9,10 @@ from bot.domain.language import first_language
 from bot.domain.messages import Choice, Inbound, InputKind, Reply
 from handlers import menu, mine, privacy, profile, submission
 from handlers.context import Context
+from handlers.flows import parse_choice
 from handlers.steps import ask_again, current
 
 LANGUAGE_PREFIX = "lang:"
-FLOOD_KEY = "_flood"
-CHOSEN_KEY = "_language_chosen"  # the person chose a language: their texts no longer switch it
 FLOOD_WINDOW = dt.timedelta(minutes=1)
 # What a banned person may still do: their rights over their data.
 ALWAYS_ALLOWED = frozenset({"privacy", "mydata", "forget"})
@@ -37,7 +36,7 @@ def handle(event: Inbound, ctx: Context) -> list[Reply]:
     if ctx.profile.consented_at is None:
         _follow_their_text(event, ctx)
     if ctx.profile.consented_at is None and ctx.flow != profile.ONBOARDING:
-        if event.choice == "consent:privacy" or event.choice.startswith(LANGUAGE_PREFIX):
+        if _before_consent(event.choice):
             return _on_global_choice(event, ctx) or []
         return _onboard(ctx)
     if event.kind is InputKind.CHOICE:
@@ -58,7 +57,7 @@ def handle(event: Inbound, ctx: Context) -> list[Reply]:
 def _follow_their_text(event: Inbound, ctx: Context) -> None:
     """Before consent, a newcomer who has not chosen a language is answered in the language
     their text is clearly written in (the greeting may have guessed from nothing)."""
-    if event.kind is InputKind.TEXT and not ctx.draft.get(CHOSEN_KEY):
+    if event.kind is InputKind.TEXT and not ctx.language_chosen:
         ctx.language = first_language(event.text, event.language_hint, ctx.language)
 
 
@@ -145,7 +144,9 @@ def _language_menu(ctx: Context) -> list[Reply]:
     return [Reply("language.ask", choices=(row,))]
 
 
-COMMANDS: dict[str, Callable[[Context], list[Reply]]] = {
+Command = Callable[[Context], list[Reply]]
+# The one list of the commands people can type, in the order a command menu shows them.
+COMMANDS: dict[str, Command] = {
     "start": _start,
     "menu": _consented(_leaving(lambda ctx: [menu.main_menu()])),
     "help": _and_again(lambda ctx: [Reply("help.body")]),
@@ -165,6 +166,11 @@ def menu_commands() -> tuple[str, ...]:
     return tuple(COMMANDS)
 
 
+def commands() -> dict[str, str]:
+    """Each command people can type -> the catalog key of its description, in menu order."""
+    return {name: f"commands.{name}" for name in COMMANDS}
+
+
 def _on_command(event: Inbound, ctx: Context) -> list[Reply]:
     action = COMMANDS.get(event.command)
     if action is None:
@@ -175,27 +181,64 @@ def _on_command(event: Inbound, ctx: Context) -> list[Reply]:
 # ---- buttons that work from anywhere ----------------------------------------------------
 
 
-def _on_global_choice(event: Inbound, ctx: Context) -> list[Reply] | None:
-    choice = event.choice
-    if choice.startswith(LANGUAGE_PREFIX) and choice[len(LANGUAGE_PREFIX) :] in LANGUAGES:
-        ctx.language = choice[len(LANGUAGE_PREFIX) :]
-        ctx.draft[CHOSEN_KEY] = True
-        return [Reply("language.changed"), *ask_again(ctx)]
-    if choice == "consent:privacy":
-        return [*privacy.notice(ctx), *ask_again(ctx)]
-    if choice.startswith("menu:"):
-        return _on_menu(choice.removeprefix("menu:"), ctx)
-    if choice.startswith("mine:"):
-        submission.set_aside(ctx)
-        return mine.on_choice(event, ctx)
-    if choice == "set:language":
+ChoiceAction = Callable[[tuple[str, ...], Inbound, Context], list[Reply] | None]
+
+
+def _choose_language(args: tuple[str, ...], event: Inbound, ctx: Context) -> list[Reply] | None:
+    if len(args) != 1 or args[0] not in LANGUAGES:
+        return None
+    ctx.language = args[0]
+    ctx.language_chosen = True
+    return [Reply("language.changed"), *ask_again(ctx)]
+
+
+def _read_privacy(args: tuple[str, ...], event: Inbound, ctx: Context) -> list[Reply] | None:
+    if args != ("privacy",):
+        return None  # the other consent buttons answer the consent question
+    return [*privacy.notice(ctx), *ask_again(ctx)]
+
+
+def _menu_item(args: tuple[str, ...], event: Inbound, ctx: Context) -> list[Reply] | None:
+    return _on_menu(":".join(args), ctx)
+
+
+def _my_submissions(args: tuple[str, ...], event: Inbound, ctx: Context) -> list[Reply] | None:
+    submission.set_aside(ctx)
+    return mine.on_choice(event, ctx)
+
+
+def _setting(args: tuple[str, ...], event: Inbound, ctx: Context) -> list[Reply] | None:
+    if args == ("language",):
         return _language_menu(ctx)
-    if choice.startswith("set:"):
-        submission.set_aside(ctx)
-        return profile.on_settings_choice(event, ctx)
-    if choice.startswith("draft:"):
-        return submission.on_draft_choice(event, ctx)
-    return None
+    submission.set_aside(ctx)
+    return profile.on_settings_choice(event, ctx)
+
+
+def _kept_draft(args: tuple[str, ...], event: Inbound, ctx: Context) -> list[Reply] | None:
+    return submission.on_draft_choice(event, ctx)
+
+
+# Buttons that work from anywhere, by the prefix of their id; the rest answer the current step.
+GLOBAL_CHOICES: dict[str, ChoiceAction] = {
+    "lang": _choose_language,
+    "consent": _read_privacy,
+    "menu": _menu_item,
+    "mine": _my_submissions,
+    "set": _setting,
+    "draft": _kept_draft,
+}
+
+
+def _before_consent(choice: str) -> bool:
+    """What a newcomer may press before consenting (anything else repeats the question)."""
+    prefix, args = parse_choice(choice)
+    return (prefix == "lang" and bool(args)) or (prefix, args) == ("consent", ("privacy",))
+
+
+def _on_global_choice(event: Inbound, ctx: Context) -> list[Reply] | None:
+    prefix, args = parse_choice(event.choice)
+    action = GLOBAL_CHOICES.get(prefix)
+    return action(args, event, ctx) if action and args else None
 
 
 MENU_PAGES: dict[str, Callable[[Context], list[Reply]]] = {
@@ -232,13 +275,11 @@ def _expire(ctx: Context) -> list[Reply]:
 def _flood_guard(ctx: Context) -> list[Reply] | None:
     """Count this message in the current minute: None within the limit, one warning just
     past it, then silence until the minute is over."""
-    started, count = ctx.draft.get(FLOOD_KEY, [0.0, 0])
-    now = ctx.now.timestamp()
-    if now - float(started) > FLOOD_WINDOW.total_seconds():
-        started, count = now, 0
-    count = int(count) + 1
-    ctx.draft[FLOOD_KEY] = [started, count]
+    flood, now = ctx.flood, ctx.now.timestamp()
+    if now - flood.started > FLOOD_WINDOW.total_seconds():
+        flood.started, flood.count = now, 0
+    flood.count += 1
     limit = ctx.org.raw.limits.messages_per_minute
-    if count <= limit:
+    if flood.count <= limit:
         return None
-    return [Reply("errors.flood")] if count == limit + 1 else []
+    return [Reply("errors.flood")] if flood.count == limit + 1 else []

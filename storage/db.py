@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Engine, event, exc
 from sqlalchemy import create_engine as sa_create_engine
 from sqlalchemy.engine import URL, make_url
-from sqlmodel import Session
+from sqlmodel import Session as Session  # the unit of work callers receive
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
 POSTGRES_WORKERS = 8

@@ -18,6 +18,7 @@ from storage.models import (
     Attachment,
     AuditEntry,
     ChannelIdentity,
+    Conversation,
     Invite,
     OutboxMessage,
     Person,
@@ -25,6 +26,7 @@ from storage.models import (
     Story,
     Ticket,
     TicketMessage,
+    utcnow,
 )
 from storage.tokens import digest
 from storage.youth import SENDER
@@ -421,11 +423,11 @@ def _hidden(ticket: Ticket) -> bool:
     return ticket.anonymous or ticket.kind == Kind.CONFIDENTIAL
 
 
-def sync_staff(*, session: Session, members: list[tuple[Staff, str | None]]) -> None:
+def sync_staff(*, session: Session, members: list[tuple[Staff, dict[str, str]]]) -> None:
     """Make the staff table match config.yaml: add and update its members (with their
-    Telegram accounts), and deactivate config members that were removed from it."""
+    account on each channel), and deactivate config members that were removed from it."""
     declared = {staff.code for staff, _ in members}
-    for staff, telegram_id in members:
+    for staff, identities in members:
         row = session.get(StaffMember, staff.code) or StaffMember(
             code=staff.code, name=staff.name, source="config"
         )
@@ -436,16 +438,8 @@ def sync_staff(*, session: Session, members: list[tuple[Staff, str | None]]) -> 
             True,
         )
         row.units, row.categories = sorted(staff.units), sorted(staff.categories)
-        if telegram_id is not None:
-            known = load_dialogue(session=session, channel="telegram", external_id=telegram_id)
-            dialogue = known or create_dialogue(
-                session=session,
-                channel="telegram",
-                external_id=telegram_id,
-                chat_id=telegram_id,
-                language="vi",
-            )
-            row.person_id = dialogue.person_id
+        if identities:
+            row.person_id = _link_identities(session, identities)
         session.add(row)
         session.flush()
         if row.person_id is not None:
@@ -464,6 +458,55 @@ def sync_staff(*, session: Session, members: list[tuple[Staff, str | None]]) -> 
             session.exec(
                 update(Person).where(col(Person.id) == row.person_id).values(staff_code=None)
             )
+
+
+def _link_identities(session: Session, identities: dict[str, str]) -> int:
+    """The one person behind a member's declared accounts: the first known account's person
+    (else a new one); every other account is made theirs, so cards reach each channel."""
+    known = {
+        channel: load_dialogue(session=session, channel=channel, external_id=external_id)
+        for channel, external_id in identities.items()
+    }
+    found = next((d.person_id for d in known.values() if d is not None), None)
+    for channel, external_id in identities.items():
+        dialogue = known[channel]
+        if found is None:
+            found = create_dialogue(
+                session=session,
+                channel=channel,
+                external_id=external_id,
+                chat_id=external_id,
+                language="vi",
+            ).person_id
+        elif dialogue is None:
+            _add_identity(session, found, channel, external_id)
+        elif dialogue.person_id != found:
+            # Config is the authority on whose account this is (e.g. used before as a youth).
+            session.exec(
+                update(ChannelIdentity)
+                .where(
+                    col(ChannelIdentity.channel) == channel,
+                    col(ChannelIdentity.external_id) == external_id,
+                )
+                .values(person_id=found)
+            )
+    assert found is not None
+    return found
+
+
+def _add_identity(session: Session, person_id: int, channel: str, external_id: str) -> None:
+    """Give an existing person an account (and an empty dialogue) on one more channel."""
+    now = utcnow()
+    session.add(
+        ChannelIdentity(
+            channel=channel,
+            external_id=external_id,
+            chat_id=external_id,
+            person_id=person_id,
+            created_at=now,
+        )
+    )
+    session.add(Conversation(channel=channel, external_id=external_id, updated_at=now))
 
 
 def create_sign_in(*, session: Session, staff_code: str, expires: dt.datetime) -> str | None:

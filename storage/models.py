@@ -336,3 +336,13 @@ class WebUpload(SQLModel, table=True):
     size_bytes: int
     store_key: str = Field(max_length=64)
     created_at: dt.datetime = _created()
+
+
+class OfferedMenu(SQLModel, table=True):
+    """The numbered menu last shown in a chat of a channel without buttons: choice n of
+    `options` ([id, label] pairs) is what the number n typed there means."""
+
+    channel: str = Field(primary_key=True, max_length=20)
+    chat_id: str = Field(primary_key=True, max_length=64)
+    options: list[Any] = _json(list)
+    offered_at: dt.datetime = _created()

@@ -137,6 +137,7 @@ _DUE = (
         col(OutboxMessage.status) == "pending",
         col(OutboxMessage.next_attempt_at) <= bindparam("p_now"),
         col(OutboxMessage.chat_id).not_in(bindparam("p_skip", expanding=True)),
+        col(OutboxMessage.channel).not_in(bindparam("p_skip_channels", expanding=True)),
     )
     .order_by(col(OutboxMessage.id))
     .limit(bindparam("p_limit"))
@@ -144,10 +145,21 @@ _DUE = (
 
 
 def due_outbound(
-    *, session: Session, now: dt.datetime, skip_chats: Iterable[str], limit: int
+    *,
+    session: Session,
+    now: dt.datetime,
+    skip_chats: Iterable[str],
+    limit: int,
+    skip_channels: Iterable[str] = (),
 ) -> list[Outgoing]:
-    """Pending messages whose time has come, oldest first, leaving out busy chats."""
-    params = {"p_now": now, "p_skip": list(skip_chats), "p_limit": limit}
+    """Pending messages whose time has come, oldest first, leaving out busy chats and
+    paused channels."""
+    params = {
+        "p_now": now,
+        "p_skip": list(skip_chats),
+        "p_skip_channels": list(skip_channels),
+        "p_limit": limit,
+    }
     rows: list[Any] = list(core(session, _DUE, params))
     return [Outgoing(row[0], row[1], row[2], row[3], row[4]) for row in rows]
 

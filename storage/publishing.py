@@ -18,7 +18,7 @@ from bot.domain.publishing import (
     median_delay,
 )
 from storage.claims import claim_publication
-from storage.models import ChannelIdentity, Person, Publication, Story, Ticket
+from storage.models import Attachment, ChannelIdentity, Person, Publication, Story, Ticket
 
 
 def _view(story: Story, ticket: Ticket, author_name: str | None) -> StoryView:
@@ -123,6 +123,19 @@ class SqlPublishingRecords:
         """Which of these published stories have a photo to show."""
         stories = self._rows(col(Ticket.code).in_(codes)) if codes else []
         return {s.code for s in stories if s.shown_photo and s.state is StoryState.PUBLISHED}
+
+    def published_photo(self, code: str) -> tuple[str, str] | None:
+        """A published story's shown photo and the channel it came in on (its file source)."""
+        story = self.story(code)
+        ref = story.shown_photo if story and story.state is StoryState.PUBLISHED else None
+        if ref is None:
+            return None
+        channel = self._session.exec(
+            select(Attachment.channel)
+            .join(Ticket, col(Ticket.id) == col(Attachment.ticket_id))
+            .where(col(Ticket.code) == code, col(Attachment.file_ref) == ref)
+        ).first()
+        return (ref, channel) if channel is not None else None
 
     def published_between(self, since: dt.datetime, until: dt.datetime) -> list[StoryView]:
         """Stories and ideas published in a period, oldest first."""

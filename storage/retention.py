@@ -15,6 +15,7 @@ from sqlmodel import Session, col, select
 
 from bot.domain.lifecycle import Status
 from storage.erasure import strip_tickets
+from storage.menus import prune_offers
 from storage.models import InboxEvent, OutboxMessage, Ticket, WebMessage
 
 ENDED = (Status.CLOSED.value, Status.REJECTED.value)
@@ -51,6 +52,7 @@ def prune_deliveries(*, session: Session, before: dt.datetime) -> Pruned:
             or_(sent_before & col(OutboxMessage.message_key).is_(None), gone_before)
         )
     )
+    prune_offers(session=session, before=before)  # a menu shown that long ago is stale
     return Pruned(
         emptied=int(emptied.rowcount or 0),
         deleted=int(deleted.rowcount or 0),

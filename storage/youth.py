@@ -16,7 +16,7 @@ from bot.domain.tickets import (
     ThreadEntry,
     TicketSummary,
 )
-from storage import erasure
+from storage import erasure, menus
 from storage.models import (
     Attachment,
     AuditEntry,
@@ -277,6 +277,7 @@ class SqlYouthRecords:
                 col(Conversation.external_id) == identity.external_id,
             )
         )
+        menus.forget_chat(session=session, channel=identity.channel, chat_id=identity.chat_id)
         if identity.channel == WEB:
             _forget_web_chat(session, identity.external_id)
         session.delete(identity)

@@ -5,7 +5,7 @@ import logging
 import os
 import shutil
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -15,7 +15,7 @@ import yaml
 from sqlalchemy.engine import make_url
 from sqlmodel import SQLModel, col, select
 
-from bot.app import CauNoi, build_application
+from bot.app import CHANNELS, CauNoi, ChannelBuilder, build_application
 from bot.config import OrgConfig, load_config, parse_config
 from bot.dispatch import Handler
 from bot.settings import Settings
@@ -170,6 +170,7 @@ async def make_app(
         handler: Handler = entry.handle,
         expected_errors: int = 0,
         config: OrgConfig | None = None,
+        registry: Mapping[str, ChannelBuilder] = CHANNELS,
         **overrides: Any,
     ) -> CauNoi:
         values: dict[str, Any] = {
@@ -181,7 +182,9 @@ async def make_app(
             **overrides,
         }
         organisation = config or org_config
-        app = build_application(Settings(**values), organisation, clock=clock, handler=handler)
+        app = build_application(
+            Settings(**values), organisation, clock=clock, handler=handler, registry=registry
+        )
         recorder = ErrorRecorder(expected_errors)
         logging.getLogger(INTAKE_LOGGER).addHandler(recorder)
         await app.start(serve_http=serve_http)

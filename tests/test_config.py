@@ -44,7 +44,10 @@ def test_province_can_be_given_by_code() -> None:
         (lambda d: d["categories"].update(idea=[]), "categories.idea"),
         (lambda d: d.update(colour="blue"), "colour: Extra inputs are not permitted"),
         (lambda d: d["schedule"].update(daily_good_news="25:99"), "schedule.daily_good_news"),
-        (lambda d: d["routing"]["rules"][0].pop("staff"), "a route needs group_chat_id or staff"),
+        (
+            lambda d: d["routing"]["rules"][0].pop("staff"),
+            "a route needs groups, group_chat_id or staff",
+        ),
         (
             lambda d: d.update(retention={"delivery_days": 1}),
             "retention.delivery_days: Value error, keep deliveries 2 to 365 days",

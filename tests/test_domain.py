@@ -4,7 +4,7 @@ import unicodedata
 
 import pytest
 
-from bot.channels.base import split_text
+from bot.channels.render import split_text
 from bot.domain.i18n import LANGUAGES, catalog, placeholders, render, supported
 from bot.domain.language import detect_language
 from bot.domain.messages import Choice, Rendered, Reply

@@ -94,7 +94,7 @@ ROUTES = Routes(
             kinds=frozenset({"complaint"}),
             categories=frozenset({"food"}),
             units=frozenset({"1"}),
-            group_chat_id=-1,
+            groups=(("telegram", "-1"),),
         ),
         Rule("all stories", kinds=frozenset({"story"}), staff=("editor",)),
     ],

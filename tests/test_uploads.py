@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import command
 
 from bot.app import CauNoi
-from bot.channels.web.chat import upload_refusal
+from bot.channels.web.files import upload_refusal
 from bot.domain.i18n import text
 from handlers import entry  # noqa: F401  (registers every flow's steps)
 from handlers.profile import ONBOARDING

@@ -10,7 +10,7 @@ from urllib.parse import quote
 import httpx
 
 from bot.app import CauNoi
-from bot.channels.web.chat import CSRF_HEADER
+from bot.channels.web.guard import CSRF_HEADER
 from storage import web as records
 
 CSRF = re.compile(r'data-csrf="([^"]+)"')

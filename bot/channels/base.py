@@ -169,19 +169,3 @@ def at_edge(event: Inbound) -> Inbound:
     if command is None:
         return replace(cleaned, kind=InputKind.TEXT, command="", args=())
     return replace(cleaned, kind=InputKind.COMMAND, command=command[0], args=command[1])
-
-
-def split_text(text: str, limit: int) -> list[str]:
-    """Cut a long text into pieces of at most `limit` characters, at line or word breaks."""
-    pieces: list[str] = []
-    rest = text
-    while len(rest) > limit:
-        cut = rest.rfind("\n", 0, limit)
-        if cut <= 0:
-            cut = rest.rfind(" ", 0, limit)
-        if cut <= 0:
-            cut = limit
-        pieces.append(rest[:cut].rstrip())
-        rest = rest[cut:].lstrip()
-    pieces.append(rest)
-    return pieces

@@ -18,16 +18,6 @@ os.environ.setdefault("PTB_TIMEDELTA", "1")
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
-from telegram import (
-    Bot,
-    BotCommand,
-    InlineKeyboardButton,
-    InlineKeyboardMarkup,
-    InputFile,
-    InputMediaPhoto,
-    Message,
-    Update,
-)
 from telegram.error import (
     BadRequest,
     Forbidden,
@@ -50,9 +40,9 @@ from bot.channels.base import (
     RecipientGone,
     TemporaryFailure,
     at_edge,
-    split_text,
 )
 from bot.channels.kit import ChannelKit
+from bot.channels.render import split_text
 from bot.domain.i18n import LANGUAGES, text
 from bot.domain.messages import (
     UPLOAD_PREFIX,
@@ -64,6 +54,16 @@ from bot.domain.messages import (
 )
 from bot.web import json_object, read_at_most
 from storage.inbox import record_failed_inbound
+from telegram import (
+    Bot,
+    BotCommand,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    InputFile,
+    InputMediaPhoto,
+    Message,
+    Update,
+)
 
 if TYPE_CHECKING:
     from telegram._utils.types import ODVInput
@@ -223,7 +223,7 @@ class TelegramSender:
             return await self._send_photos(chat_id, photos, message, keyboard)
         document = message.document
         caption_fits = document is not None and len(message.text) <= MAX_CAPTION
-        pieces = [] if caption_fits else split_text(message.text, MAX_TEXT)
+        pieces = [] if caption_fits else split_text(message.text, self.capabilities.max_text)
         sent: Message | None = None
         for index, piece in enumerate(pieces):
             last = index == len(pieces) - 1 and document is None
@@ -305,7 +305,7 @@ class TelegramSender:
             album = [InputMediaPhoto(photo) for _, photo in photos]
             self._remember(refs, await self._bot.send_media_group(chat_id, album))
         sent_text: Message | None = None
-        pieces = split_text(message.text, MAX_TEXT)
+        pieces = split_text(message.text, self.capabilities.max_text)
         for index, piece in enumerate(pieces):
             last = index == len(pieces) - 1
             sent_text = await self._bot.send_message(

@@ -5,19 +5,22 @@ from dataclasses import dataclass
 
 from bot.domain.kinds import Kind
 
+# A chat on one channel: (channel name, chat id there).
+Chat = tuple[str, str]
+
 
 @dataclass(frozen=True)
 class Rule:
-    """Submissions of these kinds, categories and units go to a group and/or named staff.
+    """Submissions of these kinds, categories and units go to groups and/or named staff.
 
-    An empty set matches anything.
+    An empty set matches anything; each group is a chat on its own channel.
     """
 
     name: str
     kinds: frozenset[str] = frozenset()
     categories: frozenset[str] = frozenset()
     units: frozenset[str] = frozenset()
-    group_chat_id: int | None = None
+    groups: tuple[Chat, ...] = ()
     staff: tuple[str, ...] = ()
 
 

@@ -29,7 +29,8 @@ class WebChannel:
 
     def __init__(self, kit: ChannelKit) -> None:
         self.waiters = Waiters()
-        self.sender = WebSender(kit.db, self.waiters, kit.clock)
+        buttons = kit.config.raw.channels.web.buttons
+        self.sender = WebSender(kit.db, self.waiters, kit.clock, buttons=buttons)
         self.files: FileSource | None = kit.uploads.source()
         self.concurrency = CONCURRENCY
         self.chat = WebChat(

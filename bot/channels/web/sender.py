@@ -50,15 +50,25 @@ class Waiters:
         self._events.clear()
 
 
+def web_capabilities(*, buttons: bool) -> Capabilities:
+    """What the page can show: buttons unless channels.web.buttons turns them off."""
+    return Capabilities(buttons=buttons, edits=True, max_text=MAX_TEXT)
+
+
 class WebSender:
     """Delivers rendered messages into web chats."""
 
     name = CHANNEL
-    capabilities = Capabilities(buttons=True, edits=True, max_text=MAX_TEXT)
 
     def __init__(
-        self, db: Database, waiters: Waiters, clock: Callable[[], dt.datetime] = utcnow
+        self,
+        db: Database,
+        waiters: Waiters,
+        clock: Callable[[], dt.datetime] = utcnow,
+        *,
+        buttons: bool = True,
     ) -> None:
+        self.capabilities = web_capabilities(buttons=buttons)
         self._db = db
         self._waiters = waiters
         self._clock = clock
