@@ -93,15 +93,17 @@ class Dispatcher:
         self._metrics.updates.labels(channel, "skipped").inc()
 
     def _handle(self, session: Session, event: Inbound) -> bool:
-        inbox_id = inbox.claim_inbound(
-            session=session, channel=event.channel, event_id=event.event_id
+        claimed = dialogues.claim_with_dialogue(
+            session=session,
+            channel=event.channel,
+            event_id=event.event_id,
+            external_id=event.user_id,
         )
-        if inbox_id is None:
+        if claimed is None:
             return False
+        inbox_id, known = claimed
         event = self._as_choice(session, event)
-        before = dialogues.load_dialogue(
-            session=session, channel=event.channel, external_id=event.user_id
-        ) or dialogues.create_dialogue(
+        before = known or dialogues.create_dialogue(
             session=session,
             channel=event.channel,
             external_id=event.user_id,

@@ -6,19 +6,23 @@ most one thread hop, not one per statement as with an asyncio driver.
 """
 
 import asyncio
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, event, exc
 from sqlalchemy import create_engine as sa_create_engine
 from sqlalchemy.engine import URL, make_url
 from sqlmodel import Session as Session  # the unit of work callers receive
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
 POSTGRES_WORKERS = 8
+# A pooled connection idle this long is pinged before use (it may have died with a restarted
+# server); one used more recently is trusted, and a unit of work it fails is run once more.
+IDLE_PING_SECONDS = 5.0
 T = TypeVar("T")
 
 
@@ -60,7 +64,27 @@ def install_sqlite_pragmas(engine: Engine) -> None:
     event.listen(engine, "connect", _sqlite_pragmas)
 
 
-def create_engine(url: str | URL) -> Engine:
+def install_idle_ping(engine: Engine, idle_seconds: float) -> None:
+    """Ping a pooled connection at checkout only if it sat idle for idle_seconds: unlike
+    pool_pre_ping, a busy pool then pays no extra round trip per unit of work."""
+
+    def checked_in(_dbapi_connection: Any, record: Any) -> None:
+        record.info["checked_in"] = time.monotonic()
+
+    def checked_out(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get("checked_in")
+        if since is None or time.monotonic() - since < idle_seconds:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as error:
+            raise exc.DisconnectionError() from error  # the pool connects afresh
+
+    event.listen(engine, "checkin", checked_in)
+    event.listen(engine, "checkout", checked_out)
+
+
+def create_engine(url: str | URL, *, idle_ping_seconds: float = IDLE_PING_SECONDS) -> Engine:
     """Create the engine for this DATABASE_URL."""
     ensure_sqlite_folder(url)
     target = sync_url(url)
@@ -68,14 +92,16 @@ def create_engine(url: str | URL) -> Engine:
         engine = sa_create_engine(target, pool_size=1, max_overflow=0)
         install_sqlite_pragmas(engine)
         return engine
-    return sa_create_engine(target, pool_size=POSTGRES_WORKERS, max_overflow=0, pool_pre_ping=True)
+    engine = sa_create_engine(target, pool_size=POSTGRES_WORKERS, max_overflow=0)
+    install_idle_ping(engine, idle_ping_seconds)
+    return engine
 
 
 class Database:
     """The engine and the way units of work are run; one per process."""
 
-    def __init__(self, url: str | URL) -> None:
-        self.engine = create_engine(url)
+    def __init__(self, url: str | URL, *, idle_ping_seconds: float = IDLE_PING_SECONDS) -> None:
+        self.engine = create_engine(url, idle_ping_seconds=idle_ping_seconds)
         self._executor: ThreadPoolExecutor | None = None
         if self.engine.dialect.name != "sqlite":
             self._executor = ThreadPoolExecutor(POSTGRES_WORKERS, thread_name_prefix="db")
@@ -93,6 +119,14 @@ class Database:
         return await loop.run_in_executor(self._executor, self._in_transaction, work)
 
     def _in_transaction(self, work: Callable[[Session], T]) -> T:
+        try:
+            with self.session() as session:
+                return work(session)
+        except exc.DBAPIError as error:
+            if not error.connection_invalidated:
+                raise
+        # The connection was dead (a restarted server): nothing was committed, so run the work
+        # again on a fresh one; the pool has already dropped the connections it held then.
         with self.session() as session:
             return work(session)
 

@@ -9,19 +9,22 @@ from sqlalchemy import (
     and_,
     bindparam,
     insert,
+    true,
     update,
 )
 from sqlalchemy import select as sa_select
+from sqlalchemy import text as sql_text
 from sqlmodel import Session, col
 
 from bot.domain.people import Profile
+from storage.inbox import CLAIM, claim_inbound
 from storage.models import (
     ChannelIdentity,
     Conversation,
     Person,
     utcnow,
 )
-from storage.sql import core
+from storage.sql import core, on_postgres
 
 # Hot path: statements are built once with bind parameters, and rows come back as plain
 # tuples, because rebuilding statements and ORM objects per message was most of its cost.
@@ -104,8 +107,10 @@ def load_dialogue(*, session: Session, channel: str, external_id: str) -> Dialog
     """The person behind a channel account with their dialogue state, if we know them."""
     params = {"p_channel": channel, "p_external": external_id}
     row: Any = core(session, _LOAD_DIALOGUE, params).first()
-    if row is None:
-        return None
+    return None if row is None else _dialogue(row)
+
+
+def _dialogue(row: Any) -> Dialogue:
     (person_id, conversation_id, language, stopped_at, flow, step, draft, updated_at) = row[:8]
     unit_code, consent_at, extra, always_anonymous, subscriptions, banned, staff_code = row[8:]
     profile = Profile(
@@ -131,8 +136,55 @@ def load_dialogue(*, session: Session, channel: str, external_id: str) -> Dialog
     )
 
 
+# On PostgreSQL the claim and the load are one round trip: UPDATE … RETURNING as a CTE.
+_CLAIMED = CLAIM.cte("claimed")
+_KNOWN = _LOAD_DIALOGUE.subquery("known")
+_CLAIM_AND_LOAD = sa_select(_CLAIMED.c.id, *_KNOWN.c).select_from(
+    _CLAIMED.outerjoin(_KNOWN, true())
+)
+
+
+def claim_with_dialogue(
+    *, session: Session, channel: str, event_id: str, external_id: str
+) -> tuple[int, Dialogue | None] | None:
+    """Claim a pending event and load its sender's dialogue (None if not known yet), in the
+    caller's transaction; None when the event was handled already."""
+    if not on_postgres(session):  # sqlite3 has no DML in CTEs; two local statements are cheap
+        inbox_id = claim_inbound(session=session, channel=channel, event_id=event_id)
+        if inbox_id is None:
+            return None
+        return inbox_id, load_dialogue(session=session, channel=channel, external_id=external_id)
+    params = {"p_channel": channel, "p_event": event_id, "p_external": external_id}
+    row: Any = core(session, _CLAIM_AND_LOAD, params | {"p_now": utcnow()}).first()
+    if row is None:
+        return None
+    return row[0], (None if row[1] is None else _dialogue(row[1:]))
+
+
 _NEW_PERSON = insert(Person).returning(col(Person.id))
 _NEW_CONVERSATION = insert(Conversation).returning(col(Conversation.id))
+
+
+# The three inserts as one statement (data-modifying CTEs); foreign keys are checked at its end.
+_NEW_DIALOGUE_PG = sql_text(
+    """
+    WITH new_person AS (
+        INSERT INTO person
+            (language, roles, subscriptions, profile, banned, always_anonymous, created_at)
+        VALUES (:p_language, '[]', '[]', '{}', false, false, :p_now)
+        RETURNING id
+    ), new_identity AS (
+        INSERT INTO channelidentity
+            (channel, external_id, chat_id, person_id, reachable, created_at)
+        SELECT :p_channel, :p_external, :p_chat, id, true, :p_now FROM new_person
+    ), new_conversation AS (
+        INSERT INTO conversation (channel, external_id, draft, updated_at)
+        VALUES (:p_channel, :p_external, '{}', :p_now)
+        RETURNING id
+    )
+    SELECT new_person.id, new_conversation.id FROM new_person, new_conversation
+    """
+)
 
 
 def create_dialogue(
@@ -140,18 +192,30 @@ def create_dialogue(
 ) -> Dialogue:
     """Register a new person with their first channel account and an empty dialogue."""
     now = utcnow()
-    person: dict[str, Any] = {"language": language, "roles": [], "subscriptions": []}
-    person |= {"profile": {}, "banned": False, "always_anonymous": False, "created_at": now}
-    person_id: int = core(session, _NEW_PERSON, person).scalar_one()
-    identity: dict[str, Any] = {"channel": channel, "external_id": external_id}
-    identity |= {"chat_id": chat_id, "person_id": person_id, "reachable": True, "created_at": now}
-    core(session, insert(ChannelIdentity), identity)
-    conversation: dict[str, Any] = {"channel": channel, "external_id": external_id}
-    conversation |= {"draft": {}, "updated_at": now}
-    conversation_id: int = core(session, _NEW_CONVERSATION, conversation).scalar_one()
+    params: dict[str, Any] = {"p_channel": channel, "p_external": external_id, "p_chat": chat_id}
+    params |= {"p_language": language, "p_now": now}
+    if on_postgres(session):
+        row: Any = core(session, _NEW_DIALOGUE_PG, params).one()
+        person_id, conversation_id = row
+    else:
+        person_id, conversation_id = _insert_dialogue(session, params)
     return Dialogue(
         person_id, conversation_id, language, None, None, None, {}, Profile(), now, True
     )
+
+
+def _insert_dialogue(session: Session, params: dict[str, Any]) -> tuple[int, int]:
+    now, channel, external_id = params["p_now"], params["p_channel"], params["p_external"]
+    person: dict[str, Any] = {"language": params["p_language"], "roles": [], "subscriptions": []}
+    person |= {"profile": {}, "banned": False, "always_anonymous": False, "created_at": now}
+    person_id: int = core(session, _NEW_PERSON, person).scalar_one()
+    identity: dict[str, Any] = {"channel": channel, "external_id": external_id}
+    identity |= {"chat_id": params["p_chat"], "person_id": person_id, "reachable": True}
+    core(session, insert(ChannelIdentity), identity | {"created_at": now})
+    conversation: dict[str, Any] = {"channel": channel, "external_id": external_id}
+    conversation |= {"draft": {}, "updated_at": now}
+    conversation_id: int = core(session, _NEW_CONVERSATION, conversation).scalar_one()
+    return person_id, conversation_id
 
 
 def save_dialogue(

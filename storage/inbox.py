@@ -52,7 +52,7 @@ def record_inbound_many(
     return set(core(session, statement, rows).scalars())
 
 
-_CLAIM = (
+CLAIM = (
     update(InboxEvent)
     .where(
         col(InboxEvent.channel) == bindparam("p_channel"),
@@ -68,7 +68,7 @@ _CLAIM = (
 def claim_inbound(*, session: Session, channel: str, event_id: str) -> int | None:
     """Mark a pending event done inside the caller's transaction; None if already handled."""
     params = {"p_channel": channel, "p_event": event_id, "p_now": utcnow()}
-    found: int | None = core(session, _CLAIM, params).scalar_one_or_none()
+    found: int | None = core(session, CLAIM, params).scalar_one_or_none()
     return found
 
 

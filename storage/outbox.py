@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
+    JSON,
     bindparam,
     delete,
     func,
@@ -13,21 +14,40 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy import select as sa_select
+from sqlalchemy import text as sql_text
 from sqlmodel import Session, col, select
 
 from storage.models import (
     ChannelIdentity,
     OutboxMessage,
     Person,
+    UTCDateTime,
     utcnow,
 )
-from storage.sql import core
+from storage.sql import core, on_postgres
 
 _HELD_UNTIL = sa_select(func.max(col(OutboxMessage.next_attempt_at))).where(
     col(OutboxMessage.channel) == bindparam("p_channel"),
     col(OutboxMessage.chat_id) == bindparam("p_chat"),
     col(OutboxMessage.status) == "pending",
 )
+
+
+# The same on PostgreSQL in one statement: each row is due when the chat's latest held
+# message is (GREATEST ignores the NULL of a chat that holds none).
+_ENQUEUE_PG = sql_text(
+    """
+    INSERT INTO outboxmessage (channel, chat_id, payload, status, attempts, source_event_id,
+                               created_at, next_attempt_at, message_key)
+    SELECT CAST(:p_channel AS VARCHAR), CAST(:p_chat AS VARCHAR), CAST(:p_payload AS JSON),
+           'pending', 0, CAST(:p_source AS INTEGER), CAST(:p_now AS TIMESTAMPTZ),
+           GREATEST(CAST(:p_now AS TIMESTAMPTZ), (
+               SELECT max(next_attempt_at) FROM outboxmessage
+               WHERE channel = CAST(:p_channel AS VARCHAR) AND chat_id = CAST(:p_chat AS VARCHAR)
+                 AND status = 'pending')),
+           CAST(:p_key AS VARCHAR)
+    """
+).bindparams(bindparam("p_payload", type_=JSON), bindparam("p_now", type_=UTCDateTime()))
 
 
 def enqueue_outbound(
@@ -44,6 +64,14 @@ def enqueue_outbound(
     if not payloads:
         return
     now = now or utcnow()
+    if on_postgres(session):
+        rows = [
+            {"p_channel": channel, "p_chat": chat_id, "p_payload": payload}
+            | {"p_source": source_event_id, "p_now": now, "p_key": payload.get("key")}
+            for payload in payloads
+        ]
+        core(session, _ENQUEUE_PG, rows)  # psycopg pipelines the rows: one round trip
+        return
     # A message of this chat waiting for a retry holds back what comes after it.
     params = {"p_channel": channel, "p_chat": chat_id}
     held: dt.datetime | None = core(session, _HELD_UNTIL, params).scalar_one_or_none()

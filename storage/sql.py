@@ -21,4 +21,9 @@ def core(session: Session, statement: Executable, params: Any = None) -> CursorR
 
 def upsert_insert(session: Session) -> Any:
     """The dialect's INSERT that supports ON CONFLICT (PostgreSQL's or SQLite's)."""
-    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    return pg_insert if on_postgres(session) else sqlite_insert
+
+
+def on_postgres(session: Session) -> bool:
+    """Whether the session talks to PostgreSQL (some statements fold round trips there)."""
+    return session.get_bind().dialect.name == "postgresql"
