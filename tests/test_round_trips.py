@@ -16,6 +16,7 @@ from bot.metrics import Metrics
 from handlers import entry
 from storage.db import Database
 from storage.models import OutboxMessage, utcnow
+from storage.records import sql_records
 
 
 class RoundTrips:
@@ -65,6 +66,7 @@ def _dispatcher(db: Database, config: OrgConfig) -> Dispatcher:
         metrics=Metrics(),
         on_outbox=lambda: None,
         clock=utcnow,
+        records=sql_records,
     )
 
 
