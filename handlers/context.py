@@ -11,10 +11,12 @@ from bot.domain.desk import DeskRecords
 from bot.domain.people import Profile
 from bot.domain.publishing import PublishingRecords
 from bot.domain.tickets import YouthRecords
+from handlers.drafts import SubmissionDraft
 
 # Top-level keys of the stored dialogue JSON that hold the dialogue's own state, not a draft.
 FLOOD_KEY = "_flood"
 CHOSEN_KEY = "_language_chosen"
+SUBMISSION_KEY = "submission"  # the unsent submission's draft
 
 
 @dataclass
@@ -55,6 +57,7 @@ class Context:
     # Read out of `draft` on load and written back by `stored_draft`, not drafts themselves.
     flood: FloodCount = field(default_factory=FloodCount)
     language_chosen: bool = False  # their texts no longer switch the language
+    submission: SubmissionDraft | None = None  # typed, from `draft`'s "submission"
 
     def __post_init__(self) -> None:
         self.draft = dict(self.draft)
@@ -62,6 +65,9 @@ class Context:
             started, count = self.draft.pop(FLOOD_KEY)
             self.flood = FloodCount(float(started), int(count))
         self.language_chosen = bool(self.draft.pop(CHOSEN_KEY, False)) or self.language_chosen
+        stored = self.draft.pop(SUBMISSION_KEY, None)
+        if stored:
+            self.submission = SubmissionDraft.from_stored(stored)
 
     def stored_draft(self) -> dict[str, Any]:
         """The drafts and the dialogue's own state, as the stored JSON holds them."""
@@ -70,12 +76,15 @@ class Context:
             own[FLOOD_KEY] = [self.flood.started, self.flood.count]
         if self.language_chosen:
             own[CHOSEN_KEY] = True
+        if self.submission is not None:
+            own[SUBMISSION_KEY] = self.submission.stored()
         return {**self.draft, **own}
 
     def forget_dialogue(self) -> None:
         """Drop every draft and the dialogue's own state (the person's data is erased)."""
         self.reset_dialogue()
         self.draft = {}
+        self.submission = None
         self.flood = FloodCount()
         self.language_chosen = False
 

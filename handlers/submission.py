@@ -1,8 +1,7 @@
 """The five kinds of submission: category, text, attachments, privacy, preview, send."""
 
 import datetime as dt
-from dataclasses import asdict, replace
-from typing import Any
+from dataclasses import replace
 
 from bot.domain.clock import show_date
 from bot.domain.i18n import text
@@ -12,29 +11,29 @@ from bot.domain.sla import due_at
 from bot.domain.tickets import AttachmentRef, Submission, sequence_name, ticket_code
 from handlers import cards, flows, menu, publishing
 from handlers.context import Context
+from handlers.drafts import SubmissionDraft
 from handlers.flows import Accept, Flow, Outcome, Step, advance, end, jump, stay
 from handlers.steps import label, rows, text_of
 
 FLOW = "submit"
-DRAFT = "submission"
 NEXT_KIND = "next_kind"
 ANONYMITY_KINDS = (Kind.COMPLAINT, Kind.QUESTION)
 PUBLISHING_KINDS = (Kind.STORY, Kind.IDEA)
 PUBLISH_CHOICES = ("named", "anonymous", "no")
 
 
-def _draft(ctx: Context) -> dict[str, Any]:
-    draft: dict[str, Any] = ctx.draft.setdefault(DRAFT, {})
-    return draft
+def _draft(ctx: Context) -> SubmissionDraft:
+    assert ctx.submission is not None, "a submission step runs only with a draft"
+    return ctx.submission
 
 
 def _kind(ctx: Context) -> Kind:
-    return Kind(_draft(ctx)["kind"])
+    return _draft(ctx).kind
 
 
 def has_draft(ctx: Context) -> bool:
     """Whether an unsent submission is kept."""
-    return bool(ctx.draft.get(DRAFT))
+    return ctx.submission is not None
 
 
 def start(ctx: Context, kind: Kind) -> list[Reply]:
@@ -42,7 +41,7 @@ def start(ctx: Context, kind: Kind) -> list[Reply]:
     if has_draft(ctx):
         ctx.draft[NEXT_KIND] = kind
         return [_draft_offer(ctx, "draft.exists")]
-    ctx.draft[DRAFT] = {"kind": kind, "attachments": []}
+    ctx.submission = SubmissionDraft(kind)
     intro = [Reply("submit.confidential_notice", {"who": _inspection_names(ctx)})]
     return [*(intro if kind is Kind.CONFIDENTIAL else []), *flows.start(ctx, SUBMISSION)]
 
@@ -50,7 +49,7 @@ def start(ctx: Context, kind: Kind) -> list[Reply]:
 def set_aside(ctx: Context) -> None:
     """Leave any dialogue; a submission's draft is kept, with its step, to resume later."""
     if ctx.flow == FLOW:
-        _draft(ctx)["step"] = ctx.step
+        _draft(ctx).step = ctx.step
     ctx.reset_dialogue()
 
 
@@ -66,9 +65,9 @@ def on_draft_choice(event: Inbound, ctx: Context) -> list[Reply] | None:
         return None
     next_kind = ctx.draft.pop(NEXT_KIND, None)
     if event.choice == "draft:resume":
-        return flows.enter(ctx, SUBMISSION, _draft(ctx).get("step") or "category")
+        return flows.enter(ctx, SUBMISSION, _draft(ctx).step or "category")
     if event.choice == "draft:discard":
-        ctx.draft.pop(DRAFT, None)
+        ctx.submission = None
         ctx.reset_dialogue()
         if next_kind in set(Kind):
             return [Reply("draft.discarded"), *start(ctx, Kind(next_kind))]
@@ -78,8 +77,8 @@ def on_draft_choice(event: Inbound, ctx: Context) -> list[Reply] | None:
 
 def _draft_offer(ctx: Context, key: str) -> Reply:
     draft = _draft(ctx)
-    preview = " ".join(str(draft.get("text") or "").split())[:60]
-    values = {"kind": text(f"kinds.{draft['kind']}", ctx.language), "text": preview or "…"}
+    preview = " ".join((draft.text or "").split())[:60]
+    values = {"kind": text(f"kinds.{draft.kind}", ctx.language), "text": preview or "…"}
     choices = (
         (Choice("draft:resume", "draft.resume"),),
         (Choice("draft:discard", "draft.discard"),),
@@ -110,7 +109,7 @@ def _take_category(event: Inbound, ctx: Context) -> Outcome | None:
     code = event.choice.removeprefix("cat:")
     if ctx.org.category(_kind(ctx), code) is None:
         return None
-    _draft(ctx)["category"] = code
+    _draft(ctx).category = code
     return advance()
 
 
@@ -137,7 +136,7 @@ def _take_text(event: Inbound, ctx: Context) -> Outcome | None:
     problem = _check_length(typed, ctx)
     if problem is not None:
         return stay(*replies, problem)
-    _draft(ctx)["text"] = typed
+    _draft(ctx).text = typed
     return advance(*replies)
 
 
@@ -163,7 +162,7 @@ def _ask_attachments(ctx: Context) -> list[Reply]:
     values = {
         "max": str(limits.attachments_per_submission),
         "mb": str(limits.attachment_max_mb),
-        "count": str(len(_draft(ctx)["attachments"])),
+        "count": str(len(_draft(ctx).attachments)),
     }
     return [Reply("submit.attachments_ask", values, choices=_done_button())]
 
@@ -194,7 +193,7 @@ def attachment_of(event: Inbound, ctx: Context) -> AttachmentRef | Reply | None:
 def _attach(event: Inbound, ctx: Context) -> list[Reply]:
     """Keep one file or location on the draft, within the limits."""
     limits = ctx.org.raw.limits
-    attachments: list[dict[str, Any]] = _draft(ctx)["attachments"]
+    attachments = _draft(ctx).attachments
     if len(attachments) >= limits.attachments_per_submission:
         values = {"max": str(limits.attachments_per_submission)}
         return [Reply("submit.attachments_full", values, choices=_done_button())]
@@ -202,7 +201,7 @@ def _attach(event: Inbound, ctx: Context) -> list[Reply]:
     if isinstance(found, Reply):
         return [replace(found, choices=_done_button())]
     if found is not None:
-        attachments.append(asdict(found))
+        attachments.append(found)
     values = {"count": str(len(attachments)), "max": str(limits.attachments_per_submission)}
     return [Reply("submit.attachment_added", values, choices=_done_button())]
 
@@ -222,9 +221,9 @@ def _ask_privacy(ctx: Context) -> list[Reply]:
 def _take_privacy(event: Inbound, ctx: Context) -> Outcome | None:
     draft = _draft(ctx)
     if event.choice in ("anon:yes", "anon:no") and _kind(ctx) in ANONYMITY_KINDS:
-        draft["anonymous"] = event.choice == "anon:yes"
+        draft.anonymous = event.choice == "anon:yes"
     elif event.choice.removeprefix("pub:") in PUBLISH_CHOICES and _kind(ctx) in PUBLISHING_KINDS:
-        draft["publish"] = event.choice.removeprefix("pub:")
+        draft.publish = event.choice.removeprefix("pub:")
     else:
         return None
     return advance()
@@ -235,7 +234,7 @@ def _privacy_settled(ctx: Context) -> bool:
     draft then records, as if they had answered)."""
     kind = _kind(ctx)
     if kind in ANONYMITY_KINDS and ctx.profile.always_anonymous:
-        _draft(ctx)["anonymous"] = True
+        _draft(ctx).anonymous = True
         return True
     return kind not in ANONYMITY_KINDS and kind not in PUBLISHING_KINDS
 
@@ -248,21 +247,21 @@ def _privacy_line(ctx: Context) -> str:
     if kind is Kind.CONFIDENTIAL:
         return text("submit.line_confidential", language, who=_inspection_names(ctx))
     if kind in PUBLISHING_KINDS:
-        return text(f"submit.publish_{draft.get('publish', 'no')}", language)
-    return text("submit.anonymous" if draft.get("anonymous") else "submit.with_name", language)
+        return text(f"submit.publish_{draft.publish or 'no'}", language)
+    return text("submit.anonymous" if draft.anonymous else "submit.with_name", language)
 
 
 def _ask_preview(ctx: Context) -> list[Reply]:
     draft, kind = _draft(ctx), _kind(ctx)
-    category = ctx.org.category(kind, draft["category"])
+    category = ctx.org.category(kind, draft.category or "")
     unit = ctx.org.unit(ctx.profile.unit_code or "")
     values = {
         "kind": text(f"kinds.{kind}", ctx.language),
         "category": getattr(category, ctx.language) if category else "",
         "unit": unit.name if unit else text("common.not_set", ctx.language),
-        "attachments": str(len(draft["attachments"])),
+        "attachments": str(len(draft.attachments)),
         "privacy": _privacy_line(ctx),
-        "text": draft["text"],
+        "text": draft.text or "",
     }
     choices = (
         (Choice("preview:send", "submit.send"),),
@@ -288,7 +287,7 @@ def _take_preview(event: Inbound, ctx: Context) -> Outcome | None:
         return end(*cancel(ctx))
     what = event.choice.removeprefix("edit:")
     if event.choice.startswith("edit:") and what in ("text", "category", "attachments", "privacy"):
-        _draft(ctx)["editing"] = True
+        _draft(ctx).editing = True
         return jump(what)
     if event.kind is InputKind.TEXT and event.text.strip():
         return stay(Reply("submit.preview_hint"))
@@ -297,7 +296,7 @@ def _take_preview(event: Inbound, ctx: Context) -> Outcome | None:
 
 def _editing(ctx: Context) -> bool:
     """Whether the person came from the preview to change one answer."""
-    return bool(_draft(ctx).get("editing"))
+    return _draft(ctx).editing
 
 
 def _send(event: Inbound, ctx: Context) -> list[Reply]:
@@ -307,7 +306,7 @@ def _send(event: Inbound, ctx: Context) -> list[Reply]:
         return [Reply("submit.limit_reached", {"max": str(limits.submissions_per_day)})]
     submission = _submission(event, ctx)
     ctx.records.submit(submission, now=ctx.now)
-    ctx.draft.pop(DRAFT, None)
+    ctx.submission = None
     ctx.reset_dialogue()
     receipt = Reply(
         f"submit.received.{submission.kind}",
@@ -338,12 +337,12 @@ def _submission(event: Inbound, ctx: Context) -> Submission:
     return Submission(
         code=ticket_code(sequence, ctx.records.next_number(sequence)),
         kind=kind,
-        category=draft["category"],
+        category=draft.category or "",
         unit_code=ctx.profile.unit_code,
-        text=draft["text"],
-        attachments=tuple(AttachmentRef(**item) for item in draft["attachments"]),
-        anonymous=bool(draft.get("anonymous")) or kind is Kind.CONFIDENTIAL,
-        publish=draft.get("publish"),
+        text=draft.text or "",
+        attachments=tuple(draft.attachments),
+        anonymous=bool(draft.anonymous) or kind is Kind.CONFIDENTIAL,
+        publish=draft.publish,
         language=ctx.language,
         display_name=event.display_name,
         due_at=due_at(ctx.now, sla.working_days[kind], set(sla.holidays), ctx.zone),

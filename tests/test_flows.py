@@ -13,9 +13,10 @@ from bot.domain.i18n import LANGUAGES, text
 from bot.domain.kinds import Kind
 from bot.domain.messages import Inbound, InputKind, Media, Reply
 from bot.domain.publishing import PublishingRecords
-from bot.domain.tickets import StaffCopy, YouthRecords
+from bot.domain.tickets import AttachmentRef, StaffCopy, YouthRecords
 from handlers import flows, profile, steps, youth
 from handlers.context import Context
+from handlers.drafts import SubmissionDraft
 from handlers.flows import Accept, Flow, Outcome, Step, advance, stay
 
 NOW = dt.datetime(2026, 12, 2, 9, 0, tzinfo=dt.UTC)
@@ -302,13 +303,20 @@ def test_a_complaint_asks_category_text_files_privacy_then_previews(org_config: 
     assert _youth(ctx, _press("att:done")) == ["submit.anonymity_ask"]
     assert _youth(ctx, _press("pub:named")) == ["errors.stale_choice", "submit.anonymity_ask"]
     assert _youth(ctx, _press("anon:yes")) == ["submit.preview"]
-    assert ctx.draft["submission"] == {
+    assert ctx.submission == SubmissionDraft(
+        Kind.COMPLAINT,
+        category="environment",
+        text=LONG_ENOUGH,
+        attachments=[AttachmentRef("photo", "f1", 10)],
+        anonymous=True,
+    )
+    assert ctx.stored_draft()["submission"] == {
         "kind": "complaint",
         "category": "environment",
         "text": LONG_ENOUGH,
         "attachments": [{"media_kind": "photo", "file_ref": "f1", "size_bytes": 10}],
         "anonymous": True,
-    }
+    }, "stored in the shape earlier versions wrote"
     assert _youth(ctx, _event(text="send it")) == ["submit.preview_hint"]
 
 
@@ -335,7 +343,7 @@ def test_the_privacy_question_is_skipped_when_it_is_settled(
     _youth(ctx, _press(f"cat:{org_config.raw.categories[Kind(kind)][0].code}"))
     _youth(ctx, _event(text=LONG_ENOUGH))
     assert _youth(ctx, _press("att:done")) == ["submit.preview"]
-    assert ctx.draft["submission"].get("anonymous") is (True if always_anonymous else None)
+    assert _submission(ctx).anonymous is (True if always_anonymous else None)
 
 
 def test_a_story_asks_about_publishing(org_config: OrgConfig) -> None:
@@ -343,7 +351,7 @@ def test_a_story_asks_about_publishing(org_config: OrgConfig) -> None:
     _youth(ctx, _event(text=LONG_ENOUGH))
     assert _youth(ctx, _press("att:done")) == ["submit.publish_ask"]
     assert _youth(ctx, _press("pub:anonymous")) == ["submit.preview"]
-    assert ctx.draft["submission"]["publish"] == "anonymous"
+    assert _submission(ctx).publish == "anonymous"
 
 
 def test_an_edit_from_the_preview_returns_to_the_preview(org_config: OrgConfig) -> None:
@@ -356,14 +364,14 @@ def test_an_edit_from_the_preview_returns_to_the_preview(org_config: OrgConfig) 
     assert _youth(ctx, _press("cat:food-safety")) == ["submit.preview"]
     _youth(ctx, _press("edit:text"))
     assert _youth(ctx, _event(text="Một câu khác đủ dài.")) == ["submit.preview"]
-    assert ctx.draft["submission"]["category"] == "food-safety"
+    assert _submission(ctx).category == "food-safety"
 
 
 def test_leaving_sets_the_draft_aside_to_resume_where_it_was(org_config: OrgConfig) -> None:
     ctx = _at_text(org_config)
     _youth(ctx, _event(text=LONG_ENOUGH))
     assert _youth(ctx, _press("menu:settings")) == ["settings.summary"]
-    assert (ctx.flow, ctx.draft["submission"]["step"]) == (None, "attachments")
+    assert (ctx.flow, _submission(ctx).step) == (None, "attachments")
     assert _youth(ctx, _press("menu:idea")) == ["draft.exists"]
     assert _youth(ctx, _press("draft:resume")) == ["submit.attachments_ask"]
     assert _youth(ctx, _event(InputKind.COMMAND, command="cancel")) == ["submit.cancelled"]
@@ -376,7 +384,7 @@ def test_a_long_silence_ends_the_dialogue_and_offers_the_draft(org_config: OrgCo
     timeout = org_config.raw.limits.dialogue_timeout_minutes
     ctx.idle = dt.timedelta(minutes=timeout + 1)
     assert _youth(ctx, _event(text=LONG_ENOUGH)) == ["draft.expired"]
-    assert (ctx.flow, ctx.draft["submission"]["step"]) == (None, "text")
+    assert (ctx.flow, _submission(ctx).step) == (None, "text")
 
 
 def test_past_the_flood_limit_one_warning_then_silence(org_config: OrgConfig) -> None:
@@ -400,8 +408,14 @@ def test_a_stored_dialogue_of_todays_shape_loads_and_stores_the_same(
     }
     ctx = dataclasses.replace(_onboarded(org_config), draft=dict(stored))
     assert (ctx.flood.count, ctx.language_chosen) == (3, True)
-    assert set(ctx.draft) == {"submission", "desk"}, "the flood counter is not a draft"
+    assert set(ctx.draft) == {"desk"}, "the flood counter is not a draft; the submission typed"
+    assert ctx.submission == SubmissionDraft(Kind.IDEA, category="jobs", step="text")
     assert ctx.stored_draft() == stored
     assert _youth(ctx, _press("draft:resume")) == ["submit.text_ask.idea"]
     assert _youth(ctx, _event(text="hello")) == ["submit.too_short"]
     assert ctx.stored_draft()["_flood"][1] == 4
+
+
+def _submission(ctx: Context) -> SubmissionDraft:
+    assert ctx.submission is not None
+    return ctx.submission
