@@ -5,6 +5,10 @@ BIN := $(VENV)/bin
 # `make run` installs only what running needs; `make test` adds the test and lint tools.
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
+# Two pytest workers per core: the end-to-end tests spend about half their time waiting on
+# sockets and child processes, so one per core leaves the CPU idle (5 min 11 s against 3 min 27 s
+# on 2 cores).
+TEST_WORKERS ?= $(shell echo $$(( $$(nproc) * 2 )))
 
 .PHONY: run test lint bench migrate check-config clean
 
@@ -33,7 +37,7 @@ lint: $(DEV_STAMP)
 	$(BIN)/mypy
 
 test: lint
-	$(BIN)/pytest -n auto --dist worksteal $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 bench: $(DEV_STAMP)
 	$(BIN)/python -m bench.inbound
