@@ -13,12 +13,11 @@ from bot.domain.kinds import Kind
 from bot.domain.lifecycle import OPEN, Status
 from bot.domain.messages import Recipient, SharedFile
 from bot.domain.tickets import ThreadEntry
-from storage.dialogues import create_dialogue, load_dialogue
+from storage.dialogues import add_identity, create_dialogue, load_dialogue
 from storage.models import (
     Attachment,
     AuditEntry,
     ChannelIdentity,
-    Conversation,
     Invite,
     OutboxMessage,
     Person,
@@ -479,7 +478,13 @@ def _link_identities(session: Session, identities: dict[str, str]) -> int:
                 language="vi",
             ).person_id
         elif dialogue is None:
-            _add_identity(session, found, channel, external_id)
+            add_identity(
+                session=session,
+                person_id=found,
+                channel=channel,
+                external_id=external_id,
+                now=utcnow(),
+            )
         elif dialogue.person_id != found:
             # Config is the authority on whose account this is (e.g. used before as a youth).
             session.exec(
@@ -492,21 +497,6 @@ def _link_identities(session: Session, identities: dict[str, str]) -> int:
             )
     assert found is not None
     return found
-
-
-def _add_identity(session: Session, person_id: int, channel: str, external_id: str) -> None:
-    """Give an existing person an account (and an empty dialogue) on one more channel."""
-    now = utcnow()
-    session.add(
-        ChannelIdentity(
-            channel=channel,
-            external_id=external_id,
-            chat_id=external_id,
-            person_id=person_id,
-            created_at=now,
-        )
-    )
-    session.add(Conversation(channel=channel, external_id=external_id, updated_at=now))
 
 
 def create_sign_in(*, session: Session, staff_code: str, expires: dt.datetime) -> str | None:

@@ -248,3 +248,18 @@ def save_dialogue(
             "p_subscriptions": profile.subscriptions,
         }
         core(session, _SAVE_PERSON, params)
+
+
+def add_identity(
+    *, session: Session, person_id: int, channel: str, external_id: str, now: dt.datetime
+) -> None:
+    """Give an existing person an account (and an empty dialogue) on one more channel."""
+    identity = ChannelIdentity(
+        channel=channel,
+        external_id=external_id,
+        chat_id=external_id,
+        person_id=person_id,
+        created_at=now,
+    )
+    session.add(identity)
+    session.add(Conversation(channel=channel, external_id=external_id, updated_at=now))

@@ -15,7 +15,7 @@ from sqlmodel import Session, col, select
 from bot.domain.desk import Staff
 from bot.domain.messages import UPLOAD_PREFIX, SharedFile
 from storage.desk import SqlDeskRecords
-from storage.dialogues import create_dialogue
+from storage.dialogues import add_identity, create_dialogue
 from storage.models import (
     Attachment,
     ChannelIdentity,
@@ -350,24 +350,12 @@ def sign_in_staff(
             language=language,
         ).person_id
     else:
-        _attach(session, person_id, visitor_id, now)
+        add_identity(
+            session=session, person_id=person_id, channel=CHANNEL, external_id=visitor_id, now=now
+        )
     name = f"web-{visitor_id[:6]}"
     staff = desk.accept_invite(token=token, person_id=person_id, name=name, now=now)
     if staff is None:
         return None
     desk.audit("", actor=staff, action="signed_in_web", before={}, after={}, now=now)
     return visitor_id, staff
-
-
-def _attach(session: Session, person_id: int, visitor_id: str, now: dt.datetime) -> None:
-    """Give an existing person a web account (a staff member who also uses Telegram)."""
-    session.add(
-        ChannelIdentity(
-            channel=CHANNEL,
-            external_id=visitor_id,
-            chat_id=visitor_id,
-            person_id=person_id,
-            created_at=now,
-        )
-    )
-    session.add(Conversation(channel=CHANNEL, external_id=visitor_id, updated_at=now))
