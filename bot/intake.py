@@ -5,6 +5,7 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from functools import partial
 from typing import Any, TypeVar
 
 from bot.channels.base import Channel, Received
@@ -12,6 +13,7 @@ from bot.dispatch import Dispatcher
 from bot.domain.messages import Inbound
 from storage.db import Database, Session
 from storage.inbox import pending_inbound, record_inbound_many
+from storage.models import InboxEvent
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -126,9 +128,7 @@ class Intake:
         """Queue every stored event no one handled (the process stopped first); how many."""
         count = 0
         for name in self._channels:
-            pending = await self._db.run(
-                lambda session, name=name: pending_inbound(session=session, channel=name)  # type: ignore[misc]
-            )
+            pending = await self._db.run(partial(_pending, channel=name))
             for row in pending:
                 self.queue(name, row.event_id, row.payload)
             count += len(pending)
@@ -138,3 +138,7 @@ class Intake:
         """Wait until every queued event is handled."""
         for lanes in self._lanes.values():
             await lanes.join()
+
+
+def _pending(session: Session, *, channel: str) -> Sequence[InboxEvent]:
+    return pending_inbound(session=session, channel=channel)
