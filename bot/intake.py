@@ -93,29 +93,41 @@ class Intake:
 
         return await self._db.run(store)
 
-    async def receive(self, channel: str, events: Sequence[Received]) -> None:
-        """Store a batch, then queue, in order, the events that are new."""
+    async def receive(
+        self,
+        channel: str,
+        events: Sequence[Received],
+        decoded: Sequence[Inbound | None] | None = None,
+    ) -> None:
+        """Store a batch, then queue, in order, the events that are new (`decoded`: the
+        events the payloads carry, when the channel has read them already)."""
         new, _ = await self.record(channel, events)
-        for event_id, payload in events:
+        for index, (event_id, payload) in enumerate(events):
             if event_id in new:
                 new.discard(event_id)
-                self.queue(channel, event_id, payload)
+                if decoded is None:
+                    self.queue(channel, event_id, payload)
+                else:
+                    self._queue_event(channel, event_id, decoded[index])
 
     def queue(
         self, channel: str, event_id: str, payload: Mapping[str, Any]
     ) -> asyncio.Future[None]:
         """Handle a stored event in its chat's lane; the future is done once it is handled."""
-        adapter = self._channels[channel]
         try:
-            event = adapter.decode(payload)
+            event = self._channels[channel].decode(payload)
         except Exception:  # an unreadable stored payload is set aside, not retried for ever
             log.exception("stored event unreadable", extra={"channel": channel})
             event = None
-        if event is None:
-            return self._lanes[channel].put(
-                f"skip:{event_id}", lambda: self._dispatcher.skip(channel, event_id)
-            )
-        return self._lanes[channel].put(event.chat_id, lambda: self._handle(adapter, event))
+        return self._queue_event(channel, event_id, event)
+
+    def _queue_event(
+        self, channel: str, event_id: str, event: Inbound | None
+    ) -> asyncio.Future[None]:
+        lanes, adapter = self._lanes[channel], self._channels[channel]
+        if event is None:  # nothing for us in it: marked handled, in a lane of its own
+            return lanes.put(f"skip:{event_id}", lambda: self._dispatcher.skip(channel, event_id))
+        return lanes.put(event.chat_id, lambda: self._handle(adapter, event))
 
     async def _handle(self, channel: Channel, event: Inbound) -> None:
         try:

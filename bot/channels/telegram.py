@@ -448,6 +448,16 @@ class Poller:
                 pause = min(pause * 2, MAX_RETRY_SECONDS)
 
 
+def _read(updates: Sequence[Update]) -> list[Inbound | None] | None:
+    """The events PTB's parsed updates carry, so the intake need not parse them again; None
+    if one cannot be read (the intake then reads each stored payload and sets aside what fails)."""
+    try:
+        return [to_inbound(update) for update in updates]
+    except Exception:  # a translation bug must not stop polling
+        log.exception("update unreadable")
+        return None
+
+
 class TelegramChannel:
     """Telegram through the Bot API: long polling, or a webhook on our HTTP port."""
 
