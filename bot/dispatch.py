@@ -57,16 +57,6 @@ class Dispatcher:
         # Per channel, a link that opens the bot with a start payload; set once it is known.
         self.links: dict[str, str] = {}
 
-    async def record_many(
-        self, channel: str, events: list[tuple[str, dict[str, object]]]
-    ) -> set[str]:
-        """Store events durably in one transaction; the ids of those not stored before."""
-        return await self._db.run(
-            lambda session: inbox.record_inbound_many(
-                session=session, channel=channel, events=events
-            )
-        )
-
     async def dispatch(self, event: Inbound) -> bool:
         """Handle a stored event; False when it had been handled already."""
         started = time.perf_counter()

@@ -15,6 +15,7 @@ from bot.domain.messages import Inbound, InputKind
 from bot.metrics import Metrics
 from handlers import entry
 from storage.db import Database
+from storage.inbox import record_inbound_many
 from storage.models import OutboxMessage, utcnow
 from storage.records import sql_records
 
@@ -81,8 +82,9 @@ def _help(event_id: str) -> Inbound:
     )
 
 
-async def _record(dispatcher: Dispatcher, *updates: Inbound) -> None:
-    await dispatcher.record_many("telegram", [(u.event_id, {}) for u in updates])
+async def _record(db: Database, *updates: Inbound) -> None:
+    events: list[tuple[str, dict[str, object]]] = [(u.event_id, {}) for u in updates]
+    await db.run(lambda s: record_inbound_many(session=s, channel="telegram", events=events))
 
 
 async def test_a_new_person_and_a_returning_one_cost_few_round_trips(
@@ -91,7 +93,7 @@ async def test_a_new_person_and_a_returning_one_cost_few_round_trips(
     dispatcher = _dispatcher(db, org_config)
     trips = RoundTrips(db)
     postgres = db.engine.dialect.name == "postgresql"
-    await _record(dispatcher, _help("1"), _help("2"))
+    await _record(db, _help("1"), _help("2"))
     with trips.counting():
         assert await dispatcher.dispatch(_help("1"))
     first = (list(trips.statements), trips.total)
@@ -123,7 +125,7 @@ EXPECTED: dict[str, tuple[tuple[list[str], int], tuple[list[str], int]]] = {
 
 async def test_a_duplicate_costs_one_statement(db: Database, org_config: OrgConfig) -> None:
     dispatcher = _dispatcher(db, org_config)
-    await _record(dispatcher, _help("1"))
+    await _record(db, _help("1"))
     assert await dispatcher.dispatch(_help("1"))
     trips = RoundTrips(db)
     with trips.counting():

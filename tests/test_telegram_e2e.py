@@ -140,7 +140,7 @@ async def test_stored_but_unhandled_update_is_handled_after_restart(
     first = await make_app()
     update = fake.make_update(USER, "/help")
     # As if the process died after storing the update and confirming it to Telegram.
-    await first.dispatcher.record_many("telegram", [(str(update["update_id"]), update)])
+    await first.intake.record("telegram", [(str(update["update_id"]), update)])
     await first.stop()
     assert fake.texts(USER) == []
     await make_app()
