@@ -70,6 +70,9 @@ def card_values(org: OrgConfig, ticket: TicketView, now: dt.datetime) -> dict[st
         sender = text("staff.sender_anonymous", lang)
     else:
         sender = ticket.sender_name or text("staff.sender_unnamed", lang)
+        if ticket.sender_contact:
+            values = {"name": sender, "contact": ticket.sender_contact}
+            sender = text("profile_name.card_sender", lang, **values)
     open_ = ticket.status not in (Status.CLOSED, Status.REJECTED)
     overdue = open_ and ticket.due_at is not None and ticket.due_at < now
     return {

@@ -5,7 +5,7 @@ from bot.domain.i18n import LANGUAGES, text
 from bot.domain.messages import Choice, Inbound, InputKind, Reply
 from bot.domain.people import AGE_GROUPS, SUBSCRIPTIONS
 from bot.domain.units import MAX_MATCHES, search_units
-from handlers import flows, menu
+from handlers import flows, menu, names
 from handlers.context import Context
 from handlers.flows import Flow, Outcome, Step, advance, end, stay
 from handlers.steps import label, rows, text_of
@@ -137,6 +137,7 @@ def show_settings(ctx: Context) -> list[Reply]:
         Choice("set:age", "settings.change_age"),
         Choice("set:workplace", "settings.change_workplace"),
         Choice("set:anonymous", "settings.toggle_anonymous"),
+        Choice("set:name", "profile_name.settings_entry"),
         *(Choice(f"set:sub:{name}", f"settings.toggle_{name}") for name in SUBSCRIPTIONS),
         Choice("set:language", "settings.change_language"),
         Choice("menu:show", "menu.back"),
@@ -149,6 +150,8 @@ def on_settings_choice(event: Inbound, ctx: Context) -> list[Reply] | None:
     what = event.choice.removeprefix("set:")
     if what in ("unit", "age", "workplace"):
         return flows.enter(ctx, SETTINGS_FLOW, what)
+    if what == "name" or what.startswith("name:"):
+        return names.on_settings_choice(what, ctx)
     if what == "anonymous":
         ctx.profile.always_anonymous = not ctx.profile.always_anonymous
         return show_settings(ctx)

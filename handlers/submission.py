@@ -9,7 +9,7 @@ from bot.domain.kinds import Kind
 from bot.domain.messages import Choice, Inbound, InputKind, Reply
 from bot.domain.sla import due_at
 from bot.domain.tickets import AttachmentRef, Submission, sequence_name, ticket_code
-from handlers import cards, flows, menu, publishing
+from handlers import cards, flows, menu, names, publishing
 from handlers.context import Context
 from handlers.drafts import SubmissionDraft
 from handlers.flows import Accept, Flow, Outcome, Step, advance, end, jump, stay
@@ -17,6 +17,7 @@ from handlers.steps import label, rows, text_of
 
 FLOW = "submit"
 NEXT_KIND = "next_kind"
+NEXT_TEXT = "next_text"  # text typed at the menu, for the submission that waits on a draft
 ANONYMITY_KINDS = (Kind.COMPLAINT, Kind.QUESTION)
 PUBLISHING_KINDS = (Kind.STORY, Kind.IDEA)
 PUBLISH_CHOICES = ("named", "anonymous", "no")
@@ -36,12 +37,15 @@ def has_draft(ctx: Context) -> bool:
     return ctx.submission is not None
 
 
-def start(ctx: Context, kind: Kind) -> list[Reply]:
-    """Begin a submission of one kind, or offer the unsent draft first."""
+def start(ctx: Context, kind: Kind, typed: str | None = None) -> list[Reply]:
+    """Begin a submission of one kind (with its text if already typed), or offer the unsent
+    draft first."""
     if has_draft(ctx):
         ctx.draft[NEXT_KIND] = kind
+        if typed is not None:
+            ctx.draft[NEXT_TEXT] = typed
         return [_draft_offer(ctx, "draft.exists")]
-    ctx.submission = SubmissionDraft(kind)
+    ctx.submission = SubmissionDraft(kind, text=typed)
     intro = [Reply("submit.confidential_notice", {"who": _inspection_names(ctx)})]
     return [*(intro if kind is Kind.CONFIDENTIAL else []), *flows.start(ctx, SUBMISSION)]
 
@@ -64,13 +68,14 @@ def on_draft_choice(event: Inbound, ctx: Context) -> list[Reply] | None:
     if not has_draft(ctx):
         return None
     next_kind = ctx.draft.pop(NEXT_KIND, None)
+    next_text = ctx.draft.pop(NEXT_TEXT, None)
     if event.choice == "draft:resume":
         return flows.enter(ctx, SUBMISSION, _draft(ctx).step or "category")
     if event.choice == "draft:discard":
         ctx.submission = None
         ctx.reset_dialogue()
         if next_kind in set(Kind):
-            return [Reply("draft.discarded"), *start(ctx, Kind(next_kind))]
+            return [Reply("draft.discarded"), *start(ctx, Kind(next_kind), next_text)]
         return [Reply("draft.discarded"), menu.main_menu()]
     return None
 
@@ -226,7 +231,33 @@ def _take_privacy(event: Inbound, ctx: Context) -> Outcome | None:
         draft.publish = event.choice.removeprefix("pub:")
     else:
         return None
+    if _sent_named(ctx) and names.known_name(ctx, event.display_name) is None:
+        return jump("name")
     return advance()
+
+
+def _sent_named(ctx: Context) -> bool:
+    draft = _draft(ctx)
+    if _kind(ctx) in ANONYMITY_KINDS:
+        return draft.anonymous is False
+    return _kind(ctx) in PUBLISHING_KINDS and draft.publish == "named"
+
+
+def _take_name(event: Inbound, ctx: Context) -> Outcome | None:
+    """Their name for this submission, or sending anonymously after all."""
+    if event.choice == names.SEND_ANONYMOUSLY:
+        draft = _draft(ctx)
+        if _kind(ctx) in ANONYMITY_KINDS:
+            draft.anonymous = True
+        else:
+            draft.publish = "anonymous"
+        return advance()
+    return names.take_name(event, ctx, "contact")
+
+
+def _has_text(ctx: Context) -> bool:
+    """The text was typed before the flow began (at the main menu): not asked again."""
+    return _draft(ctx).text is not None
 
 
 def _privacy_settled(ctx: Context) -> bool:
@@ -247,8 +278,10 @@ def _privacy_line(ctx: Context) -> str:
     if kind is Kind.CONFIDENTIAL:
         return text("submit.line_confidential", language, who=_inspection_names(ctx))
     if kind in PUBLISHING_KINDS:
-        return text(f"submit.publish_{draft.publish or 'no'}", language)
-    return text("submit.anonymous" if draft.anonymous else "submit.with_name", language)
+        choice = text(f"submit.publish_{draft.publish or 'no'}", language)
+    else:
+        choice = text("submit.anonymous" if draft.anonymous else "submit.with_name", language)
+    return names.privacy_line(ctx, choice, None) if _sent_named(ctx) else choice
 
 
 def _ask_preview(ctx: Context) -> list[Reply]:
@@ -359,7 +392,9 @@ SUBMISSION = flows.register(
         FLOW,
         (
             Step("category", _ask_category, _take_category, choices=("cat",)),
-            Step("text", _ask_text, _take_text, frozenset({TEXT, FILES, LOCATION})),
+            Step(
+                "text", _ask_text, _take_text, frozenset({TEXT, FILES, LOCATION}), skip=_has_text
+            ),
             Step(
                 "attachments",
                 _ask_attachments,
@@ -373,6 +408,16 @@ SUBMISSION = flows.register(
                 _take_privacy,
                 choices=("anon", "pub"),
                 skip=_privacy_settled,
+            ),
+            # Reached only from the privacy step, when a named sender has not given a name.
+            Step("name", names.ask_name, _take_name, frozenset({TEXT}), ("name",), flows.always),
+            Step(
+                "contact",
+                names.ask_contact,
+                names.take_contact,
+                frozenset({TEXT}),
+                ("contact",),
+                flows.always,
             ),
             Step("preview", _ask_preview, _take_preview, frozenset({TEXT}), ("preview", "edit")),
         ),

@@ -3,14 +3,15 @@
 import datetime as dt
 from collections.abc import Callable
 
+from bot.domain.contact import is_greeting
 from bot.domain.i18n import LANGUAGES
 from bot.domain.kinds import Kind
 from bot.domain.language import first_language
 from bot.domain.messages import Choice, Inbound, InputKind, Reply
-from handlers import menu, mine, privacy, profile, submission
+from handlers import flows, menu, mine, privacy, profile, submission
 from handlers.context import Context
 from handlers.flows import parse_choice
-from handlers.steps import ask_again, current
+from handlers.steps import ask_again, current, rows, text_of
 
 LANGUAGE_PREFIX = "lang:"
 FLOOD_WINDOW = dt.timedelta(minutes=1)
@@ -51,7 +52,42 @@ def handle(event: Inbound, ctx: Context) -> list[Reply]:
         return [_not_understood(event, expects_choice=True), *ask_again(ctx)]
     if event.kind is InputKind.CHOICE:
         return [Reply("errors.stale_choice")]
+    offer = _offer_to_file(event, ctx)
+    if offer is not None:
+        return offer
     return [_not_understood(event, expects_choice=False), menu.main_menu()]
+
+
+# ---- text typed with no dialogue open ---------------------------------------------------
+
+TYPED_KEY = "_typed"  # in the dialogue's draft JSON: text typed at the menu, until filed
+KEPT_KINDS = (Kind.QUESTION, Kind.COMPLAINT, Kind.IDEA)
+
+
+def _offer_to_file(event: Inbound, ctx: Context) -> list[Reply] | None:
+    """Text typed at the menu is kept and offered as a question, complaint or idea; None for
+    a greeting or a text too short to file (those get the menu, as before)."""
+    typed = text_of(event) if event.kind is InputKind.TEXT else None
+    limits = ctx.org.raw.limits
+    if typed is None or is_greeting(typed):
+        return None
+    if not limits.text_min_chars <= len(typed) <= limits.text_max_chars:
+        return None
+    ctx.draft[TYPED_KEY] = typed
+    choices = [Choice(f"kept:{kind}", f"menu.{kind}") for kind in KEPT_KINDS]
+    choices.append(Choice("kept:cancel", "profile_name.kept_cancel"))
+    preview = " ".join(typed.split())[:60]
+    return [Reply("profile_name.kept_ask", {"text": preview}, choices=rows(choices))]
+
+
+def _file_kept(args: tuple[str, ...], event: Inbound, ctx: Context) -> list[Reply] | None:
+    typed = ctx.draft.pop(TYPED_KEY, None)
+    if typed is None or args == ("cancel",):
+        return [menu.main_menu("profile_name.kept_dropped" if typed else "menu.ask")]
+    if args[0] not in KEPT_KINDS:
+        ctx.draft[TYPED_KEY] = typed
+        return None
+    return submission.start(ctx, Kind(args[0]), str(typed))
 
 
 def _follow_their_text(event: Inbound, ctx: Context) -> None:
@@ -185,7 +221,17 @@ def _choose_language(args: tuple[str, ...], event: Inbound, ctx: Context) -> lis
         return None
     ctx.language = args[0]
     ctx.language_chosen = True
-    return [Reply("language.changed"), *ask_again(ctx)]
+    return [Reply("language.changed"), *_where_they_were(ctx)]
+
+
+def _where_they_were(ctx: Context) -> list[Reply]:
+    """The open question again (now in their new language), else the main menu."""
+    again = ask_again(ctx)
+    if again:
+        return again
+    if ctx.profile.consented_at is None:
+        return flows.start(ctx, profile.ONBOARDING_FLOW)
+    return [menu.main_menu()]
 
 
 def _read_privacy(args: tuple[str, ...], event: Inbound, ctx: Context) -> list[Reply] | None:
@@ -222,6 +268,7 @@ GLOBAL_CHOICES: dict[str, ChoiceAction] = {
     "mine": _my_submissions,
     "set": _setting,
     "draft": _kept_draft,
+    "kept": _file_kept,
 }
 
 

@@ -364,6 +364,26 @@ class SqlDeskRecords:
     def _row(self, code: str) -> Ticket | None:
         return self._session.exec(select(Ticket).where(Ticket.code == code)).first()
 
+    def _senders(self, shown: set[int]) -> tuple[dict[int, str], dict[int, str]]:
+        """Named senders' names and contacts: the name they typed wins over a channel's."""
+        names: dict[int, str] = {}
+        for person_id, name in self._session.exec(
+            select(ChannelIdentity.person_id, ChannelIdentity.display_name).where(
+                col(ChannelIdentity.person_id).in_(shown)
+            )
+        ):
+            if name:
+                names.setdefault(person_id, name)
+        contacts: dict[int, str] = {}
+        for author, profile in self._session.exec(
+            select(Person.id, Person.profile).where(col(Person.id).in_(shown))
+        ):
+            if author is not None and profile.get("given_name"):
+                names[author] = profile["given_name"]
+            if author is not None and profile.get("contact"):
+                contacts[author] = profile["contact"]
+        return names, contacts
+
     def _views(self, tickets: list[Ticket]) -> list[TicketView]:
         """Tickets as staff see them, with holders, file counts and names read in one query
         each, however many tickets there are (the sweep and /queue read hundreds)."""
@@ -383,14 +403,7 @@ class SqlDeskRecords:
             ).all()
         )
         shown = {t.author_id for t in tickets if not _hidden(t) and t.author_id is not None}
-        names: dict[int, str] = {}
-        for person_id, name in self._session.exec(
-            select(ChannelIdentity.person_id, ChannelIdentity.display_name).where(
-                col(ChannelIdentity.person_id).in_(shown)
-            )
-        ):
-            if name:
-                names.setdefault(person_id, name)
+        names, contacts = self._senders(shown)
         views = []
         for t in tickets:
             holder = staff.get(t.assignee_id)
@@ -410,6 +423,7 @@ class SqlDeskRecords:
                     assignee_code=holder.code if holder else None,
                     assignee_name=holder.name if holder else None,
                     sender_name=names.get(t.author_id) if named and t.author_id else None,
+                    sender_contact=contacts.get(t.author_id) if named and t.author_id else None,
                     anonymous=_hidden(t),
                     language=t.language,
                 )

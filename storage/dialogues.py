@@ -118,6 +118,8 @@ def _dialogue(row: Any) -> Dialogue:
         consented_at=consent_at,
         age_group=extra.get("age_group"),
         workplace=extra.get("workplace"),
+        given_name=extra.get("given_name"),
+        contact=extra.get("contact"),
         always_anonymous=always_anonymous,
         subscriptions=list(subscriptions),
         banned=banned,
@@ -237,6 +239,7 @@ def save_dialogue(
     if person != (before.language, before.stopped_at, before.profile):
         profile = dialogue.profile
         extra = {"age_group": profile.age_group, "workplace": profile.workplace}
+        extra |= {"given_name": profile.given_name, "contact": profile.contact}
         params = {
             "p_id": dialogue.person_id,
             "p_language": dialogue.language,

@@ -47,8 +47,9 @@ class SqlPublishingRecords:
 
     def _rows(self, *conditions: Any) -> list[StoryView]:
         statement = (
-            select(Story, Ticket, ChannelIdentity.display_name)
+            select(Story, Ticket, ChannelIdentity.display_name, Person.profile)
             .join(Ticket, col(Ticket.id) == col(Story.ticket_id))
+            .join(Person, col(Person.id) == col(Ticket.author_id), isouter=True)
             .join(
                 ChannelIdentity,
                 col(ChannelIdentity.person_id) == col(Ticket.author_id),
@@ -58,8 +59,10 @@ class SqlPublishingRecords:
             .order_by(col(Story.id))
         )
         views: dict[str, StoryView] = {}
-        for story, ticket, name in self._session.exec(statement):
-            views.setdefault(ticket.code, _view(story, ticket, name))
+        for story, ticket, name, profile in self._session.exec(statement):
+            # The name the author typed for this wins over a channel's display name.
+            given = (profile or {}).get("given_name")
+            views.setdefault(ticket.code, _view(story, ticket, given or name))
         return list(views.values())
 
     def story(self, code: str) -> StoryView | None:

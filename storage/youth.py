@@ -241,8 +241,10 @@ class SqlYouthRecords:
             select(ChannelIdentity).where(ChannelIdentity.person_id == self._person_id)
         ).all()
         codes = [t.code for t in tickets]
+        profile = session.get_one(Person, self._person_id).profile
+        typed = [profile.get("given_name"), profile.get("contact")]
         found = erasure.needles(
-            codes, [i.display_name for i in identities], self._texts_written(tickets)
+            codes, [*(i.display_name for i in identities), *typed], self._texts_written(tickets)
         )
         for identity in identities:
             self._forget_account(identity)

@@ -104,14 +104,26 @@ async def submit(chat: Talk, kind: str, body: str, privacy: str | None = None) -
     await chat.send(body)
     await chat.press("att:done")
     if privacy is not None:
-        await chat.press(privacy)
+        await answer_privacy(chat, privacy)
     return await chat.press("preview:send", replies=2)
+
+
+TYPED_NAME = "Lê Thị Hoa"
+
+
+async def answer_privacy(chat: Talk, privacy: str, name: str = TYPED_NAME) -> None:
+    """Answer the privacy question; asked for a name (a channel that gives none), type it
+    and skip the contact: the preview is showing."""
+    await chat.press(privacy)
+    if "name:anonymous" in chat.buttons():
+        await chat.send(name, replies=2)
+        await chat.press("contact:skip")
 
 
 async def send_named(chat: Talk) -> str:
     """After the attachments step: continue, file it under one's name, send it; its code."""
     await chat.press("att:done")
-    await chat.press("anon:no")
+    await answer_privacy(chat, "anon:no")
     receipt, _menu = await chat.press("preview:send", replies=2)
     found = CODE.search(receipt)
     assert found is not None, receipt

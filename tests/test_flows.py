@@ -358,6 +358,7 @@ def test_an_edit_from_the_preview_returns_to_the_preview(org_config: OrgConfig) 
     ctx = _at_text(org_config)
     _youth(ctx, _event(text=LONG_ENOUGH))
     _youth(ctx, _press("att:done"))
+    ctx.profile.given_name = "Lan"  # as if given before: no name question
     _youth(ctx, _press("anon:no"))
     assert _youth(ctx, _press("preview:edit")) == ["submit.edit_ask"]
     assert _youth(ctx, _press("edit:category")) == ["submit.category_ask.complaint"]

@@ -305,6 +305,7 @@ async def test_a_whole_complaint_is_filed_on_the_web_by_typing_numbers(
         f"cat:{category}",
         "att:done",
         "anon:no",
+        "contact:skip",  # the web gives no name: it was asked for, and typed
         "preview:send",
     ]
     assert MENU_LINE.search(menu), "the main menu again, numbered"

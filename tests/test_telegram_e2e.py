@@ -74,8 +74,11 @@ async def test_language_button_switches_and_sticks(
     assert [b["callback_data"] for b in buttons] == ["lang:vi", "lang:en"]
     fake.press(USER, "lang:en")
     fake.message(USER, "/help")
-    await fake.wait_for(lambda: len(fake.texts(USER)) == 3)
-    assert fake.texts(USER)[1:] == [text("language.changed", "en"), text("help.body", "en")]
+    await fake.wait_for(lambda: len(fake.texts(USER)) == 5)
+    # Not a dead end: the question they are at (consent) follows, in the new language.
+    consent = text("consent.ask", "en")
+    changed = [text("language.changed", "en"), consent, text("help.body", "en"), consent]
+    assert fake.texts(USER)[1:] == changed
     assert fake.sent("answerCallbackQuery"), "the button spinner was not stopped"
     [person] = await rows(app.db, Person)
     assert person.language == "en"

@@ -211,7 +211,10 @@ async def test_bad_input_gets_a_polite_answer_and_loses_nothing(
 ) -> None:
     app = await make_app(serve_http=True)
     visitor = await browsers(app, language="en")
-    assert await visitor.choose_language("en") == [text("language.changed", "en")]
+    assert await visitor.choose_language("en") == [
+        text("language.changed", "en"),
+        text("consent.ask", "en"),
+    ]
     await onboard(visitor, app.config)
     empty = await visitor.post("/chat/api/send", json={"id": "e1", "text": "   "})
     assert (empty.status_code, empty.json()["error"]) == (400, text("web.empty", "en"))

@@ -87,10 +87,11 @@ class Browser:
         body = {"id": secrets.token_hex(8), "choice": choice}
         return await self._exchange("/chat/api/send", body, replies)
 
-    async def choose_language(self, language: str) -> list[str]:
-        """Press the page's VI/EN switch; return the bot's replies."""
+    async def choose_language(self, language: str, *, replies: int = 2) -> list[str]:
+        """Press the page's VI/EN switch; return the bot's replies (that it switched, and the
+        open question or the menu again)."""
         body = {"id": secrets.token_hex(8), "language": language}
-        return await self._exchange("/chat/api/language", body, 1)
+        return await self._exchange("/chat/api/language", body, replies)
 
     async def upload(
         self, name: str, data: bytes, content_type: str, *, replies: int = 1

@@ -64,6 +64,8 @@ class TicketView:
     sender_name: str | None
     anonymous: bool
     language: str
+    # The call-back contact a named sender gave (never set for an anonymous one).
+    sender_contact: str | None = None
 
 
 def routed_to(ticket: TicketView, routes: Routes) -> frozenset[str]:

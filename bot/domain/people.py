@@ -18,3 +18,7 @@ class Profile:
     always_anonymous: bool = False
     subscriptions: list[str] = field(default_factory=list)
     banned: bool = False
+    # The name and call-back contact they typed to send with their name (given_name wins over
+    # a channel's display name: they chose it for this).
+    given_name: str | None = None
+    contact: str | None = None
