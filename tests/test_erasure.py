@@ -19,10 +19,12 @@ from tests.webchat import Browser, signed_in_staff
 
 PERSON = 5550001234
 NAME = "Zyqvan Hoà"
+# The name and contact typed in /settings, sent with named submissions (they win on cards).
+GIVEN_NAME, CONTACT = "Zyqgiven Mai", "zyqmail@example.com"
 NAMED = "Zyqnorth: ống nước vỡ trước nhà số 9, nước tràn ra đường mấy hôm nay."
 ANONYMOUS = "Zyqsouth: em muốn hỏi thủ tục chuyển sinh hoạt Đoàn về phường."
 STORY = "Zyqstory: đội bạn trẻ phường sơn lại tường trường mẫu giáo cuối tuần."
-SECRETS = ("Zyqvan", "Zyqnorth", "Zyqsouth", "Zyqstory", str(PERSON))
+SECRETS = ("Zyqvan", "Zyqgiven", "zyqmail", "Zyqnorth", "Zyqsouth", "Zyqstory", str(PERSON))
 CHANNEL = -1003
 # 07:30 in Tây Ninh on Tuesday 24/11/2026 is 00:30 UTC: the daily post's slot.
 SLOT = dt.datetime(2026, 11, 24, 0, 30, tzinfo=dt.UTC)
@@ -71,12 +73,18 @@ async def test_forget_leaves_no_name_id_or_text_in_any_table(
     fake.names[PERSON] = NAME
     chat = Chat(fake, app, PERSON)
     await onboard(chat, config)
+    await chat.press("set:name")
+    await chat.press("set:name:change")
+    await chat.send(GIVEN_NAME, replies=2)
+    await chat.press("set:name:contact")
+    await chat.send(CONTACT, replies=2)
     named = _code(await submit(chat, "complaint", NAMED, privacy="anon:no"))
     anonymous = _code(await submit(chat, "question", ANONYMOUS, privacy="anon:yes"))
     story = await _story(chat)
     await desk.cards_reach(named, GO_DAU_GROUP, AN)
     await desk.cards_reach(anonymous, GO_DAU_GROUP, AN)
-    assert NAME in desk.card(GO_DAU_GROUP, named), "staff saw the sender's name"
+    assert GIVEN_NAME in desk.card(GO_DAU_GROUP, named), "staff saw the sender's name"
+    assert CONTACT in desk.card(GO_DAU_GROUP, named), "and how to reach them"
     await desk.press(AN, f"t:take:{named}", sends=4)
     await desk.press(AN, f"t:thread:{named}", sends=2)  # the thread quotes the text
     await web_staff.wait_for(lambda: any(NAMED in t for t in web_staff.texts))

@@ -9,12 +9,30 @@ EMAIL_MAX_CHARS = 254
 _VN_PHONE = re.compile(r"0(?:[35789]\d{8}|2\d{8,9})")
 _PHONE_MARKS = re.compile(r"[\s.\-()]")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s.]+(?:\.[^@\s.]+)+")
-# A greeting or a word of thanks is a conversation opener, not something to file.
-GREETINGS = frozenset(
+# A text made only of these words is a greeting or thanks: a conversation opener, not
+# something to file. At least one must be a greeting word proper.
+GREETING_WORDS = frozenset(
     {
-        "hi", "hello", "hey", "alo", "a lô", "chào", "xin chào", "chào bạn", "chào ad",
-        "hi ad", "hello ad", "cảm ơn", "cám ơn", "thanks", "thank you", "ok", "oke",
+        "hi",
+        "hello",
+        "hey",
+        "alo",
+        "lô",
+        "chào",
+        "xin",
+        "cảm",
+        "cám",
+        "ơn",
+        "thanks",
+        "thank",
+        "ok",
+        "oke",
+        "okay",
     }
+)
+POLITE_WORDS = frozenset(
+    {"a", "ạ", "bạn", "ad", "admin", "anh", "chị", "em", "mọi", "người", "nhé", "nha",
+     "you", "there", "all", "nhiều", "lắm", "good", "morning", "buổi", "sáng", "tỉnh", "đoàn"}
 )  # fmt: skip
 
 
@@ -55,5 +73,5 @@ def clean_contact(typed: str) -> str | None:
 
 def is_greeting(typed: str) -> bool:
     """Whether a text is only a greeting or thanks (punctuation and case aside)."""
-    words = re.sub(r"[^\w\s]", " ", unicodedata.normalize("NFC", typed).casefold())
-    return " ".join(words.split()) in GREETINGS
+    words = set(re.sub(r"[^\w\s]", " ", unicodedata.normalize("NFC", typed).casefold()).split())
+    return bool(words & GREETING_WORDS) and words <= GREETING_WORDS | POLITE_WORDS
