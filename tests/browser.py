@@ -16,6 +16,7 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 SCREENSHOTS = ROOT / "build" / "screenshots"
 PHONE: ViewportSize = {"width": 390, "height": 844}
 COMPLAINT = "Bãi rác tự phát cạnh chợ Gò Dầu bốc mùi, <b>mong</b> Đoàn phường vào cuộc."
+VISITOR_NAME = "Lê Thị Hoa"
 ANSWER = "Đoàn phường đã phối hợp tổ dân phố dọn bãi rác vào sáng thứ Bảy."
 
 needs_chromium = pytest.mark.skipif(
@@ -72,14 +73,20 @@ async def onboard(page: Page, app: CauNoi) -> None:
     await press(page, "work:skip")
 
 
-async def file_complaint(page: Page, app: CauNoi, *, words: str = COMPLAINT) -> str:
-    """Onboard and file a complaint with one's name through the page; return its code."""
+async def file_complaint(
+    page: Page, app: CauNoi, *, words: str = COMPLAINT, name: str = VISITOR_NAME
+) -> str:
+    """Onboard and file a complaint with one's name through the page (the web gives none: it
+    is asked once, and the contact skipped); return its code."""
     await onboard(page, app)
     await press(page, "menu:complaint")
     await page.locator('button[data-choice^="cat:"]').first.click()
     await say(page, words)
     await press(page, "att:done")
     await press(page, "anon:no")
+    await expect(page.locator('button[data-choice="name:anonymous"]').last).to_be_visible()
+    await say(page, name)
+    await press(page, "contact:skip")
     await press(page, "preview:send")
     return await reference_code(page)
 
