@@ -23,6 +23,8 @@ def handle(event: Inbound, ctx: Context) -> list[Reply]:
     """Answer one event from a young person; every input gets a reply in their language."""
     if not event.private_chat:
         return []  # group chats belong to the staff desk
+    if not _keeps_typed(event):
+        ctx.draft.pop(TYPED_KEY, None)  # they moved on: text kept at the menu is not kept on
     if event.kind is not InputKind.CHOICE:  # buttons only answer what the bot asked
         flooded = _flood_guard(ctx)
         if flooded is not None:
@@ -62,6 +64,8 @@ def handle(event: Inbound, ctx: Context) -> list[Reply]:
 
 TYPED_KEY = "_typed"  # in the dialogue's draft JSON: text typed at the menu, until filed
 KEPT_KINDS = (Kind.QUESTION, Kind.COMPLAINT, Kind.IDEA)
+# Choices that leave the kept text kept: the offer's own, and a language switch.
+KEEPS_TYPED = frozenset({"kept", "lang"})
 
 
 def _offer_to_file(event: Inbound, ctx: Context) -> list[Reply] | None:
@@ -74,10 +78,21 @@ def _offer_to_file(event: Inbound, ctx: Context) -> list[Reply] | None:
     if not limits.text_min_chars <= len(typed) <= limits.text_max_chars:
         return None
     ctx.draft[TYPED_KEY] = typed
+    return [_kept_offer(typed)]
+
+
+def _keeps_typed(event: Inbound) -> bool:
+    """Whether text kept at the menu stays kept: the offer's answer, or a language switch."""
+    if event.kind is InputKind.COMMAND:
+        return event.command == "language"
+    return parse_choice(event.choice)[0] in KEEPS_TYPED
+
+
+def _kept_offer(typed: str) -> Reply:
     choices = [Choice(f"kept:{kind}", f"menu.{kind}") for kind in KEPT_KINDS]
     choices.append(Choice("kept:cancel", "profile_name.kept_cancel"))
     preview = " ".join(typed.split())[:60]
-    return [Reply("profile_name.kept_ask", {"text": preview}, choices=rows(choices))]
+    return Reply("profile_name.kept_ask", {"text": preview}, choices=rows(choices))
 
 
 def _file_kept(args: tuple[str, ...], event: Inbound, ctx: Context) -> list[Reply] | None:
@@ -229,6 +244,8 @@ def _where_they_were(ctx: Context) -> list[Reply]:
     again = ask_again(ctx)
     if again:
         return again
+    if TYPED_KEY in ctx.draft:  # the offer to file what they typed is the open question
+        return [_kept_offer(str(ctx.draft[TYPED_KEY]))]
     if ctx.profile.consented_at is None:
         return flows.start(ctx, profile.ONBOARDING_FLOW)
     return [menu.main_menu()]

@@ -354,9 +354,17 @@ async def test_text_typed_at_the_menu_becomes_a_question_with_that_text(
     [ticket] = await rows(app.db, Ticket)
     assert (ticket.kind, ticket.text) == ("question", QUESTION), "nothing typed was lost"
 
-    await chat.send("Mình muốn góp ý về giờ mở cửa nhà văn hoá.")
-    assert await chat.press("kept:cancel") == [text("profile_name.kept_dropped", "vi")]
-    assert await chat.press("kept:idea") == [text("menu.ask", "vi")], "nothing kept any more"
+    idea = "Mình muốn góp ý về giờ mở cửa nhà văn hoá."
+    await chat.send(idea)
+    await chat.send("/language")
+    _changed, offer = await chat.press("lang:en", replies=2)
+    assert offer == text("profile_name.kept_ask", "en", text=idea), "the open question, in English"
+    assert await chat.press("kept:cancel") == [text("profile_name.kept_dropped", "en")]
+    await chat.send(idea)
+    await chat.press("menu:help", replies=2)  # they moved on: the text is no longer kept
+    [conversation] = await rows(app.db, Conversation)
+    assert "_typed" not in conversation.draft
+    assert await chat.press("kept:idea") == [text("menu.ask", "en")], "nothing kept any more"
     assert len(await rows(app.db, Ticket)) == 1
 
 
