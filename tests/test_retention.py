@@ -5,10 +5,12 @@ one never touched; the privacy notice quotes the configured periods."""
 import datetime as dt
 
 import pytest
+from sqlmodel import Session
 
 from bot.app import CauNoi
 from bot.domain.i18n import text
 from bot.domain.retention import Cutoffs, cutoffs, months_before
+from storage.desk import SqlDeskRecords
 from storage.models import (
     Attachment,
     InboxEvent,
@@ -21,7 +23,7 @@ from storage.models import (
 )
 from tests.conftest import AppFactory, Clock, config_with, rows
 from tests.desk import AN, CODE, Desk, desk_config
-from tests.dialogue import Chat, onboard, send_named, submit
+from tests.dialogue import TYPED_NAME, Chat, onboard, send_named, submit
 from tests.fake_telegram import FakeTelegram
 from tests.webchat import Browser, signed_in_staff
 
@@ -139,6 +141,8 @@ async def test_closed_submissions_keep_only_counts_after_the_configured_months(
     counted = ("kind", "category", "unit_code", "status", "created_at", "closed_at", "rating")
     assert [getattr(gone, f) for f in counted] == [getattr(kept, f) for f in counted]
     assert after[still_open] == before[still_open], "an open submission is never anonymised"
+    senders = await app.db.run(lambda s: _senders(s, closed, still_open))
+    assert senders == (None, TYPED_NAME), "the typed name no longer goes with the closed one"
     thread = [m for m in await rows(app.db, TicketMessage) if m.ticket_id == gone.id]
     assert thread == []
     assert await rows(app.db, Attachment) == [], "the photo's row is gone"
@@ -146,6 +150,12 @@ async def test_closed_submissions_keep_only_counts_after_the_configured_months(
     await _prune(app, clock, months_before(start, -26))
     assert {t.code: t for t in await rows(app.db, Ticket)} == after, "a second run changes nothing"
     await visitor.close()
+
+
+def _senders(session: Session, *codes: str) -> tuple[str | None, ...]:
+    """The sender's name staff see on each submission."""
+    desk = SqlDeskRecords(session=session)
+    return tuple(view.sender_name if (view := desk.ticket(c)) else None for c in codes)
 
 
 async def test_the_privacy_notice_states_the_configured_periods(
