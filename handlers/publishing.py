@@ -256,6 +256,8 @@ class Daily:
 def daily_post(org: OrgConfig, story: StoryView, language: str) -> Reply:
     """The good-news post of one story, in one language (without a recipient)."""
     values = {"text": story.text, "credit": credit(org, story, language)}
+    # Not in the post's text: what a notification of it may say (Web Push).
+    values |= {"code": story.code, "title": _title_and_excerpt(story.text)[0]}
     photos = (story.shown_photo,) if story.shown_photo else ()
     return Reply("publish.daily_post", values, photos=photos)
 

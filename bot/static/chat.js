@@ -119,6 +119,8 @@
       log.appendChild(el);
     }
     fill(el, event);
+    // Other scripts of the page (push.js) react to what is shown, without reaching in here.
+    document.dispatchEvent(new CustomEvent("caunoi:message", { detail: { event: event, element: el } }));
   }
 
   async function poll() {

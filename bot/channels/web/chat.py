@@ -31,7 +31,8 @@ from bot.channels.web.guard import (
     refuse,
     row_id,
 )
-from bot.channels.web.page import Page, redirect_to_chat
+from bot.channels.web.page import Page, asset, redirect_to_chat
+from bot.channels.web.push import PushRoutes, VapidKey
 from bot.channels.web.sender import Waiters, web_capabilities
 from bot.config import OrgConfig
 from bot.dispatch import queue_replies
@@ -63,6 +64,9 @@ class WebChat:
     trusted_proxies: Networks
     # Per messenger channel, how to fetch a file that came through it (for staff on the web).
     file_sources: Mapping[str, FileSource] = field(default_factory=dict)
+    # Web Push: the app's key (None: off), and whether plain-http push services are allowed.
+    push_key: VapidKey | None = None
+    allow_plain_http_push: bool = False
     # Set when the channel starts: where what the visitor does goes in.
     intake: Intake | None = None
 
@@ -70,7 +74,15 @@ class WebChat:
         self._guard = Guard(
             self.db, self.config, self.clock, self.public_url, self.trusted_proxies
         )
-        self._page = Page(self.db, self.config, self.clock, self._guard)
+        self._push = PushRoutes(
+            self.db,
+            self._guard,
+            self.clock,
+            self.push_key,
+            self.allow_plain_http_push,
+            lambda: asset("sw.js"),
+        )
+        self._page = Page(self.db, self.config, self.clock, self._guard, self._push.page_data)
         self._files = Files(
             self.db,
             self.config,
@@ -99,6 +111,7 @@ class WebChat:
             Route("/chat/api/resume-link", self.resume_link, methods=["POST"]),
             Route("/chat/api/resume", self.resume, methods=["POST"]),
             Route("/chat/api/signin", self.signin, methods=["POST"]),
+            *self._push.routes(),
         ]
 
     # ---- news of the chat -------------------------------------------------------------

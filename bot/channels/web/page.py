@@ -52,7 +52,12 @@ PAGE_KEYS = [
     "offline",
     "noscript",
 ]
-STATIC_TYPES = {"chat.js": "text/javascript", "chat.css": "text/css", "news.css": "text/css"}
+STATIC_TYPES = {
+    "chat.js": "text/javascript",
+    "push.js": "text/javascript",
+    "chat.css": "text/css",
+    "news.css": "text/css",
+}
 
 
 @dataclass
@@ -63,6 +68,8 @@ class Page:
     config: OrgConfig
     clock: Callable[[], dt.datetime]
     guard: Guard
+    # What push.js reads from the page in a language (empty when push is off).
+    push_data: Callable[[str], str] = lambda _language: ""
 
     def __post_init__(self) -> None:
         self._sessions_per_address = HourlyCap(
@@ -117,6 +124,7 @@ class Page:
             "max_chars": str(MAX_TYPED_CHARS),
             "strings": escape(json.dumps(strings, ensure_ascii=False)),
             "languages": _language_buttons(language),
+            "push": escape(self.push_data(language)),
             **{key: escape(value) for key, value in strings.items()},
         }
         return self._template.substitute(values)

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bot.channels.base import CannotEdit, Capabilities
+from bot.channels.web.push import RECEIPT, Pusher
 from bot.domain.messages import Rendered
 from storage import web as records
 from storage.db import Database
@@ -67,8 +68,10 @@ class WebSender:
         clock: Callable[[], dt.datetime] = utcnow,
         *,
         buttons: bool = True,
+        pusher: Pusher | None = None,
     ) -> None:
         self.capabilities = web_capabilities(buttons=buttons)
+        self._pusher = pusher
         self._db = db
         self._waiters = waiters
         self._clock = clock
@@ -76,12 +79,16 @@ class WebSender:
     async def send(self, chat_id: str, message: Rendered) -> str | None:
         """Append the message to the chat."""
         body, now = _body(message), self._clock()
+        if self._pusher is not None and (message.said or "").startswith(RECEIPT):
+            body["push_offer"] = True  # the page offers notifications under a receipt
         message_id = await self._db.run(
             lambda session: records.add_message(
                 session=session, chat_id=chat_id, outgoing=True, body=body, now=now
             )
         )
         self._waiters.notify(chat_id)
+        if self._pusher is not None:
+            self._pusher.notify(chat_id, message.said, message.gist)
         return str(message_id)
 
     async def edit(self, chat_id: str, message_id: str, message: Rendered) -> str | None:
@@ -105,8 +112,8 @@ class WebSender:
 
 def _body(message: Rendered) -> dict[str, Any]:
     body = message.to_payload()
-    body.pop("key", None)
-    body.pop("file", None)
+    for private in ("key", "file", "said", "gist"):
+        body.pop(private, None)
     shared = message.file
     if shared is not None:
         # Kept with the message: the page downloads it by the message's id, in its own chat.
