@@ -70,11 +70,16 @@
     under.after(box);
   }
 
-  document.addEventListener("caunoi:message", (shown) => {
+  async function subscribed() {
+    const found = await navigator.serviceWorker.getRegistration("/chat/");
+    return Boolean(found && (await found.pushManager.getSubscription()));
+  }
+
+  document.addEventListener("caunoi:message", async (shown) => {
     const detail = shown.detail || {};
     if (!detail.event || !detail.event.push_offer || !detail.element) return;
-    if (supported && Notification.permission === "granted") return; // already on
     if (supported && Notification.permission === "denied") return; // asked before: leave it
+    if (supported && (await subscribed().catch(() => false))) return; // already on
     offer(detail.element);
   });
 
