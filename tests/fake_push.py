@@ -122,6 +122,11 @@ class FakePushService:
         self._subscribers[name] = made
         return made
 
+    def subscriber_at(self, endpoint: str) -> Subscriber:
+        """A browser subscription at an endpoint of another service (one that is down)."""
+        key = ec.generate_private_key(ec.SECP256R1())
+        return Subscriber("elsewhere", endpoint, key, secrets.token_bytes(16))
+
     def answer(self, subscriber: Subscriber, *statuses: int) -> None:
         """Answer the next pushes to this subscriber with these statuses, in turn."""
         self._answers[subscriber.name] = list(statuses)

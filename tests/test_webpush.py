@@ -6,6 +6,7 @@ subscribe route refuses bad input politely; /forget removes subscriptions."""
 import contextlib
 import datetime as dt
 import io
+import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -13,6 +14,7 @@ import pytest
 
 from bot import cli
 from bot.app import CauNoi
+from bot.channels.web import WebChannel
 from bot.channels.web.guard import CSRF_HEADER
 from bot.channels.web.push import VapidKey, _vapid, new_key_pair, notification
 from bot.domain.i18n import text
@@ -132,9 +134,39 @@ async def test_a_gone_endpoint_is_dropped_and_a_busy_service_is_tried_again(
     await staff.press(f"t:take:{code}")
     await service.wait_for(lambda: len(service.to(busy)) == 1)
     assert service.to(busy)[0]["body"] == text("push.taken", "vi", code=code)
-    await app.stop()  # drains the pushes in flight
+    web = app.channels["web"]
+    assert isinstance(web, WebChannel)
+    assert web.pusher is not None
+    await web.pusher.drain()  # the gone one's answer handled too
     assert service.to(gone) == []
     assert [s.endpoint for s in await rows(app.db, PushSubscription)] == [busy.endpoint]
+
+
+async def test_an_unreachable_service_is_logged_without_the_endpoints_secret(
+    make_app: AppFactory, opened: list[Browser], caplog: pytest.LogCaptureFixture
+) -> None:
+    app = await _app(make_app)
+    staff = await signed_in_staff(app)
+    opened.append(staff)
+    visitor, code = await _visitor(app, opened)
+    with socket.socket() as closed:  # a port nobody listens on once closed
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    secret = "s3cr3t-path-of-this-browser"
+    unreachable = FakePushService().subscriber_at(f"http://127.0.0.1:{port}/push/{secret}")
+    assert (await _subscribe(visitor, unreachable.subscription())).status_code == 200
+    web = app.channels["web"]
+    assert isinstance(web, WebChannel)
+    assert web.pusher is not None
+    web.pusher.backoff = 0.01  # its pauses between attempts are seconds otherwise
+    await staff.wait_for(lambda: any(code in t for t in staff.texts))
+    await staff.press(f"t:take:{code}")
+    await app.outbox.drain()
+    await web.pusher.drain()
+    [failed] = [r for r in caplog.records if r.getMessage() == "push failed"]
+    assert failed.__dict__["service"] == f"127.0.0.1:{port}"
+    assert all(secret not in r.getMessage() + str(r.__dict__) for r in caplog.records)
+    assert len(await rows(app.db, PushSubscription)) == 1, "kept: the service may come back"
 
 
 async def test_the_daily_post_reaches_a_subscriber_with_its_title(
@@ -311,6 +343,8 @@ def test_the_cli_prints_a_working_key_pair() -> None:
             "vi",
             "Mỗi ngày một tin tốt: Nhặt được ví",
         ),
+        ("notify.reply", {"code": "BC-2611-0001"}, "vi", "Bạn có tin nhắn mới trên Cầu Nối"),
+        ("notify.resolved", {"code": "BC-2611-0001"}, "en", "You have a new message on Cầu Nối"),
         ("notify.transferred", {"code": "PA-1"}, "vi", None),
         ("submit.received.complaint", {"code": "PA-1"}, "vi", None),
         ("menu.main", {}, "vi", None),

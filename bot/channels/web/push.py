@@ -34,6 +34,8 @@ from starlette.routing import Route
 from bot.channels.web.guard import Guard, Refusal, json_body, refuse
 from bot.config import OrgConfig
 from bot.domain.i18n import LANGUAGES, text
+from bot.domain.kinds import Kind
+from bot.domain.tickets import CODE_PREFIX
 from bot.settings import Settings
 from storage import push as records
 from storage.db import Database
@@ -172,11 +174,14 @@ def notification(
     if key is None or language not in LANGUAGES:
         return None
     code, title = gist.get("code", ""), gist.get("title", "")
+    if code.startswith(f"{CODE_PREFIX[Kind.CONFIDENTIAL]}-"):
+        # Even the code of a confidential report says what it is: nothing but "a message".
+        key, code = "push.confidential", ""
     body = text(key, language, organisation=organisation, code=code, title=title)
     return {
         "title": text("push.title", language, organisation=organisation),
         "body": body,
-        "tag": code or said,
+        "tag": code or "caunoi",
         "url": "/chat",
     }
 
@@ -208,10 +213,14 @@ class Pusher:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def stop(self) -> None:
-        """Finish the pushes in flight, then let go of the connections."""
+    async def drain(self) -> None:
+        """Wait for the pushes in flight (and any they started) to end."""
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def stop(self) -> None:
+        """Finish the pushes in flight, then let go of the connections."""
+        await self.drain()
         if self._client is not None:
             await self._client.aclose()
             self._client = None
@@ -232,8 +241,10 @@ class Pusher:
         async with self._slots:
             try:
                 status = await self._send(subscription, json.dumps(shown, ensure_ascii=False))
-            except Exception:  # one browser's push never stops the others
-                log.exception("push failed", extra={"service": _service(subscription.endpoint)})
+            except Exception as error:  # one browser's push never stops the others
+                # Never the endpoint or the error's text: the endpoint's path is a secret.
+                failed = {"service": _service(subscription.endpoint)}
+                log.warning("push failed", extra=failed | {"error": type(error).__name__})
                 return
         endpoint, now = subscription.endpoint, self.clock()
         if status in GONE:
