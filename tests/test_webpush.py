@@ -31,6 +31,7 @@ COMPLAINT = "Quán ăn đầu hẻm 12 đường Hùng Vương bán đồ ăn đ
 ANSWER = "Đoàn phường đã báo Đội quản lý thị trường kiểm tra quán ăn này."
 QUESTION = "Bạn cho biết quán mở cửa vào giờ nào để đoàn kiểm tra đúng lúc?"
 ORGANISATION = "Tỉnh đoàn Tây Ninh"
+DAY = dt.timedelta(days=1)
 SLOT = dt.datetime(2026, 11, 24, 0, 30, tzinfo=dt.UTC)  # a daily post's time, 07:30 there
 
 
@@ -220,6 +221,31 @@ async def test_forgetting_removes_the_subscriptions(
     left = await rows(app.db, PushSubscription)
     assert [s.chat_id for s in left] == [other.visitor_id]
     assert [m for m in await rows(app.db, WebMessage) if m.chat_id == visitor.visitor_id]
+
+
+async def test_retention_drops_subscriptions_long_unused(
+    make_app: AppFactory, service: FakePushService, opened: list[Browser]
+) -> None:
+    start = dt.datetime(2026, 11, 2, 3, tzinfo=dt.UTC)
+    clock = Clock(start)
+    app = await _app(make_app, clock=clock)
+    visitor = Browser(app)
+    opened.append(visitor)
+    await visitor.open()
+    stale, renewed = service.subscriber(), service.subscriber()
+    for phone in (stale, renewed):
+        assert (await _subscribe(visitor, phone.subscription())).status_code == 200
+    clock.now = start + 20 * DAY  # the page loaded again in this browser: it says so
+    assert (await _subscribe(visitor, renewed.subscription())).status_code == 200
+    retention = app.scheduler.get_job("retention")
+    assert retention is not None
+
+    clock.now = start + 29 * DAY
+    await retention.func()
+    assert len(await rows(app.db, PushSubscription)) == 2, "day 29: both kept"
+    clock.now = start + 31 * DAY
+    await retention.func()
+    assert [s.endpoint for s in await rows(app.db, PushSubscription)] == [renewed.endpoint]
 
 
 def _bad_subscriptions(phone: Subscriber) -> list[Any]:
