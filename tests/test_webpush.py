@@ -320,14 +320,14 @@ async def test_the_try_out_makes_a_key_once_and_keeps_it(
 ) -> None:
     kept = tmp_path / "keys" / "vapid.key"
     printed = io.StringIO()
-    with contextlib.redirect_stdout(printed):
+    with contextlib.redirect_stderr(printed):
         first = await make_app(serve_http=True, telegram_bot_token=None, webpush_key_file=kept)
     assert "WEBPUSH_VAPID_PRIVATE_KEY" in printed.getvalue()
     assert kept.stat().st_mode & 0o777 == 0o600
     page_one = await opened_page(first, opened)
     await first.stop()
     again = io.StringIO()
-    with contextlib.redirect_stdout(again):
+    with contextlib.redirect_stderr(again):
         second = await make_app(serve_http=True, telegram_bot_token=None, webpush_key_file=kept)
     assert "WEBPUSH_VAPID_PRIVATE_KEY" not in again.getvalue(), "printed once, when made"
     page_two = await opened_page(second, opened)

@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import re
+import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -134,9 +135,11 @@ def _try_out_key(path: Path) -> str:
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(descriptor, "w", encoding="utf-8") as kept:
         kept.write(made + "\n")
+    # On stderr: stdout carries the try-out's addresses and links, which scripts read.
     print(
         f"Made a Web Push key for this try-out and kept it in {path}. In production set "
         "WEBPUSH_VAPID_PRIVATE_KEY instead (`python -m bot vapid-keys` prints one).",
+        file=sys.stderr,
         flush=True,
     )
     return made
