@@ -18,10 +18,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bot.channels.base import FileSource
+from bot.channels.web.embed import Embed
 from bot.channels.web.events import choice_event, event_payload, text_event
 from bot.channels.web.files import Files
 from bot.channels.web.guard import (
-    LANGUAGE_COOKIE,
     MAX_TYPED_CHARS,
     TOKEN,
     Guard,
@@ -71,6 +71,7 @@ class WebChat:
             self.db, self.config, self.clock, self.public_url, self.trusted_proxies
         )
         self._page = Page(self.db, self.config, self.clock, self._guard)
+        self._embed = Embed(self.config)
         self._files = Files(
             self.db,
             self.config,
@@ -91,6 +92,7 @@ class WebChat:
             Route("/chat/resume", page.page),
             Route("/chat/signin", page.page),
             Route("/chat/static/{name}", page.static),
+            Route("/chat/embed.js", self._embed.script),
             Route("/chat/api/updates", self.updates),
             Route("/chat/api/send", self.send, methods=["POST"]),
             Route("/chat/api/upload", files.upload, methods=["POST"]),
@@ -182,9 +184,7 @@ class WebChat:
             return refuse(refusal, language)
         await self._take(event, None)
         response = JSONResponse({"ok": True})
-        response.set_cookie(
-            LANGUAGE_COOKIE, chosen, max_age=365 * 24 * 3600, path="/chat", samesite="lax"
-        )
+        self._guard.remember_language(request, response, chosen)
         return response
 
     async def _take(self, event: Inbound, echo: str | None) -> bool:

@@ -13,7 +13,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from bot.channels.web.guard import MAX_TYPED_CHARS, SECURITY_HEADERS, Guard
+from bot.channels.web.guard import MAX_TYPED_CHARS, SECURITY_HEADERS, Guard, framed_by
 from bot.channels.web.limits import HourlyCap
 from bot.config import OrgConfig
 from bot.domain.i18n import LANGUAGES, text
@@ -87,8 +87,15 @@ class Page:
         response = HTMLResponse(self._render(request, language, signed_in))
         if cookie is not None:
             self.guard.set_cookie(request, response, *cookie)
-        response.headers.update(SECURITY_HEADERS)
+        response.headers.update(self._headers(request))
         return response
+
+    def _headers(self, request: Request) -> dict[str, str]:
+        """The chat may be framed by our pages and the Union's sites (the embedded panel); the
+        resume and sign-in pages, which take secrets, by nobody."""
+        if request.url.path == "/chat":
+            return framed_by(self.config.raw.channels.web.embed_origins)
+        return SECURITY_HEADERS
 
     async def _new_visitor(self, hours: int, now: dt.datetime) -> records.NewSession:
         """A new visitor and their first session."""
