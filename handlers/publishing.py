@@ -27,6 +27,7 @@ from bot.domain.publishing import (
     latest_weekly_slot,
     post_key,
     story_key,
+    story_title,
     week_of,
 )
 from handlers.cards import STAFF_LANGUAGE
@@ -282,7 +283,8 @@ def publish_daily(
     posts = [replace(daily_post(org, story, to.language), to=to, replaces=key) for to in audience]
     notice = _tell_author(desk, story.code, *_published_notice(org, news_link, story.code))
     page_text = text("publish.daily_post", PAGE_LANGUAGE, **daily_post(org, story, "vi").values)
-    records.record_post(DAILY_POST, story.code, {"text": page_text, "code": story.code}, now)
+    page_post = {"text": page_text, "code": story.code, "title": story_title(story.text)}
+    records.record_post(DAILY_POST, story.code, page_post, now)
     warning = _low_pool(org, records, desk, len(pool) - 1, now)
     fresh = records.story(story.code)
     cards = story_cards(org, desk, fresh) if fresh is not None else []

@@ -29,7 +29,9 @@ class Embed:
     config: OrgConfig
 
     def __post_init__(self) -> None:
-        self._script = asset("embed.js").replace(LABELS, json.dumps(self.labels()), 1)
+        self._script = asset("embed.js").replace(
+            LABELS, json.dumps(self.labels(), ensure_ascii=False), 1
+        )
 
     def labels(self) -> dict[str, dict[str, str]]:
         """The button's and panel's texts, per language."""
