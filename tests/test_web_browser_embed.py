@@ -116,6 +116,7 @@ async def _check_listed_site(app: CauNoi, site: UnionSite, browser: Any) -> None
     await consent.click()
     asked = chat.locator(".msg.bot", has_text=text("unit.ask", "vi"))
     await expect(asked).to_be_visible(timeout=LONGER)
+    await expect(chat.locator("header h1")).to_be_hidden()  # the panel's bar names us once
     await screenshot(page, "embed-open")
 
     await page.reload()  # open across page loads, and the same conversation (its cookie)
@@ -126,6 +127,7 @@ async def _check_listed_site(app: CauNoi, site: UnionSite, browser: Any) -> None
     box = await panel.bounding_box()
     assert box is not None
     assert (box["x"], box["y"], box["width"], box["height"]) == (0, 0, 390, 844), "full screen"
+    await screenshot(page, "embed-phone")
     await page.get_by_role("button", name=text("embed.close", "vi")).first.click()
     await expect(panel).to_be_hidden()
     await page.reload()

@@ -18,6 +18,8 @@
       background: #0b5cad; color: #fff; box-shadow: 0 4px 16px rgba(0, 0, 0, .25);
       display: flex; align-items: center; justify-content: center; }
     .launcher:hover { background: #094c8f; }
+    .launcher[aria-expanded="true"] .when-closed, .launcher[aria-expanded="false"] .when-open {
+      display: none; }
     .launcher:focus-visible, .close:focus-visible { outline: 3px solid #ffbf47; outline-offset: 2px; }
     .panel { position: fixed; right: 20px; bottom: 92px; z-index: 2147483000;
       width: 380px; max-width: calc(100vw - 40px); height: min(640px, calc(100vh - 112px));
@@ -85,7 +87,11 @@
   launcher.title = words.open;
   launcher.setAttribute("aria-expanded", "false");
   launcher.setAttribute("aria-controls", "caunoi-panel");
-  launcher.appendChild(icon("M21 12a8 8 0 0 1-11.6 7.1L4 20.5l1.4-4.9A8 8 0 1 1 21 12z"));
+  const chatIcon = icon("M21 12a8 8 0 0 1-11.6 7.1L4 20.5l1.4-4.9A8 8 0 1 1 21 12z");
+  const closeIcon = icon("M6 6l12 12M18 6L6 18");
+  chatIcon.setAttribute("class", "when-closed");
+  closeIcon.setAttribute("class", "when-open");
+  launcher.append(chatIcon, closeIcon);
 
   const panel = document.createElement("div");
   panel.className = "panel";

@@ -13,7 +13,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from bot.channels.web.guard import MAX_TYPED_CHARS, SECURITY_HEADERS, Guard, framed_by
+from bot.channels.web.guard import MAX_TYPED_CHARS, SECURITY_HEADERS, Guard, framed, framed_by
 from bot.channels.web.limits import HourlyCap
 from bot.config import OrgConfig
 from bot.domain.i18n import LANGUAGES, text
@@ -115,6 +115,7 @@ class Page:
         mode = request.url.path.rsplit("/", 1)[-1]
         values = {
             "lang": language,
+            "framed": "1" if framed(request) else "0",
             "title": escape(text("web.title", language, organisation=organisation)),
             "intro": escape(text("web.intro", language, organisation=organisation)),
             "csrf": escape(signed_in.csrf),
