@@ -30,12 +30,14 @@ class UnionSite:
     def __init__(self) -> None:
         self.snippet = ""
         self.origin = ""
+        self.language = "vi"
 
     def page(self) -> bytes:
         """The site's page: a heading, a paragraph, and the snippet alone."""
         return (
-            '<!doctype html><html lang="vi"><head><meta charset="utf-8"><title>Tỉnh đoàn Tây '
-            "Ninh</title></head><body><h1>Tin tức Tỉnh đoàn Tây Ninh</h1><p>Trang thử.</p>"
+            f'<!doctype html><html lang="{self.language}"><head><meta charset="utf-8">'
+            "<title>Tỉnh đoàn Tây Ninh</title></head><body><h1>Tin tức Tỉnh đoàn Tây Ninh</h1>"
+            "<p>Trang thử.</p>"
             f"{self.snippet}</body></html>"
         ).encode()
 
@@ -65,11 +67,11 @@ async def union_site() -> AsyncIterator[UnionSite]:
         await server.wait_closed()
 
 
-def _labels(app: CauNoi) -> tuple[str, str]:
-    organisation = app.config.raw.organisation.name.vi
+def _labels(app: CauNoi, language: str = "vi") -> tuple[str, str]:
+    organisation = str(getattr(app.config.raw.organisation.name, language))
     return (
-        text("embed.open", "vi", organisation=organisation),
-        text("embed.title", "vi", organisation=organisation),
+        text("embed.open", language, organisation=organisation),
+        text("embed.title", language, organisation=organisation),
     )
 
 
@@ -139,7 +141,8 @@ async def _check_listed_site(app: CauNoi, site: UnionSite, browser: Any) -> None
 async def test_a_site_not_listed_gets_no_chat_in_its_frame(make_app: AppFactory) -> None:
     async with union_site() as site, chromium() as browser:
         app = await _started(make_app, site, embed_origins=["https://tinhdoantayninh.vn"])
-        opening, title = _labels(app)
+        site.language = "en"  # the button speaks the page's language
+        opening, title = _labels(app, "en")
         page = await _site_page(site, browser)
         async with page.expect_response(f"{app.base_url}/chat?embed=1") as loaded:
             await page.get_by_role("button", name=opening).click()
