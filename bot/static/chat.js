@@ -152,6 +152,7 @@
     const button = document.createElement("button");
     button.type = "button";
     button.className = "code";
+    button.dataset.code = code;
     button.textContent = code;
     button.title = strings.code_copy;
     button.addEventListener("click", async () => {
