@@ -114,7 +114,9 @@ async def test_static_files_are_cached_and_revalidated(http: httpx.AsyncClient) 
     assert script.headers["content-type"] == "text/javascript; charset=utf-8"
     assert script.headers["cache-control"] == "public, max-age=3600"
     assert script.headers["x-content-type-options"] == "nosniff"
-    again = await http.get("/chat/static/chat.js", headers={"If-None-Match": script.headers["etag"]})
+    again = await http.get(
+        "/chat/static/chat.js", headers={"If-None-Match": script.headers["etag"]}
+    )
     assert (again.status_code, again.content) == (304, b"")
     icon = await http.get("/chat/static/icon-192.png")
     assert icon.headers["etag"] != script.headers["etag"]
