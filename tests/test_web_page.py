@@ -200,6 +200,7 @@ async def test_the_pressed_button_is_kept_with_its_message(app: CauNoi, visitor:
         ("other", "consent:yes"),  # a message of another chat
         ("missing", "consent:yes"),  # no such message
         ("text", "consent:yes"),  # not a number
+        ("huge", "consent:yes"),  # larger than any row id
     ],
 )
 async def test_a_press_marks_only_a_button_of_ones_own_message(
@@ -211,7 +212,12 @@ async def test_a_press_marks_only_a_button_of_ones_own_message(
     await other.wait_for(lambda: len(other.texts) == 2)
     await hello(visitor)
     await visitor.wait_for(lambda: len(visitor.texts) == 2)
-    ids = {"own": max(visitor.events), "other": max(other.events), "missing": 10**9}
+    ids = {
+        "own": max(visitor.events),
+        "other": max(other.events),
+        "missing": 10**9,
+        "huge": 10**30,
+    }
     await press_on(visitor, ids.get(message, "12"), choice)
     await app.outbox.drain()
     assert [m.id for m in await rows(app.db, WebMessage) if "pressed" in m.body] == []

@@ -46,6 +46,7 @@ from storage.db import Database
 from storage.web import CHANNEL
 
 REFERENCE = re.compile(r"^\s*[A-Za-z0-9-]{1,40}\s*$")  # a reference code as typed
+MAX_ROW_ID = 2**31  # the page's message ids are rows of ours; anything larger is not one
 GREETING_EVENT = "greet"  # the id of a visitor's first /start, sent for them when the page opens
 
 
@@ -160,7 +161,7 @@ class WebChat:
                 event = choice_event(signed_in.visitor_id, given_id, choice, language)
                 echo = None
                 on_message = data.get("message")
-                if isinstance(on_message, int) and not isinstance(on_message, bool):
+                if type(on_message) is int and 0 < on_message < MAX_ROW_ID:
                     pressed = (on_message, event.choice or "")
             else:
                 typed = data.get("text")
