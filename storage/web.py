@@ -9,7 +9,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, update
+from sqlalchemy import delete, or_, update
 from sqlmodel import Session, col, select
 
 from bot.domain.desk import Staff
@@ -146,6 +146,38 @@ def messages_after(*, session: Session, chat_id: str, after: int) -> list[ChatEv
         ChatEvent(r.id or 0, r.outgoing, dict(r.body), r.replaces, r.created_at)
         for r in reversed(rows)
     ]
+
+
+def is_stranger(*, session: Session, visitor_id: str) -> bool:
+    """Whether nothing of this visitor was handled yet: no person stands behind them."""
+    found = session.exec(
+        select(ChannelIdentity.person_id).where(
+            ChannelIdentity.channel == CHANNEL, ChannelIdentity.external_id == visitor_id
+        )
+    ).first()
+    return found is None
+
+
+def mark_pressed(*, session: Session, chat_id: str, message_id: int, choice: str) -> bool:
+    """Note on the shown version of a message of this chat which of its buttons was pressed
+    (the page shows its buttons as used, also after a reload); whether it had that button."""
+    shown = session.exec(
+        select(WebMessage)
+        .where(
+            WebMessage.chat_id == chat_id,
+            or_(col(WebMessage.id) == message_id, col(WebMessage.replaces) == message_id),
+        )
+        .order_by(col(WebMessage.id).desc())
+        .limit(1)
+    ).first()
+    if shown is None or not shown.outgoing:
+        return False
+    offered = [row_choice[0] for row in shown.body.get("choices") or [] for row_choice in row]
+    if choice not in offered:
+        return False
+    shown.body = {**shown.body, "pressed": choice}  # a new dict, so the change is saved
+    session.add(shown)
+    return True
 
 
 def keeps_words(*, session: Session, visitor_id: str) -> bool:

@@ -18,10 +18,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bot.channels.base import FileSource
+from bot.channels.web.embed import Embed
 from bot.channels.web.events import choice_event, event_payload, text_event
 from bot.channels.web.files import Files
 from bot.channels.web.guard import (
-    LANGUAGE_COOKIE,
     MAX_TYPED_CHARS,
     TOKEN,
     Guard,
@@ -47,6 +47,8 @@ from storage.db import Database
 from storage.web import CHANNEL
 
 REFERENCE = re.compile(r"^\s*[A-Za-z0-9-]{1,40}\s*$")  # a reference code as typed
+MAX_ROW_ID = 2**31  # the page's message ids are rows of ours; anything larger is not one
+GREETING_EVENT = "greet"  # the id of a visitor's first /start, sent for them when the page opens
 
 
 @dataclass
@@ -83,6 +85,7 @@ class WebChat:
             lambda: asset("sw.js"),
         )
         self._page = Page(self.db, self.config, self.clock, self._guard, self._push.page_data)
+        self._embed = Embed(self.config)
         self._files = Files(
             self.db,
             self.config,
@@ -103,6 +106,10 @@ class WebChat:
             Route("/chat/resume", page.page),
             Route("/chat/signin", page.page),
             Route("/chat/static/{name}", page.static),
+            Route("/chat/embed.js", self._embed.script),
+            Route("/chat/manifest.webmanifest", page.manifest),
+            Route("/favicon.ico", page.favicon),
+            Route("/chat/api/hello", self.hello, methods=["POST"]),
             Route("/chat/api/updates", self.updates),
             Route("/chat/api/send", self.send, methods=["POST"]),
             Route("/chat/api/upload", files.upload, methods=["POST"]),
@@ -163,10 +170,14 @@ class WebChat:
             signed_in = await self._guard.check(request)
             data = await json_body(request)
             given_id = event_id(data)
+            pressed = None
             if isinstance(data.get("choice"), str):
                 choice = data["choice"]
                 event = choice_event(signed_in.visitor_id, given_id, choice, language)
                 echo = None
+                on_message = data.get("message")
+                if type(on_message) is int and 0 < on_message < MAX_ROW_ID:
+                    pressed = (on_message, event.choice or "")
             else:
                 typed = data.get("text")
                 if not isinstance(typed, str) or not typed.strip():
@@ -177,7 +188,7 @@ class WebChat:
                 echo = event.text if event.text.strip() else None
         except Refusal as refusal:
             return refuse(refusal, language)
-        kept = await self._take(event, echo)
+        kept = await self._take(event, echo, pressed)
         # Words not kept (before consent) are shown by the page itself, until it reloads.
         return JSONResponse({"ok": True} if kept or echo is None else {"ok": True, "shown": echo})
 
@@ -195,19 +206,41 @@ class WebChat:
             return refuse(refusal, language)
         await self._take(event, None)
         response = JSONResponse({"ok": True})
-        response.set_cookie(
-            LANGUAGE_COOKIE, chosen, max_age=365 * 24 * 3600, path="/chat", samesite="lax"
-        )
+        self._guard.remember_language(request, response, chosen)
         return response
 
-    async def _take(self, event: Inbound, echo: str | None) -> bool:
-        """Store the event (and the visitor's words in their chat, once they agreed to it),
-        then handle it in its chat's turn; whether their words were kept."""
+    async def hello(self, request: Request) -> Response:
+        """The page has opened: a visitor nothing was heard from yet is greeted at once
+        (once, whatever the reloads and tabs: the greeting is one event of theirs)."""
+        language = self._guard.language(request)
+        try:
+            signed_in = await self._guard.check(request)
+        except Refusal as refusal:
+            return refuse(refusal, language)
+        visitor = signed_in.visitor_id
+        stranger = await self.db.run(
+            lambda session: records.is_stranger(session=session, visitor_id=visitor)
+        )
+        if stranger:
+            await self._take(text_event(visitor, GREETING_EVENT, "/start", language), None)
+        return JSONResponse({"ok": True, "greeted": stranger})
+
+    async def _take(
+        self, event: Inbound, echo: str | None, pressed: tuple[int, str] | None = None
+    ) -> bool:
+        """Store the event (and the visitor's words in their chat, once they agreed to it,
+        and which button of which message they pressed), then handle it in its chat's turn;
+        whether their words were kept."""
         assert self.intake is not None, "the web chat takes events once started"
         intake, chat_id, now = self.intake, event.chat_id, self.clock()
         payload = event_payload(event)
 
         def echo_kept(session: Any, new: set[str]) -> bool:
+            if new and pressed is not None:
+                message, choice = pressed
+                records.mark_pressed(
+                    session=session, chat_id=chat_id, message_id=message, choice=choice
+                )
             kept = records.keeps_words(session=session, visitor_id=chat_id)
             if new and kept and echo is not None:
                 records.add_message(
