@@ -112,7 +112,8 @@ def _server(profile: str | None) -> Iterator[tuple[str, int]]:
         process = subprocess.Popen(
             command, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env
         )
-        assert process.stdout is not None and process.stdin is not None
+        assert process.stdout is not None
+        assert process.stdin is not None
         port = int(process.stdout.readline())
         try:
             yield f"http://127.0.0.1:{port}", process.pid
