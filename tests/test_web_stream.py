@@ -27,6 +27,7 @@ class Stream:
     def __init__(self, response: httpx.Response) -> None:
         self.response = response
         self.staff = False  # whether the session is a staff member's, as the stream says
+        self.news = 0  # how many messages it had to show when it opened
         self._lines = response.aiter_lines()
 
     async def next(self) -> dict[str, Any]:
@@ -68,6 +69,7 @@ async def stream(browser: Browser, last_id: int | None = None) -> AsyncIterator[
         session = await opened.next()
         assert session["event"] == "session"
         opened.staff = session["data"]["staff"]
+        opened.news = session["data"]["news"]
         yield opened
 
 
@@ -97,6 +99,7 @@ async def test_the_stream_brings_the_replies(make_app: AppFactory) -> None:
     browser = await opened(app)
     try:
         async with stream(browser) as news:
+            assert news.news == 0
             await say(browser, "/start")
             greeting, consent = await news.messages(2)
         assert greeting["data"]["outgoing"]
@@ -121,6 +124,7 @@ async def test_the_stream_resumes_after_last_event_id_without_loss_or_doubles(
         await say(browser, "/help")  # answered while no stream is open
         await app.outbox.drain()
         async with stream(browser, last_id=last) as news:
+            assert news.news == 2  # /help's answer, held for it
             await say(browser, "/privacy")
             missed = await news.messages(4)  # /help's two replies, then /privacy's two
         ids = [e["id"] for e in first + missed]

@@ -121,9 +121,47 @@
     fill(el, event);
   }
 
-  async function poll() {
+  // News of the chat: the stream (server-sent events), or the long poll where a browser or a
+  // proxy cannot keep one open.
+  function poll() {
     if (polling) return;
     polling = true;
+    if (!window.EventSource) return longPoll();
+    let opened = false;
+    let started = false;
+    const source = new EventSource("/chat/api/stream?after=" + cursor);
+    source.addEventListener("session", (e) => {
+      opened = true;
+      if (notice.textContent === strings.offline) clearNotice();
+      const session = JSON.parse(e.data);
+      document.getElementById("staff-badge").hidden = !session.staff;
+      if (!started) {
+        started = true;
+        if (cursor === 0 && session.news === 0 && body.dataset.mode === "chat") say("/start", "start");
+      }
+    });
+    source.onmessage = (e) => {
+      const event = JSON.parse(e.data);
+      show(event);
+      cursor = Math.max(cursor, event.id);
+      log.scrollTop = log.scrollHeight;
+    };
+    source.addEventListener("end", (e) => {
+      source.close();
+      showNotice(JSON.parse(e.data).error || strings.expired, true);
+      polling = false;
+    });
+    source.onerror = () => {
+      if (opened) {
+        showNotice(strings.offline, false); // EventSource reconnects with Last-Event-ID
+        return;
+      }
+      source.close(); // never opened (refused, or a proxy that buffers): the long poll
+      longPoll();
+    };
+  }
+
+  async function longPoll() {
     let started = false;
     while (true) {
       let answer;

@@ -149,9 +149,11 @@ class WebChat:
     ) -> AsyncIterator[str]:
         chat_id = signed_in.visitor_id
         with self.waiters.listen(chat_id) as listener:
-            session = json.dumps({"staff": signed_in.staff})
-            yield f"retry: {STREAM_RETRY_MS}\nevent: session\ndata: {session}\n\n"
             events = await self._events(chat_id, after)
+            # What the page needs first: whether staff hold the session, and whether it has
+            # news to show (an empty chat greets the visitor).
+            session = json.dumps({"staff": signed_in.staff, "news": len(events)})
+            yield f"retry: {STREAM_RETRY_MS}\nevent: session\ndata: {session}\n\n"
             while True:
                 for event in events:
                     if event.id > after:
