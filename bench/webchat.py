@@ -275,14 +275,18 @@ class Visitor:
                 self.tally.fail(f"stream {response.status_code}")
                 return
             data: list[str] = []
+            name = "message"
             async for line in response.aiter_lines():
                 if line.startswith("id:"):
                     self.cursor = int(line[3:])
+                elif line.startswith("event:"):
+                    name = line[6:].strip()
                 elif line.startswith("data:"):
                     data.append(line[5:])
                 elif not line and data:
-                    self._take([json.loads("\n".join(data))])
-                    data = []
+                    if name == "message":
+                        self._take([json.loads("\n".join(data))])
+                    data, name = [], "message"
 
 
 async def _crowd(base: str, visitors: int, news: str, paced: float | None) -> dict[str, Any]:
