@@ -91,20 +91,46 @@ def open_session(
 
 def signed_in(*, session: Session, token: str, now: dt.datetime) -> SignedIn | None:
     """The session behind a cookie, kept alive by this use; None if unknown or expired."""
-    row = session.get(WebSession, digest(token))
-    if row is None or row.expires_at <= now:
+    live = live_session(session=session, token_hash=digest(token), now=now)
+    return live.signed_in if live is not None else None
+
+
+@dataclass(frozen=True)
+class LiveSession:
+    """A valid session and when it expires (unless used again)."""
+
+    signed_in: SignedIn
+    expires_at: dt.datetime
+
+
+def live_session(*, session: Session, token_hash: str, now: dt.datetime) -> LiveSession | None:
+    """The session with this token hash, kept alive by this use; None if unknown or expired."""
+    found = session.execute(
+        select(
+            col(WebSession.visitor_id),
+            col(WebSession.csrf),
+            col(WebSession.expires_at),
+            col(WebSession.lifetime_hours),
+        ).where(col(WebSession.token_hash) == token_hash)
+    ).first()
+    if found is None or found.expires_at <= now:
         return None
-    lifetime = dt.timedelta(hours=row.lifetime_hours)
+    lifetime, expires_at = dt.timedelta(hours=found.lifetime_hours), found.expires_at
     # Written at most about once an hour of use, not on every request.
-    if row.expires_at - now < lifetime - dt.timedelta(hours=1):
-        row.expires_at = now + lifetime
-        session.add(row)
-    staff_code = session.exec(
+    if expires_at - now < lifetime - dt.timedelta(hours=1):
+        expires_at = now + lifetime
+        session.execute(
+            update(WebSession)
+            .where(col(WebSession.token_hash) == token_hash)
+            .values(expires_at=expires_at)
+        )
+    staff_code = session.execute(
         select(Person.staff_code)
         .join(ChannelIdentity, col(ChannelIdentity.person_id) == col(Person.id))
-        .where(ChannelIdentity.channel == CHANNEL, ChannelIdentity.external_id == row.visitor_id)
+        .where(ChannelIdentity.channel == CHANNEL, ChannelIdentity.external_id == found.visitor_id)
     ).first()
-    return SignedIn(row.visitor_id, row.csrf, staff_code is not None)
+    staff = staff_code is not None and staff_code[0] is not None
+    return LiveSession(SignedIn(found.visitor_id, found.csrf, staff), expires_at)
 
 
 def end_expired_sessions(*, session: Session, now: dt.datetime) -> int:

@@ -366,6 +366,7 @@ def _forget_web_chat(session: Session, visitor_id: str) -> None:
     """A web visitor's chat, uploads, push subscriptions and resume link (their browser
     session stays, empty)."""
     session.exec(delete(WebMessage).where(col(WebMessage.chat_id) == visitor_id))
+    erasure.note_forgotten_visitor(session, visitor_id)
     erasure.delete_uploads(session, visitor_id=visitor_id)
     push.forget_chat(session=session, chat_id=visitor_id)
     session.exec(

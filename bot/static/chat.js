@@ -196,9 +196,42 @@
     document.dispatchEvent(new CustomEvent("caunoi:message", { detail: { event: event, element: el } }));
   }
 
-  async function poll() {
+  // News of the chat: the stream (server-sent events), or the long poll where a browser or a
+  // proxy cannot keep one open.
+  function poll() {
     if (polling) return;
     polling = true;
+    if (!window.EventSource) return longPoll();
+    let opened = false;
+    const source = new EventSource("/chat/api/stream?after=" + cursor);
+    source.addEventListener("session", (e) => {
+      opened = true;
+      if (notice.textContent === strings.offline) clearNotice();
+      const session = JSON.parse(e.data);
+      document.getElementById("staff-badge").hidden = !session.staff;
+    });
+    source.onmessage = (e) => {
+      const event = JSON.parse(e.data);
+      show(event);
+      cursor = Math.max(cursor, event.id);
+      log.scrollTop = log.scrollHeight;
+    };
+    source.addEventListener("end", (e) => {
+      source.close();
+      showNotice(JSON.parse(e.data).error || strings.expired, true);
+      polling = false;
+    });
+    source.onerror = () => {
+      if (opened) {
+        showNotice(strings.offline, false); // EventSource reconnects with Last-Event-ID
+        return;
+      }
+      source.close(); // never opened (refused, or a proxy that buffers): the long poll
+      longPoll();
+    };
+  }
+
+  async function longPoll() {
     while (true) {
       let answer;
       try {

@@ -8,13 +8,14 @@ every request; the page (page.py) and files (files.py) have their own routes, li
 import asyncio
 import contextlib
 import datetime as dt
+import json
 import re
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from bot.channels.base import FileSource
@@ -36,7 +37,7 @@ from bot.channels.web.push import PushRoutes, VapidKey
 from bot.channels.web.sender import Waiters, web_capabilities
 from bot.config import OrgConfig
 from bot.dispatch import queue_replies
-from bot.domain.i18n import LANGUAGES
+from bot.domain.i18n import LANGUAGES, text
 from bot.domain.messages import Inbound, Recipient
 from bot.intake import Intake
 from bot.uploads import Uploads
@@ -44,8 +45,11 @@ from bot.web import Networks
 from handlers import desk
 from storage import web as records
 from storage.db import Database
-from storage.web import CHANNEL
+from storage.web import CHANNEL, SignedIn
 
+STREAM_PING_SECONDS = 15.0  # a comment line this often on a quiet stream
+STREAM_RETRY_MS = 3000  # how soon a browser's EventSource reconnects
+STREAM_HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
 REFERENCE = re.compile(r"^\s*[A-Za-z0-9-]{1,40}\s*$")  # a reference code as typed
 MAX_ROW_ID = 2**31  # the page's message ids are rows of ours; anything larger is not one
 GREETING_EVENT = "greet"  # the id of a visitor's first /start, sent for them when the page opens
@@ -111,6 +115,7 @@ class WebChat:
             Route("/favicon.ico", page.favicon),
             Route("/chat/api/hello", self.hello, methods=["POST"]),
             Route("/chat/api/updates", self.updates),
+            Route("/chat/api/stream", self.stream),
             Route("/chat/api/send", self.send, methods=["POST"]),
             Route("/chat/api/upload", files.upload, methods=["POST"]),
             Route("/chat/api/file/{message_id}", files.file, methods=["GET"]),
@@ -133,28 +138,56 @@ class WebChat:
         if after is None:
             return refuse(Refusal(400, "web.bad_request"), language)
         chat_id = signed_in.visitor_id
-        events = await self._events(chat_id, after)
-        if not events:
-            await self.waiters.wait(chat_id, self.config.raw.channels.web.poll_seconds)
+        with self.waiters.listen(chat_id) as listener:
             events = await self._events(chat_id, after)
-        cursor = events[-1].id if events else after
+            if not events:
+                await listener.wait(self.config.raw.channels.web.poll_seconds)
+                handed, stale = listener.take()
+                events = await self._events(chat_id, after) if stale else _after(handed, after)
+        cursor = max((e.id for e in events), default=after)
         return JSONResponse(
-            {
-                "cursor": cursor,
-                "staff": signed_in.staff,
-                "events": [
-                    {
-                        "id": e.id,
-                        "outgoing": e.outgoing,
-                        "replaces": e.replaces,
-                        "at": e.at.isoformat(),
-                        **_for_page(e.body),
-                    }
-                    for e in events
-                ],
-            },
+            {"cursor": cursor, "staff": signed_in.staff, "events": [_shown(e) for e in events]},
             headers={"Cache-Control": "no-store"},
         )
+
+    async def stream(self, request: Request) -> Response:
+        """The chat's messages as server-sent events, from Last-Event-ID (or ?after=) on;
+        a session that ends ends the stream with an `end` event carrying the reason."""
+        language = self._guard.language(request)
+        signed_in = await self._guard.signed_in(request)
+        if signed_in is None:
+            return refuse(Refusal(401, "web.expired"), language)
+        given = request.headers.get("Last-Event-ID") or request.query_params.get("after", "0")
+        after = row_id(given, empty=0)
+        if after is None:
+            return refuse(Refusal(400, "web.bad_request"), language)
+        lines = self._stream_lines(request, signed_in, after, language)
+        return StreamingResponse(lines, media_type="text/event-stream", headers=STREAM_HEADERS)
+
+    async def _stream_lines(
+        self, request: Request, signed_in: SignedIn, after: int, language: str
+    ) -> AsyncIterator[str]:
+        chat_id = signed_in.visitor_id
+        with self.waiters.listen(chat_id) as listener:
+            events = await self._events(chat_id, after)
+            # What the page needs first: whether staff hold the session, and whether it has
+            # news to show (an empty chat greets the visitor).
+            session = json.dumps({"staff": signed_in.staff, "news": len(events)})
+            yield f"retry: {STREAM_RETRY_MS}\nevent: session\ndata: {session}\n\n"
+            while True:
+                for event in events:
+                    if event.id > after:
+                        after = event.id
+                        yield f"id: {event.id}\ndata: {json.dumps(_shown(event))}\n\n"
+                await listener.wait(STREAM_PING_SECONDS)
+                if self.waiters.closed or await self._guard.signed_in(request) is None:
+                    ended = json.dumps({"error": text("web.expired", language)})
+                    yield f"event: end\ndata: {ended}\n\n"
+                    return
+                handed, stale = listener.take()
+                if not handed and not stale:
+                    yield ": ping\n\n"  # keeps proxies from closing a quiet stream
+                events = await self._events(chat_id, after) if stale else _after(handed, after)
 
     async def _events(self, chat_id: str, after: int) -> list[records.ChatEvent]:
         return await self.db.run(
@@ -373,6 +406,22 @@ class WebChat:
     def link_template_for(base_url: str) -> str:
         """The web chat's start link, '{}' marking the payload (a staff invitation)."""
         return f"{base_url}/chat/signin#{{}}"
+
+
+def _after(handed: list[records.ChatEvent], after: int) -> list[records.ChatEvent]:
+    """Handed messages newer than the cursor, in order (one may have been read already)."""
+    return sorted((e for e in handed if e.id > after), key=lambda e: e.id)
+
+
+def _shown(event: records.ChatEvent) -> dict[str, Any]:
+    """A message as the page gets it."""
+    return {
+        "id": event.id,
+        "outgoing": event.outgoing,
+        "replaces": event.replaces,
+        "at": event.at.isoformat(),
+        **_for_page(event.body),
+    }
 
 
 def _for_page(body: dict[str, Any]) -> dict[str, Any]:

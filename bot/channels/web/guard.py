@@ -16,10 +16,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from bot.channels.web.limits import RateLimit
+from bot.channels.web.sessions import Sessions
 from bot.config import OrgConfig
 from bot.domain.i18n import LANGUAGES, text
 from bot.web import Networks, client_address, read_at_most
-from storage import web as records
 from storage.db import Database
 from storage.web import SignedIn
 
@@ -92,16 +92,14 @@ class Guard:
         web = self.config.raw.channels.web
         self._per_session = RateLimit(web.requests_per_minute_session)
         self._per_address = RateLimit(web.requests_per_minute_address)
+        self.sessions = Sessions(self.db, self.clock)
 
     async def signed_in(self, request: Request) -> SignedIn | None:
         """The browser's live session, if its cookie names one."""
         token = request.cookies.get(COOKIE, "")
         if not TOKEN.match(token):
             return None
-        now = self.clock()
-        return await self.db.run(
-            lambda session: records.signed_in(session=session, token=token, now=now)
-        )
+        return await self.sessions.signed_in(token)
 
     async def check(self, request: Request) -> SignedIn:
         """A state-changing request: same origin, a valid session, its CSRF token, and
