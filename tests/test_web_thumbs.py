@@ -13,8 +13,11 @@ from bot.app import CauNoi
 from bot.channels.web.files import location_of
 from bot.channels.web.thumbs import THUMB_SIDE, thumbnail
 from bot.domain.i18n import text
-from tests.conftest import AppFactory
-from tests.dialogue import onboard, send_named
+from bot.domain.messages import UPLOAD_PREFIX
+from storage.models import WebUpload
+from tests.conftest import AppFactory, rows
+from tests.dialogue import Chat, onboard, send_named
+from tests.fake_telegram import FakeTelegram
 from tests.webchat import Browser, signed_in_staff
 
 COMPLAINT = "Quán ăn đầu hẻm 12 đường Hùng Vương bán đồ ăn để qua đêm, nhiều bạn bị đau bụng."
@@ -200,6 +203,37 @@ async def test_staff_see_a_tickets_photo_as_a_thumbnail_and_no_one_else_does(
         for other in (visitor, stranger):
             refused = await other.client.get(f"/chat/api/thumb/{message['id']}")
             assert refused.status_code == 404, "only for the chat the file was shown in"
+        [upload] = await rows(app.db, WebUpload)
+        await app.uploads.forget_refs([f"{UPLOAD_PREFIX}{upload.id}"])
+        erased = await staff.client.get(f"/chat/api/thumb/{message['id']}")
+        assert erased.status_code == 404, "a kept thumbnail goes with its erased upload"
+    finally:
+        await staff.close()
+
+
+async def test_staff_on_the_web_see_a_photo_sent_through_telegram_as_a_thumbnail(
+    fake: FakeTelegram, app: CauNoi
+) -> None:
+    fake.files["files/tg-photo"] = photo_with_gps()
+    staff = await signed_in_staff(app)
+    try:
+        await staff.wait_for(lambda: len(staff.texts) == 2)
+        youth = Chat(fake, app, 6200)
+        await onboard(youth, app.config)
+        await youth.press("menu:complaint")
+        await youth.press(youth.buttons()[0])
+        await youth.send(COMPLAINT)
+        photo = [{"file_id": "tg-photo", "file_unique_id": "u1", "width": 800, "height": 400}]
+        await youth.send(None, photo=photo)
+        code = await send_named(youth)
+        await staff.wait_for(lambda: any(code in t for t in staff.texts))
+        [shown] = await staff.press(f"t:files:{code}")
+        [message] = [e for e in staff.events.values() if e["text"] == shown]
+        thumb = await staff.client.get(f"/chat/api/thumb/{message['id']}")
+        assert thumb.status_code == 200, "fetched from the Bot API, then shrunk"
+        image = Image.open(io.BytesIO(thumb.content))
+        assert image.size == (THUMB_SIDE // 2, THUMB_SIDE)
+        assert not image.getexif()
     finally:
         await staff.close()
 
