@@ -1,6 +1,6 @@
 """Draw the web chat's icons once (a white bridge on the Union's blue) into bot/static/.
 
-Run `pip install -e '.[icons]'` then `python tools/make_icons.py`; the PNGs are committed, so
+Run `python tools/make_icons.py` (Pillow is a dependency); the PNGs are committed, so
 running the bot never needs Pillow.
 """
 

@@ -86,11 +86,7 @@
       el.appendChild(link);
     }
     if (event.file && event.id) {
-      const link = document.createElement("a");
-      link.className = "download";
-      link.href = "/chat/api/file/" + encodeURIComponent(event.id);
-      link.textContent = strings.download;
-      el.appendChild(link);
+      el.appendChild(event.file.kind === "photo" ? thumbOf(event.id) : downloadOf(event.id));
     }
     if (event.choices && event.choices.length) {
       const box = document.createElement("div");
@@ -113,6 +109,32 @@
       else if (!staffPage && Number(el.dataset.id) < pastBelow) spend(el);
     }
     el.appendChild(time(event.at));
+  }
+
+  function downloadOf(id) {
+    const link = document.createElement("a");
+    link.className = "download";
+    link.href = "/chat/api/file/" + encodeURIComponent(id);
+    link.textContent = strings.download;
+    return link;
+  }
+
+  // A photo as our own small re-encoded copy, in a box of fixed size; tapping it downloads
+  // the original. A file we could not make a thumbnail of stays a download link.
+  function thumbOf(id) {
+    const link = downloadOf(id);
+    link.className = "thumb";
+    link.textContent = "";
+    const img = document.createElement("img");
+    img.width = 160;
+    img.height = 120;
+    img.alt = strings.photo;
+    img.title = strings.photo;
+    img.decoding = "async";
+    img.src = "/chat/api/thumb/" + encodeURIComponent(id);
+    img.addEventListener("error", () => link.replaceWith(downloadOf(id)), { once: true });
+    link.appendChild(img);
+    return link;
   }
 
   // Text as text nodes, with http(s) links as links and reference codes as copy buttons;
@@ -309,6 +331,15 @@
       return;
     }
     await post("/chat/api/upload", file, { "X-Event-Id": newId(), "X-File-Name": encodeURIComponent(file.name) });
+  });
+
+  document.getElementById("locate").addEventListener("click", () => {
+    if (!navigator.geolocation) { showNotice(strings.locate_unavailable, false); return; }
+    navigator.geolocation.getCurrentPosition(
+      (where) => post("/chat/api/send", { id: newId(), location: [where.coords.latitude, where.coords.longitude] }),
+      (failed) => showNotice(failed.code === failed.PERMISSION_DENIED ? strings.locate_denied : strings.locate_unavailable, false),
+      { enableHighAccuracy: true, timeout: 20000, maximumAge: 60000 }
+    );
   });
 
   for (const button of document.querySelectorAll("button.lang")) {

@@ -20,7 +20,7 @@ from starlette.routing import Route
 
 from bot.channels.base import FileSource
 from bot.channels.web.embed import Embed
-from bot.channels.web.events import choice_event, event_payload, text_event
+from bot.channels.web.events import choice_event, event_payload, location_event, text_event
 from bot.channels.web.files import Files
 from bot.channels.web.guard import (
     MAX_TYPED_CHARS,
@@ -43,6 +43,7 @@ from bot.intake import Intake
 from bot.uploads import Uploads
 from bot.web import Networks
 from handlers import desk
+from handlers.desk.view import MAP_LINK
 from storage import web as records
 from storage.db import Database
 from storage.web import CHANNEL, SignedIn
@@ -119,6 +120,7 @@ class WebChat:
             Route("/chat/api/send", self.send, methods=["POST"]),
             Route("/chat/api/upload", files.upload, methods=["POST"]),
             Route("/chat/api/file/{message_id}", files.file, methods=["GET"]),
+            Route("/chat/api/thumb/{message_id}", files.thumb, methods=["GET"]),
             Route("/chat/api/language", self.language, methods=["POST"]),
             Route("/chat/api/resume-link", self.resume_link, methods=["POST"]),
             Route("/chat/api/resume", self.resume, methods=["POST"]),
@@ -197,7 +199,7 @@ class WebChat:
     # ---- what the visitor does --------------------------------------------------------
 
     async def send(self, request: Request) -> Response:
-        """Typed text or a pressed button."""
+        """Typed text, a pressed button or a shared location."""
         language = self._guard.language(request)
         try:
             signed_in = await self._guard.check(request)
@@ -211,6 +213,10 @@ class WebChat:
                 on_message = data.get("message")
                 if type(on_message) is int and 0 < on_message < MAX_ROW_ID:
                     pressed = (on_message, event.choice or "")
+            elif "location" in data:
+                where = await self._files.may_locate(signed_in.visitor_id, data["location"])
+                event = location_event(signed_in.visitor_id, given_id, where, language)
+                echo = text("web.location_sent", language, link=MAP_LINK.format(_at(where)))
             else:
                 typed = data.get("text")
                 if not isinstance(typed, str) or not typed.strip():
@@ -276,8 +282,9 @@ class WebChat:
                 )
             kept = records.keeps_words(session=session, visitor_id=chat_id)
             if new and kept and echo is not None:
+                body = _echo(echo, event)
                 records.add_message(
-                    session=session, chat_id=chat_id, outgoing=False, body={"text": echo}, now=now
+                    session=session, chat_id=chat_id, outgoing=False, body=body, now=now
                 )
             return kept
 
@@ -422,6 +429,19 @@ def _shown(event: records.ChatEvent) -> dict[str, Any]:
         "at": event.at.isoformat(),
         **_for_page(event.body),
     }
+
+
+def _echo(words: str, event: Inbound) -> dict[str, Any]:
+    """What the visitor sent, in their own chat: their words, and the file they uploaded (so
+    their page shows a photo's thumbnail, by the same rule as every shown file)."""
+    if event.media is None:
+        return {"text": words}
+    shown = {"kind": event.media.media_kind, "origin": CHANNEL, "ref": event.media.file_ref}
+    return {"text": words, "file": shown}
+
+
+def _at(where: tuple[float, float]) -> str:
+    return "{:.6f},{:.6f}".format(*where)
 
 
 def _for_page(body: dict[str, Any]) -> dict[str, Any]:

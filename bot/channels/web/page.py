@@ -56,6 +56,10 @@ PAGE_KEYS = [
     "noscript",
     "code_copy",
     "code_copied",
+    "photo",
+    "locate",
+    "locate_denied",
+    "locate_unavailable",
 ]
 STATIC_TYPES = {
     "chat.js": "text/javascript; charset=utf-8",
