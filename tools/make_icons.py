@@ -1,7 +1,7 @@
 """Draw the web chat's icons once (a white bridge on the Union's blue) into bot/static/.
 
 Run `python tools/make_icons.py` (Pillow is a dependency); the PNGs are committed, so
-running the bot never needs Pillow.
+they are redrawn only when the mark changes.
 """
 
 from pathlib import Path
