@@ -10,7 +10,7 @@ DEV_STAMP := $(VENV)/.installed-dev
 # on 2 cores).
 TEST_WORKERS ?= $(shell echo $$(( $$(nproc) * 2 )))
 
-.PHONY: run test lint bench migrate check-config clean
+.PHONY: run test lint bench bench-webchat migrate check-config clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,9 @@ test: lint
 
 bench: $(DEV_STAMP)
 	$(BIN)/python -m bench.inbound
+
+bench-webchat: $(DEV_STAMP)
+	$(BIN)/python -m bench.webchat $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

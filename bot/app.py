@@ -53,6 +53,8 @@ CHANNELS: Mapping[str, ChannelBuilder] = {
     web.CHANNEL: web.build,
 }
 
+LISTEN_BACKLOG = 2048
+
 
 @dataclass
 class CauNoi:
@@ -91,7 +93,10 @@ class CauNoi:
         await self.prepare()
         self._started = True
         if serve_http:  # bound first, so links carry the real address (e.g. port 0)
-            self._socket = socket.create_server((self.settings.http_host, self.settings.http_port))
+            # A crowd of browsers connects at once: the default queue of 128 refuses some.
+            self._socket = socket.create_server(
+                (self.settings.http_host, self.settings.http_port), backlog=LISTEN_BACKLOG
+            )
         for channel in self.channels.values():
             await channel.start(self.intake, self.base_url)
         self._publish_links(

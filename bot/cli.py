@@ -1,4 +1,4 @@
-"""The command line: run, migrate, check-config, route, invite."""
+"""The command line: run, migrate, check-config, route, invite, vapid-keys."""
 
 import argparse
 import asyncio
@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from bot.app import CHANNELS, CauNoi, build_application, check_channel_names
 from bot.channels.base import ChannelUnavailable
+from bot.channels.web.push import new_key_pair
 from bot.config import ConfigError, OrgConfig, load_config
 from bot.domain.kinds import Kind
 from bot.domain.routing import Mismatch, Rule, explain
@@ -183,6 +184,17 @@ def invite(settings: Settings, staff_code: str) -> int:
     return 0
 
 
+def vapid_keys() -> int:
+    """Print a new VAPID key pair for Web Push, as the environment lines to set."""
+    pair = new_key_pair()
+    print("# Web Push (VAPID) keys for the web chat; keep the private key secret.")
+    print(f"WEBPUSH_VAPID_PRIVATE_KEY={pair.private}")
+    print(f"# The public key (browsers get it from the page): {pair.public}")
+    print("# Optional, whom push services may write to:")
+    print("# WEBPUSH_VAPID_SUBJECT=mailto:you@example.org")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line and run the chosen command."""
     parser = argparse.ArgumentParser(prog="python -m bot", description="Cầu Nối")
@@ -196,10 +208,19 @@ def main(argv: list[str] | None = None) -> int:
     route.add_argument("--unit", help="a unit's code or name, diacritics optional")
     sign_in = commands.add_parser("invite", help="print a one-time web sign-in link for staff")
     sign_in.add_argument("staff_code", help="a staff member's code from config.yaml or /staff")
+    commands.add_parser("vapid-keys", help="print a new key pair for Web Push (VAPID)")
     args = parser.parse_args(argv)
+    if args.command == "vapid-keys":
+        return vapid_keys()  # needs no settings: it is how one gets the key to set
     settings = _settings()
     secrets = [
-        s.get_secret_value() for s in (settings.telegram_bot_token, settings.webhook_secret) if s
+        s.get_secret_value()
+        for s in (
+            settings.telegram_bot_token,
+            settings.webhook_secret,
+            settings.webpush_vapid_private_key,
+        )
+        if s
     ]
     setup_logging(settings.log_level, secrets)
     if args.command == "check-config":

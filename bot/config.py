@@ -1,6 +1,7 @@
 """The organisation described in config.yaml: units, categories, staff, routes, SLA, schedules."""
 
 import datetime as dt
+import re
 from collections.abc import Iterable
 from functools import cached_property
 from pathlib import Path
@@ -32,6 +33,11 @@ MIN_DELIVERY_DAYS, MAX_DELIVERY_DAYS = 2, 365
 MIN_CLOSED_MONTHS, MAX_CLOSED_MONTHS = 12, 120
 # The channel that the shorthands telegram_id, group_chat_id and public_channel_id name.
 SHORTHAND_CHANNEL = "telegram"
+# An origin a page may frame the chat from: http(s), a host name or IPv4 address, a port.
+EMBED_ORIGIN = re.compile(
+    r"https?://(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*"
+    r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?::\d{1,5})?"
+)
 
 
 class ConfigError(Exception):
@@ -287,6 +293,20 @@ class WebChannel(_Strict):
     # Staff codes that `make run` without a Telegram token prints sign-in links for.
     try_out_staff: str | None = None
     try_out_admin: str | None = None
+    # The websites (origins such as https://tinhdoantayninh.vn) that may show the chat in a
+    # frame, through /chat/embed.js; none: only our own pages may.
+    embed_origins: tuple[str, ...] = ()
+
+    @field_validator("embed_origins")
+    @classmethod
+    def _origins_only(cls, origins: tuple[str, ...]) -> tuple[str, ...]:
+        for origin in origins:
+            if not EMBED_ORIGIN.fullmatch(origin):
+                raise ValueError(
+                    f"{origin!r} is not a website's origin: write its scheme and host only, "
+                    "with a port if it has one, such as https://tinhdoantayninh.vn"
+                )
+        return tuple(origin.lower() for origin in origins)
 
 
 class Channels(_Strict):

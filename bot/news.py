@@ -72,10 +72,12 @@ class News:
         with_photo = await self.db.run(
             lambda session: SqlPublishingRecords(session=session).with_photo(codes)
         )
+        tell = f'<a class="tell" href="/chat">{escape(text("embed.tell_yours", LANGUAGE))}</a>'
         items = "".join(
-            f'<article id="{escape(p.period)}"><time>{show_date(p.posted_at, zone)}</time>'
+            f'<article id="{escape(p.period)}"><h2>{escape(_heading(p))}</h2>'
+            f"<time>{show_date(p.posted_at, zone)}</time>"
             + (_photo_tag(p.period) if p.period in with_photo else "")
-            + f"<p>{escape(xml_safe(p.text))}</p></article>"
+            + f"<p>{escape(xml_safe(p.text))}</p>{tell}</article>"
             for p in posts
         )
         empty = f"<p>{escape(text('publish.news_empty', LANGUAGE))}</p>"
@@ -83,6 +85,7 @@ class News:
             "title": escape(text("publish.news_title", LANGUAGE, organisation=self._organisation)),
             "intro": escape(text("publish.news_intro", LANGUAGE)),
             "feed": escape(text("publish.news_feed", LANGUAGE)),
+            "tell": escape(text("embed.tell_yours", LANGUAGE)),
             "posts": items or empty,
         }
         page = string.Template(asset("news.html")).substitute(values)
@@ -128,7 +131,7 @@ class News:
             body = xml_safe(post.text)
             entry = ET.SubElement(root, "entry")
             ET.SubElement(entry, "id").text = f"{base}/news#{post.period}"
-            ET.SubElement(entry, "title").text = _title(body)
+            ET.SubElement(entry, "title").text = _heading(post)
             ET.SubElement(entry, "link", rel="alternate", href=f"{base}/news#{post.period}")
             ET.SubElement(entry, "updated").text = post.posted_at.isoformat()
             ET.SubElement(entry, "content", type="text").text = body
@@ -144,7 +147,10 @@ def _image_type(data: bytes) -> str | None:
     return next((kind for magic, kind in IMAGES if data.startswith(magic)), None)
 
 
-def _title(post: str) -> str:
-    """A post's first line of words (its heading), for the feed."""
-    lines = [line.strip() for line in post.splitlines() if line.strip()]
-    return lines[0] if lines else post[:60]
+def _heading(post: Post) -> str:
+    """A post's title: its story's own, else its first line of words (a digest's heading)."""
+    if post.title:
+        return xml_safe(post.title)
+    body = xml_safe(post.text)
+    lines = [line.strip() for line in body.splitlines() if line.strip()]
+    return lines[0] if lines else body[:60]

@@ -30,6 +30,12 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     # Reverse proxies whose X-Forwarded-For is believed (IPs or CIDRs, comma-separated).
     trusted_proxies: str = ""
+    # Web Push for the web chat: the VAPID private key (`python -m bot vapid-keys` makes one)
+    # and the contact push services may write to (mailto: or https:).
+    webpush_vapid_private_key: SecretStr | None = None
+    webpush_vapid_subject: str | None = None
+    # Where the try-out (no Telegram token, no key set) keeps the key it made.
+    webpush_key_file: Path = Path("data/webpush-vapid.key")
 
     @model_validator(mode="after")
     def _webhook_needs_secret(self) -> "Settings":

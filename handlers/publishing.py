@@ -27,6 +27,7 @@ from bot.domain.publishing import (
     latest_weekly_slot,
     post_key,
     story_key,
+    story_title,
     week_of,
 )
 from handlers.cards import STAFF_LANGUAGE
@@ -256,6 +257,8 @@ class Daily:
 def daily_post(org: OrgConfig, story: StoryView, language: str) -> Reply:
     """The good-news post of one story, in one language (without a recipient)."""
     values = {"text": story.text, "credit": credit(org, story, language)}
+    # Not in the post's text: what a notification of it may say (Web Push).
+    values |= {"code": story.code, "title": story_title(story.text)}
     photos = (story.shown_photo,) if story.shown_photo else ()
     return Reply("publish.daily_post", values, photos=photos)
 
@@ -282,7 +285,8 @@ def publish_daily(
     posts = [replace(daily_post(org, story, to.language), to=to, replaces=key) for to in audience]
     notice = _tell_author(desk, story.code, *_published_notice(org, news_link, story.code))
     page_text = text("publish.daily_post", PAGE_LANGUAGE, **daily_post(org, story, "vi").values)
-    records.record_post(DAILY_POST, story.code, {"text": page_text, "code": story.code}, now)
+    page_post = {"text": page_text, "code": story.code, "title": story_title(story.text)}
+    records.record_post(DAILY_POST, story.code, page_post, now)
     warning = _low_pool(org, records, desk, len(pool) - 1, now)
     fresh = records.story(story.code)
     cards = story_cards(org, desk, fresh) if fresh is not None else []

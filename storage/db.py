@@ -103,6 +103,7 @@ class Database:
     def __init__(self, url: str | URL, *, idle_ping_seconds: float = IDLE_PING_SECONDS) -> None:
         self.engine = create_engine(url, idle_ping_seconds=idle_ping_seconds)
         self._executor: ThreadPoolExecutor | None = None
+        self._on_commit: list[Callable[[dict[str, Any]], None]] = []
         if self.engine.dialect.name != "sqlite":
             self._executor = ThreadPoolExecutor(POSTGRES_WORKERS, thread_name_prefix="db")
 
@@ -130,11 +131,20 @@ class Database:
         with self.session() as session:
             return work(session)
 
+    def on_commit(self, listener: Callable[[dict[str, Any]], None]) -> None:
+        """Call listener with a session's info after each commit that noted something in it
+        (e.g. storage.erasure's forgotten web visitors, for a cache to drop)."""
+        self._on_commit.append(listener)
+
     @contextmanager
     def session(self) -> Iterator[Session]:
         """A session whose transaction commits on success (for scripts and tests)."""
-        with Session(self.engine, expire_on_commit=False) as session, session.begin():
-            yield session
+        with Session(self.engine, expire_on_commit=False) as session:
+            with session.begin():
+                yield session
+            if session.info:
+                for listener in self._on_commit:
+                    listener(session.info)
 
     async def dispose(self) -> None:
         """Finish queued work and close every pooled connection."""

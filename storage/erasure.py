@@ -184,3 +184,12 @@ def scrub_inbox(session: Session, found: Sequence[str]) -> None:
 
 def _is_upload(ref: str) -> bool:
     return ref.startswith(UPLOAD_PREFIX) and ref.removeprefix(UPLOAD_PREFIX).isdigit()
+
+
+FORGOTTEN_VISITORS = "erasure.forgotten_web_visitors"  # in a session's info, once committed
+
+
+def note_forgotten_visitor(session: Session, visitor_id: str) -> None:
+    """Note for whoever keeps this web visitor's sessions in memory (Database.on_commit)
+    that the person behind them was forgotten in this transaction."""
+    session.info.setdefault(FORGOTTEN_VISITORS, set()).add(visitor_id)

@@ -346,3 +346,18 @@ class OfferedMenu(SQLModel, table=True):
     chat_id: str = Field(primary_key=True, max_length=64)
     options: list[Any] = _json(list)
     offered_at: dt.datetime = _created()
+
+
+class PushSubscription(SQLModel, table=True):
+    """A browser's Web Push subscription for a web chat: where to send and its keys."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    chat_id: str = Field(max_length=64, index=True)
+    # The push service's URL for this browser: it is the secret (anyone holding it can push).
+    endpoint: str = Field(sa_column=Column(String(1000), nullable=False, unique=True))
+    p256dh: str = Field(max_length=200)
+    auth: str = Field(max_length=100)
+    # The page's language when it subscribed: notifications are written in it.
+    language: str = Field(max_length=8)
+    created_at: dt.datetime = _created()
+    last_used_at: dt.datetime = _when(index=True, nullable=False)

@@ -117,7 +117,13 @@ class SqlPublishingRecords:
             .limit(limit)
         )
         return [
-            Post(row.kind, row.period, str(row.payload["text"]), row.created_at)
+            Post(
+                row.kind,
+                row.period,
+                str(row.payload["text"]),
+                row.created_at,
+                title=str(row.payload["title"]) if row.payload.get("title") else None,
+            )
             for row in rows
             if row.payload.get("text")
         ]

@@ -17,6 +17,7 @@ from bot.domain.lifecycle import Status
 from storage.erasure import strip_tickets
 from storage.menus import prune_offers
 from storage.models import InboxEvent, OutboxMessage, Ticket, WebMessage
+from storage.push import prune_unused
 
 ENDED = (Status.CLOSED.value, Status.REJECTED.value)
 GONE = ("failed", "dropped")
@@ -53,6 +54,7 @@ def prune_deliveries(*, session: Session, before: dt.datetime) -> Pruned:
         )
     )
     prune_offers(session=session, before=before)  # a menu shown that long ago is stale
+    prune_unused(session=session, before=before)  # a browser not seen since then
     return Pruned(
         emptied=int(emptied.rowcount or 0),
         deleted=int(deleted.rowcount or 0),

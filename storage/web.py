@@ -9,7 +9,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, update
+from sqlalchemy import delete, or_, update
 from sqlmodel import Session, col, select
 
 from bot.domain.desk import Staff
@@ -91,20 +91,46 @@ def open_session(
 
 def signed_in(*, session: Session, token: str, now: dt.datetime) -> SignedIn | None:
     """The session behind a cookie, kept alive by this use; None if unknown or expired."""
-    row = session.get(WebSession, digest(token))
-    if row is None or row.expires_at <= now:
+    live = live_session(session=session, token_hash=digest(token), now=now)
+    return live.signed_in if live is not None else None
+
+
+@dataclass(frozen=True)
+class LiveSession:
+    """A valid session and when it expires (unless used again)."""
+
+    signed_in: SignedIn
+    expires_at: dt.datetime
+
+
+def live_session(*, session: Session, token_hash: str, now: dt.datetime) -> LiveSession | None:
+    """The session with this token hash, kept alive by this use; None if unknown or expired."""
+    found = session.execute(
+        select(
+            col(WebSession.visitor_id),
+            col(WebSession.csrf),
+            col(WebSession.expires_at),
+            col(WebSession.lifetime_hours),
+        ).where(col(WebSession.token_hash) == token_hash)
+    ).first()
+    if found is None or found.expires_at <= now:
         return None
-    lifetime = dt.timedelta(hours=row.lifetime_hours)
+    lifetime, expires_at = dt.timedelta(hours=found.lifetime_hours), found.expires_at
     # Written at most about once an hour of use, not on every request.
-    if row.expires_at - now < lifetime - dt.timedelta(hours=1):
-        row.expires_at = now + lifetime
-        session.add(row)
-    staff_code = session.exec(
+    if expires_at - now < lifetime - dt.timedelta(hours=1):
+        expires_at = now + lifetime
+        session.execute(
+            update(WebSession)
+            .where(col(WebSession.token_hash) == token_hash)
+            .values(expires_at=expires_at)
+        )
+    staff_code = session.execute(
         select(Person.staff_code)
         .join(ChannelIdentity, col(ChannelIdentity.person_id) == col(Person.id))
-        .where(ChannelIdentity.channel == CHANNEL, ChannelIdentity.external_id == row.visitor_id)
+        .where(ChannelIdentity.channel == CHANNEL, ChannelIdentity.external_id == found.visitor_id)
     ).first()
-    return SignedIn(row.visitor_id, row.csrf, staff_code is not None)
+    staff = staff_code is not None and staff_code[0] is not None
+    return LiveSession(SignedIn(found.visitor_id, found.csrf, staff), expires_at)
 
 
 def end_expired_sessions(*, session: Session, now: dt.datetime) -> int:
@@ -146,6 +172,38 @@ def messages_after(*, session: Session, chat_id: str, after: int) -> list[ChatEv
         ChatEvent(r.id or 0, r.outgoing, dict(r.body), r.replaces, r.created_at)
         for r in reversed(rows)
     ]
+
+
+def is_stranger(*, session: Session, visitor_id: str) -> bool:
+    """Whether nothing of this visitor was handled yet: no person stands behind them."""
+    found = session.exec(
+        select(ChannelIdentity.person_id).where(
+            ChannelIdentity.channel == CHANNEL, ChannelIdentity.external_id == visitor_id
+        )
+    ).first()
+    return found is None
+
+
+def mark_pressed(*, session: Session, chat_id: str, message_id: int, choice: str) -> bool:
+    """Note on the shown version of a message of this chat which of its buttons was pressed
+    (the page shows its buttons as used, also after a reload); whether it had that button."""
+    shown = session.exec(
+        select(WebMessage)
+        .where(
+            WebMessage.chat_id == chat_id,
+            or_(col(WebMessage.id) == message_id, col(WebMessage.replaces) == message_id),
+        )
+        .order_by(col(WebMessage.id).desc())
+        .limit(1)
+    ).first()
+    if shown is None or not shown.outgoing:
+        return False
+    offered = [row_choice[0] for row in shown.body.get("choices") or [] for row_choice in row]
+    if choice not in offered:
+        return False
+    shown.body = {**shown.body, "pressed": choice}  # a new dict, so the change is saved
+    session.add(shown)
+    return True
 
 
 def keeps_words(*, session: Session, visitor_id: str) -> bool:

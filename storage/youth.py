@@ -16,7 +16,7 @@ from bot.domain.tickets import (
     ThreadEntry,
     TicketSummary,
 )
-from storage import erasure, menus
+from storage import erasure, menus, push
 from storage.models import (
     Attachment,
     AuditEntry,
@@ -365,9 +365,12 @@ class SqlYouthRecords:
 
 
 def _forget_web_chat(session: Session, visitor_id: str) -> None:
-    """A web visitor's chat, uploads and resume link (their browser session stays, empty)."""
+    """A web visitor's chat, uploads, push subscriptions and resume link (their browser
+    session stays, empty)."""
     session.exec(delete(WebMessage).where(col(WebMessage.chat_id) == visitor_id))
+    erasure.note_forgotten_visitor(session, visitor_id)
     erasure.delete_uploads(session, visitor_id=visitor_id)
+    push.forget_chat(session=session, chat_id=visitor_id)
     session.exec(
         update(WebVisitor).where(col(WebVisitor.id) == visitor_id).values(resume_hash=None)
     )

@@ -87,6 +87,8 @@ class FakeTelegram:
     webhook_url: str = ""
     # A user's first name on Telegram, when not User<id>.
     names: dict[int, str] = field(default_factory=dict)
+    # What a file path getFile gave out serves, when not file_content(path) (a real photo).
+    files: dict[str, bytes] = field(default_factory=dict)
     _pending: list[dict[str, Any]] = field(default_factory=list)
     _update_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _message_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1000))
@@ -298,7 +300,8 @@ class FakeTelegram:
     async def _download(self, request: Request) -> Response:
         if request.path_params["token"] != self.token:
             return _error(401, "Unauthorized")
-        return Response(file_content(request.path_params["path"]))
+        path = request.path_params["path"]
+        return Response(self.files.get(path) or file_content(path))
 
     def _record(
         self, method: str, params: dict[str, Any], response: Response, result: Any = None

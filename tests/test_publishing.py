@@ -359,7 +359,8 @@ async def test_control_characters_never_reach_the_story_or_break_the_feed(
     def stored_before_cleaning(session: Session) -> None:
         """A post as it could be stored before input was cleaned."""
         [post] = session.exec(select(Publication).where(Publication.period == code)).all()
-        post.payload = {**post.payload, "text": "Tin\x0b\x1b\x7f tốt\ufffe\nBạn Minh\x08 trả ví."}
+        dirty = {"text": "Tin\x0b\x1b\x7f tốt\ufffe\nBạn Minh\x08 trả ví.", "title": "Tin\x1b tốt"}
+        post.payload = {**post.payload, **dirty}
         session.add(post)
 
     await app.db.run(stored_before_cleaning)

@@ -43,6 +43,10 @@ def supported(language: str | None) -> str:
     return base if base in LANGUAGES else DEFAULT_LANGUAGE
 
 
+# What a message is about that anyone may read: its reference code, a public story's title.
+GIST = ("code", "title")
+
+
 def text(key: str, language: str, /, **values: str) -> str:
     """One catalog text, filled in; an unknown key raises KeyError (a test keeps them in step)."""
     return catalog(supported(language))[key].format(**values)
@@ -62,4 +66,6 @@ def render(reply: Reply, language: str) -> Rendered:
         photos=reply.photos,
         file=reply.file,
         erase_when_sent=reply.erase_when_sent,
+        said=reply.key,
+        gist={k: reply.values[k] for k in GIST if k in reply.values},
     )

@@ -123,6 +123,10 @@ class Rendered:
     photos: tuple[str, ...] = ()
     file: SharedFile | None = None
     erase_when_sent: bool = False
+    # The catalog key it was written from, and what it is about that anyone may read (its
+    # reference code, a public title): for channels that call people back (Web Push).
+    said: str | None = None
+    gist: Mapping[str, str] = field(default_factory=dict)
 
     def to_payload(self) -> dict[str, object]:
         """The JSON form kept in the outbox."""
@@ -140,6 +144,10 @@ class Rendered:
             payload["file"] = [self.file.origin, self.file.kind, self.file.ref]
         if self.erase_when_sent:
             payload[ERASE_WHEN_SENT] = True
+        if self.said is not None:
+            payload["said"] = self.said
+        if self.gist:
+            payload["gist"] = dict(self.gist)
         return payload
 
     @classmethod
@@ -156,6 +164,7 @@ class Rendered:
             else None
         )
         key, photos, shared = payload.get("key"), payload.get("photos"), payload.get("file")
+        said, gist = payload.get("said"), payload.get("gist")
         return cls(
             text=str(payload["text"]),
             choices=choices,
@@ -164,4 +173,6 @@ class Rendered:
             photos=tuple(str(p) for p in photos) if isinstance(photos, list) else (),
             file=SharedFile(*(str(v) for v in shared)) if isinstance(shared, list) else None,
             erase_when_sent=payload.get(ERASE_WHEN_SENT) is True,
+            said=str(said) if isinstance(said, str) else None,
+            gist={str(k): str(v) for k, v in gist.items()} if isinstance(gist, dict) else {},
         )

@@ -2,6 +2,7 @@
 when the daily post is due. "Mỗi ngày một tin tốt, mỗi tuần một câu chuyện đẹp"."""
 
 import datetime as dt
+import re
 import statistics
 from dataclasses import dataclass
 from enum import StrEnum
@@ -15,6 +16,8 @@ WEEKLY = "weekly"
 # What the public page and feed show: each daily story post, each weekly digest.
 DAILY_POST = "daily-post"
 WEEKLY_POST = "weekly-post"
+TITLE_CHARS = 60  # a post's title on the public page and in the feed
+SENTENCE_END = re.compile(r"(?<=[.!?…])\s+")
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
@@ -125,6 +128,19 @@ def median_delay(delays: list[dt.timedelta]) -> dt.timedelta | None:
     return dt.timedelta(seconds=statistics.median(d.total_seconds() for d in delays))
 
 
+def story_title(body: str) -> str:
+    """A story's own title: its first line (a heading, when its author or a moderator's edit
+    gave it one), up to the end of its first sentence, cut at a word to TITLE_CHARS."""
+    first = next((line.strip() for line in body.splitlines() if line.strip()), "")
+    sentence = " ".join(SENTENCE_END.split(first, 1)[0].split())
+    if len(sentence) <= TITLE_CHARS:
+        return sentence
+    cut = sentence[: TITLE_CHARS - 1]
+    if " " in cut:
+        cut = cut.rsplit(" ", 1)[0]
+    return cut.rstrip(" ,;:-\u2013") + "…"
+
+
 @dataclass(frozen=True)
 class Post:
     """A published post as the public page and the feed show it."""
@@ -133,6 +149,8 @@ class Post:
     period: str
     text: str
     posted_at: dt.datetime
+    # The story's own title (a daily post), else none: the post's first line heads it.
+    title: str | None = None
 
 
 class StoryChanges(Protocol):

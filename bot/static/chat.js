@@ -13,6 +13,11 @@
   const notice = document.getElementById("notice");
   const textBox = document.getElementById("text");
   const bubbles = new Map(); // first id of a message -> its element
+  const staffPage = body.dataset.staff === "1";
+  // Reference codes (PA-2611-0042) and web links in what the bot says.
+  const CODE = new RegExp("\\b(?:" + body.dataset.codes + ")-\\d{4}-\\d{4,}\\b", "g");
+  const LINK = /\bhttps?:\/\/[^\s<>"'`]+/g;
+  let pastBelow = 0; // a visitor's menus older than the last one they answered are spent
 
   function newId() {
     const bytes = new Uint8Array(12);
@@ -70,7 +75,7 @@
     el.replaceChildren();
     const words = document.createElement("div");
     words.className = "text";
-    words.textContent = event.text || "";
+    writeRich(words, event.text || "", event.outgoing);
     el.appendChild(words);
     if (event.document) {
       const link = document.createElement("a");
@@ -81,11 +86,7 @@
       el.appendChild(link);
     }
     if (event.file && event.id) {
-      const link = document.createElement("a");
-      link.className = "download";
-      link.href = "/chat/api/file/" + encodeURIComponent(event.id);
-      link.textContent = strings.download;
-      el.appendChild(link);
+      el.appendChild(event.file.kind === "photo" ? thumbOf(event.id) : downloadOf(event.id));
     }
     if (event.choices && event.choices.length) {
       const box = document.createElement("div");
@@ -104,8 +105,102 @@
         box.appendChild(line);
       }
       el.appendChild(box);
+      if (!staffPage && event.pressed) used(el, event.pressed);
+      else if (!staffPage && Number(el.dataset.id) < pastBelow) spend(el);
     }
     el.appendChild(time(event.at));
+  }
+
+  function downloadOf(id) {
+    const link = document.createElement("a");
+    link.className = "download";
+    link.href = "/chat/api/file/" + encodeURIComponent(id);
+    link.textContent = strings.download;
+    return link;
+  }
+
+  // A photo as our own small re-encoded copy, in a box of fixed size; tapping it downloads
+  // the original. A file we could not make a thumbnail of stays a download link.
+  function thumbOf(id) {
+    const link = downloadOf(id);
+    link.className = "thumb";
+    link.textContent = "";
+    const img = document.createElement("img");
+    img.width = 160;
+    img.height = 120;
+    img.alt = strings.photo;
+    img.title = strings.photo;
+    img.decoding = "async";
+    img.src = "/chat/api/thumb/" + encodeURIComponent(id);
+    img.addEventListener("error", () => link.replaceWith(downloadOf(id)), { once: true });
+    link.appendChild(img);
+    return link;
+  }
+
+  // Text as text nodes, with http(s) links as links and reference codes as copy buttons;
+  // anything else (javascript:, data:) stays plain text.
+  function writeRich(el, words, fromBot) {
+    const found = [];
+    for (const m of words.matchAll(LINK)) {
+      const url = m[0].replace(/[.,;:!?)\]}'"»”]+$/, "");
+      found.push({ at: m.index, end: m.index + url.length, node: () => linkTo(url) });
+    }
+    if (fromBot) {
+      for (const m of words.matchAll(CODE)) {
+        if (!found.some((f) => m.index < f.end && f.at < m.index + m[0].length)) {
+          found.push({ at: m.index, end: m.index + m[0].length, node: () => codeButton(m[0]) });
+        }
+      }
+    }
+    found.sort((a, b) => a.at - b.at);
+    let from = 0;
+    for (const piece of found) {
+      el.append(words.slice(from, piece.at), piece.node());
+      from = piece.end;
+    }
+    el.append(words.slice(from));
+  }
+
+  function linkTo(url) {
+    const link = document.createElement("a");
+    link.href = url;
+    link.textContent = url;
+    link.target = "_blank";
+    link.rel = "noopener noreferrer nofollow";
+    return link;
+  }
+
+  function codeButton(code) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "code";
+    button.dataset.code = code;
+    button.textContent = code;
+    button.title = strings.code_copy;
+    button.addEventListener("click", async () => {
+      try { await navigator.clipboard.writeText(code); } catch (e) { return; }
+      button.textContent = strings.code_copied;
+      button.classList.add("copied");
+      setTimeout(() => { button.textContent = code; button.classList.remove("copied"); }, 1500);
+    });
+    return button;
+  }
+
+  // A message whose button was pressed: that one marked, all of them no longer pressable,
+  // and (for a visitor) the menus before it too.
+  function used(el, choice) {
+    spend(el);
+    const pressed = Array.from(el.querySelectorAll(".choices button")).find((b) => b.dataset.choice === choice);
+    if (pressed) { pressed.classList.add("pressed"); pressed.setAttribute("aria-pressed", "true"); }
+    const first = Number(el.dataset.id);
+    if (first > pastBelow) {
+      pastBelow = first;
+      for (const [id, other] of bubbles) if (id < first) spend(other);
+    }
+  }
+
+  function spend(el) {
+    for (const button of el.querySelectorAll(".choices button")) button.disabled = true;
   }
 
   function show(event) {
@@ -119,12 +214,46 @@
       log.appendChild(el);
     }
     fill(el, event);
+    // Other scripts of the page (push.js) react to what is shown, without reaching in here.
+    document.dispatchEvent(new CustomEvent("caunoi:message", { detail: { event: event, element: el } }));
   }
 
-  async function poll() {
+  // News of the chat: the stream (server-sent events), or the long poll where a browser or a
+  // proxy cannot keep one open.
+  function poll() {
     if (polling) return;
     polling = true;
-    let started = false;
+    if (!window.EventSource) return longPoll();
+    let opened = false;
+    const source = new EventSource("/chat/api/stream?after=" + cursor);
+    source.addEventListener("session", (e) => {
+      opened = true;
+      if (notice.textContent === strings.offline) clearNotice();
+      const session = JSON.parse(e.data);
+      document.getElementById("staff-badge").hidden = !session.staff;
+    });
+    source.onmessage = (e) => {
+      const event = JSON.parse(e.data);
+      show(event);
+      cursor = Math.max(cursor, event.id);
+      log.scrollTop = log.scrollHeight;
+    };
+    source.addEventListener("end", (e) => {
+      source.close();
+      showNotice(JSON.parse(e.data).error || strings.expired, true);
+      polling = false;
+    });
+    source.onerror = () => {
+      if (opened) {
+        showNotice(strings.offline, false); // EventSource reconnects with Last-Event-ID
+        return;
+      }
+      source.close(); // never opened (refused, or a proxy that buffers): the long poll
+      longPoll();
+    };
+  }
+
+  async function longPoll() {
     while (true) {
       let answer;
       try {
@@ -145,12 +274,7 @@
       document.getElementById("staff-badge").hidden = !answer.staff;
       for (const event of answer.events) show(event);
       if (answer.events.length) log.scrollTop = log.scrollHeight;
-      const wasEmpty = cursor === 0 && answer.events.length === 0;
       cursor = answer.cursor;
-      if (!started) {
-        started = true;
-        if (wasEmpty && body.dataset.mode === "chat") say("/start", "start");
-      }
     }
     polling = false;
   }
@@ -173,8 +297,13 @@
   }
 
   async function press(button, id) {
-    button.classList.add("pressed");
-    await post("/chat/api/send", { id: newId(), choice: id });
+    const el = button.closest(".msg");
+    if (staffPage) button.classList.add("pressed");  // staff cards stay pressable
+    else used(el, id);
+    const answer = await post("/chat/api/send", { id: newId(), choice: id, message: Number(el.dataset.id) });
+    if (!answer && !staffPage) {
+      for (const b of el.querySelectorAll(".choices button")) b.disabled = false;  // try again
+    }
   }
 
   document.getElementById("composer").addEventListener("submit", async (e) => {
@@ -202,6 +331,15 @@
       return;
     }
     await post("/chat/api/upload", file, { "X-Event-Id": newId(), "X-File-Name": encodeURIComponent(file.name) });
+  });
+
+  document.getElementById("locate").addEventListener("click", () => {
+    if (!navigator.geolocation) { showNotice(strings.locate_unavailable, false); return; }
+    navigator.geolocation.getCurrentPosition(
+      (where) => post("/chat/api/send", { id: newId(), location: [where.coords.latitude, where.coords.longitude] }),
+      (failed) => showNotice(failed.code === failed.PERMISSION_DENIED ? strings.locate_denied : strings.locate_unavailable, false),
+      { enableHighAccuracy: true, timeout: 20000, maximumAge: 60000 }
+    );
   });
 
   for (const button of document.querySelectorAll("button.lang")) {
@@ -240,5 +378,8 @@
       enter("/chat/api/signin", { token: secret })
     );
   }
-  if (body.dataset.mode === "chat") poll();
+  if (body.dataset.mode === "chat") {
+    poll();
+    post("/chat/api/hello", {});  // a new visitor is greeted at once, not when they type
+  }
 })();

@@ -1,6 +1,7 @@
 """The web chat adapter: the chat page and its API on our own HTTP port, replies kept in our
 own table of web messages and pushed to waiting browsers."""
 
+import ipaddress
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -10,8 +11,10 @@ from bot.channels.base import Capabilities, FileSource
 from bot.channels.kit import ChannelKit
 from bot.channels.web.chat import WebChat
 from bot.channels.web.events import event_from_payload
+from bot.channels.web.push import Pusher, vapid_key
 from bot.channels.web.sender import Waiters, WebSender
 from bot.domain.messages import Inbound
+from bot.settings import Settings
 from storage.web import CHANNEL
 
 __all__ = ["CHANNEL", "WebChannel", "WebChat", "build"]
@@ -30,7 +33,11 @@ class WebChannel:
     def __init__(self, kit: ChannelKit) -> None:
         self.waiters = Waiters()
         buttons = kit.config.raw.channels.web.buttons
-        self.sender = WebSender(kit.db, self.waiters, kit.clock, buttons=buttons)
+        key = vapid_key(kit.settings, kit.config)
+        self.pusher = Pusher(kit.db, key, kit.config, kit.clock) if key is not None else None
+        self.sender = WebSender(
+            kit.db, self.waiters, kit.clock, buttons=buttons, pusher=self.pusher
+        )
         self.files: FileSource | None = kit.uploads.source()
         self.concurrency = CONCURRENCY
         self.chat = WebChat(
@@ -43,6 +50,8 @@ class WebChannel:
             kit.uploads,
             kit.settings.proxies(),
             kit.files,
+            key,
+            _only_here(kit.settings),
         )
         self._link: str | None = None
 
@@ -76,7 +85,19 @@ class WebChannel:
         self.waiters.close()
 
     async def close(self) -> None:
-        """Nothing to release: its store is the app's database."""
+        """Finish the pushes in flight (the outbox has stopped); its store is the app's
+        database."""
+        if self.pusher is not None:
+            await self.pusher.stop()
+
+
+def _only_here(settings: Settings) -> bool:
+    """Whether nobody else reaches this server (no public address, bound to loopback)."""
+    try:
+        loopback = ipaddress.ip_address(settings.http_host).is_loopback
+    except ValueError:
+        loopback = settings.http_host == "localhost"
+    return settings.public_base() is None and loopback
 
 
 def build(kit: ChannelKit) -> WebChannel | None:

@@ -31,6 +31,13 @@ def media_event(
     return _inbound(visitor_id, event_id, language, kind=InputKind.MEDIA, media=attached)
 
 
+def location_event(
+    visitor_id: str, event_id: str, where: tuple[float, float], language: str
+) -> Inbound:
+    """Where the visitor's browser says they are (latitude, longitude)."""
+    return _inbound(visitor_id, event_id, language, kind=InputKind.LOCATION, location=where)
+
+
 def media_kind(content_type: str) -> str:
     """The attachment kind for a file's content type."""
     main = content_type.split("/", 1)[0].lower()

@@ -3,7 +3,7 @@ file their chat shows, through the channel it came from."""
 
 import datetime as dt
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import quote, unquote
 
 from starlette.requests import Request
@@ -13,9 +13,10 @@ from bot.channels.base import FileSource
 from bot.channels.web.events import media_event, media_kind
 from bot.channels.web.guard import Guard, Refusal, event_id, refuse, row_id
 from bot.channels.web.limits import HourlyCap
+from bot.channels.web.thumbs import Thumbnails
 from bot.config import OrgConfig
 from bot.domain.i18n import text
-from bot.domain.messages import Inbound
+from bot.domain.messages import Inbound, SharedFile
 from bot.domain.text import clean
 from bot.uploads import NewUpload, Uploads
 from handlers import steps
@@ -40,6 +41,7 @@ class Files:
     # Per messenger channel, how to fetch a file that came through it (for staff on the web).
     file_sources: Mapping[str, FileSource]
     take: Take
+    thumbnails: Thumbnails = field(default_factory=Thumbnails)
 
     def __post_init__(self) -> None:
         web = self.config.raw.channels.web
@@ -88,20 +90,28 @@ class Files:
         for cap, key in caps:
             cap.take(key, now)
 
+    async def may_locate(self, visitor_id: str, given: object) -> tuple[float, float]:
+        """The location a visitor shares, if it is one and they may share it now (where
+        they may upload a file: after consent, at a step that takes files)."""
+        where = location_of(given)
+        if where is None:
+            raise Refusal(400, "web.bad_location")
+        gate = await self.db.run(
+            lambda session: records.upload_gate(session=session, visitor_id=visitor_id)
+        )
+        timeout = self.config.raw.limits.dialogue_timeout_minutes
+        if upload_refusal(gate, self.clock(), timeout) is not None:
+            raise Refusal(409, "web.location_not_now")
+        return where
+
     async def file(self, request: Request) -> Response:
         """A file a message of the visitor's own chat shows (staff see a ticket's files so)."""
         language = self.guard.language(request)
-        signed_in = await self.guard.signed_in(request)
-        if signed_in is None:
-            return refuse(Refusal(401, "web.expired"), language)
         try:
-            self.guard.limit(request, signed_in.visitor_id)
+            shown = await self._requested(request)
+            found = await self._fetched(shown)
         except Refusal as refusal:
             return refuse(refusal, language)
-        chat_id, message_id = signed_in.visitor_id, row_id(request.path_params["message_id"])
-        found = await self._shown_file(chat_id, message_id) if message_id else None
-        if found is None:
-            return refuse(Refusal(404, "web.no_file"), language)
         name, data = found
         return Response(
             data,
@@ -114,16 +124,73 @@ class Files:
             },
         )
 
-    async def _shown_file(self, chat_id: str, message_id: int) -> tuple[str, bytes] | None:
-        """The name and bytes of the file a message of this chat shows, from the channel it
-        came through (a web upload from our store)."""
-        shown = await self.db.run(
-            lambda session: records.file_shown(
-                session=session, chat_id=chat_id, message_id=message_id
-            )
+    async def thumb(self, request: Request) -> Response:
+        """A small JPEG of a photo a message of the visitor's own chat shows, made by us (so
+        shown inline); a file that is not a decodable image has none."""
+        language = self.guard.language(request)
+        try:
+            shown = await self._requested(request)
+            if shown.kind != "photo":
+                raise Refusal(404, "web.no_thumb")
+            key = (shown.origin, shown.ref)
+            known, made = self.thumbnails.cached(key)
+            if known:
+                await self._check_kept(shown)
+            else:
+                made = await self.thumbnails.make(key, (await self._fetched(shown))[1])
+        except Refusal as refusal:
+            return refuse(refusal, language)
+        if made is None:
+            return refuse(Refusal(404, "web.no_thumb"), language)
+        return Response(
+            made,
+            media_type="image/jpeg",
+            headers={
+                "Content-Disposition": "inline",
+                "X-Content-Type-Options": "nosniff",
+                "Cache-Control": "private, max-age=3600",
+            },
         )
-        source = self.file_sources.get(shown.origin) if shown is not None else None
-        return await source(shown.ref) if shown is not None and source is not None else None
+
+    async def _requested(self, request: Request) -> SharedFile:
+        """The file the requested message shows, if it is a message of the requester's own
+        chat that shows one (within their rate limit)."""
+        signed_in = await self.guard.signed_in(request)
+        if signed_in is None:
+            raise Refusal(401, "web.expired")
+        self.guard.limit(request, signed_in.visitor_id)
+        chat_id, message_id = signed_in.visitor_id, row_id(request.path_params["message_id"])
+        shown = (
+            await self.db.run(
+                lambda session: records.file_shown(
+                    session=session, chat_id=chat_id, message_id=message_id
+                )
+            )
+            if message_id
+            else None
+        )
+        if shown is None:
+            raise Refusal(404, "web.no_file")
+        return shown
+
+    async def _check_kept(self, shown: SharedFile) -> None:
+        """Refuse a cached thumbnail of a web upload erased since (/forget, a purge)."""
+        if shown.origin != records.CHANNEL:
+            return  # a messenger's file is the platform's: it lives as long as downloads do
+        kept = await self.db.run(
+            lambda session: records.upload_file(session=session, ref=shown.ref)
+        )
+        if kept is None:
+            raise Refusal(404, "web.no_file")
+
+    async def _fetched(self, shown: SharedFile) -> tuple[str, bytes]:
+        """The name and bytes of a shown file, from the channel it came through (a web
+        upload from our store)."""
+        source = self.file_sources.get(shown.origin)
+        found = await source(shown.ref) if source is not None else None
+        if found is None:
+            raise Refusal(404, "web.no_file")
+        return found
 
 
 def upload_refusal(gate: UploadGate, now: dt.datetime, timeout_minutes: int) -> Refusal | None:
@@ -136,6 +203,19 @@ def upload_refusal(gate: UploadGate, now: dt.datetime, timeout_minutes: int) -> 
     if not steps.takes_files(gate.flow, gate.step) or idle is None or idle > timeout:
         return Refusal(409, "web.upload_not_now")
     return None
+
+
+def location_of(given: object) -> tuple[float, float] | None:
+    """[latitude, longitude] as the page sends it, or None unless both are numbers in range."""
+    if not isinstance(given, list) or len(given) != 2:
+        return None
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in given):
+        return None
+    latitude, longitude = given
+    # Compared before any conversion: NaN fails every comparison, a huge integer fits none.
+    if not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
+        return None
+    return float(latitude), float(longitude)
 
 
 def _check_declared(request: Request, limit: int, too_big: Refusal) -> None:

@@ -7,7 +7,7 @@ import hmac
 import json
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -16,10 +16,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from bot.channels.web.limits import RateLimit
+from bot.channels.web.sessions import Sessions
 from bot.config import OrgConfig
 from bot.domain.i18n import LANGUAGES, text
 from bot.web import Networks, client_address, read_at_most
-from storage import web as records
 from storage.db import Database
 from storage.web import SignedIn
 
@@ -34,12 +34,33 @@ MAX_ROW_ID = 2**63 - 1  # the largest id a database column holds
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
-        "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'"
+        "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+        "frame-ancestors 'none'"
     ),
+    "X-Frame-Options": "DENY",  # for browsers older than CSP's frame-ancestors
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
 }
+
+
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")  # secure contexts even over http
+
+
+def framed_by(origins: Iterable[str]) -> dict[str, str]:
+    """The security headers of a page that our own pages and these sites may show in a
+    frame (the chat page; every other page may not be framed at all)."""
+    ancestors = " ".join(["'self'", *origins])
+    policy = SECURITY_HEADERS["Content-Security-Policy"].replace(
+        "frame-ancestors 'none'", f"frame-ancestors {ancestors}"
+    )
+    headers = {k: v for k, v in SECURITY_HEADERS.items() if k != "X-Frame-Options"}
+    return {**headers, "Content-Security-Policy": policy}
+
+
+def framed(request: Request) -> bool:
+    """Whether the browser loads this page inside a frame (the embedded chat's panel)."""
+    return request.headers.get("sec-fetch-dest") == "iframe" or "embed" in request.query_params
 
 
 class Refusal(Exception):
@@ -71,16 +92,14 @@ class Guard:
         web = self.config.raw.channels.web
         self._per_session = RateLimit(web.requests_per_minute_session)
         self._per_address = RateLimit(web.requests_per_minute_address)
+        self.sessions = Sessions(self.db, self.clock)
 
     async def signed_in(self, request: Request) -> SignedIn | None:
         """The browser's live session, if its cookie names one."""
         token = request.cookies.get(COOKIE, "")
         if not TOKEN.match(token):
             return None
-        now = self.clock()
-        return await self.db.run(
-            lambda session: records.signed_in(session=session, token=token, now=now)
-        )
+        return await self.sessions.signed_in(token)
 
     async def check(self, request: Request) -> SignedIn:
         """A state-changing request: same origin, a valid session, its CSRF token, and
@@ -120,8 +139,12 @@ class Guard:
         return base_of(self.public_url, request)
 
     def set_cookie(self, request: Request, response: Response, token: str, hours: int) -> None:
-        """Give the browser its session (sent back only to /chat, never to scripts)."""
-        secure = self.base(request).startswith("https://")
+        """Give the browser its session (sent back only to /chat, never to scripts). In a
+        frame on another site the browser sends only a cookie marked for that (SameSite=None,
+        which must be Secure), kept apart for each site that frames us (Partitioned)."""
+        if framed(request) and self.secure_context(request):
+            third_party_cookie(response, COOKIE, token, max_age=hours * 3600, httponly=True)
+            return
         response.set_cookie(
             COOKIE,
             token,
@@ -129,8 +152,23 @@ class Guard:
             path="/chat",
             httponly=True,
             samesite="lax",
-            secure=secure,
+            secure=self.base(request).startswith("https://"),
         )
+
+    def remember_language(self, request: Request, response: Response, language: str) -> None:
+        """Keep the visitor's language for the page; not a secret, so where browsers allow
+        it the cookie is also sent in a frame on another site (the embedded chat)."""
+        year = 365 * 24 * 3600
+        if self.base(request).startswith("https://"):
+            third_party_cookie(response, LANGUAGE_COOKIE, language, max_age=year, httponly=False)
+        else:
+            response.set_cookie(LANGUAGE_COOKIE, language, max_age=year, path="/chat")
+
+    def secure_context(self, request: Request) -> bool:
+        """Whether browsers keep a Secure cookie from us: over https, or on this machine."""
+        parts = urlsplit(self.base(request))
+        host = parts.netloc.rsplit(":", 1)[0] if not parts.netloc.endswith("]") else parts.netloc
+        return parts.scheme == "https" or host.lower() in LOOPBACK_HOSTS
 
     def language(self, request: Request) -> str:
         """The visitor's choice on the page, else the organisation's language: a browser's
@@ -139,6 +177,16 @@ class Guard:
         if chosen in LANGUAGES:
             return str(chosen)
         return self.config.raw.organisation.language
+
+
+def third_party_cookie(
+    response: Response, name: str, value: str, *, max_age: int, httponly: bool
+) -> None:
+    """A cookie for /chat that browsers also send in a frame on another site, one jar per
+    site (written by hand: Python's http.cookies learns Partitioned only in 3.14)."""
+    flags = "; HttpOnly" if httponly else ""
+    attributes = f"Max-Age={max_age}; Path=/chat; SameSite=None; Secure; Partitioned{flags}"
+    response.headers.append("set-cookie", f"{name}={value}; {attributes}")
 
 
 def base_of(public_url: str | None, request: Request) -> str:

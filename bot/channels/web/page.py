@@ -2,6 +2,8 @@
 and a new session for a browser that has none."""
 
 import datetime as dt
+import functools
+import hashlib
 import json
 import string
 from collections.abc import Callable
@@ -13,10 +15,11 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from bot.channels.web.guard import MAX_TYPED_CHARS, SECURITY_HEADERS, Guard
+from bot.channels.web.guard import MAX_TYPED_CHARS, SECURITY_HEADERS, Guard, framed, framed_by
 from bot.channels.web.limits import HourlyCap
 from bot.config import OrgConfig
 from bot.domain.i18n import LANGUAGES, text
+from bot.domain.tickets import CODE_PREFIX
 from storage import web as records
 from storage.db import Database
 from storage.web import SignedIn
@@ -51,8 +54,30 @@ PAGE_KEYS = [
     "bad_request",
     "offline",
     "noscript",
+    "code_copy",
+    "code_copied",
+    "photo",
+    "locate",
+    "locate_denied",
+    "locate_unavailable",
 ]
-STATIC_TYPES = {"chat.js": "text/javascript", "chat.css": "text/css", "news.css": "text/css"}
+STATIC_TYPES = {
+    "chat.js": "text/javascript; charset=utf-8",
+    "push.js": "text/javascript; charset=utf-8",
+    "chat.css": "text/css; charset=utf-8",
+    "news.css": "text/css; charset=utf-8",
+    "icon-32.png": "image/png",
+    "icon-192.png": "image/png",
+    "icon-512.png": "image/png",
+    "icon-maskable-512.png": "image/png",
+    "apple-touch-icon.png": "image/png",
+    "favicon.ico": "image/x-icon",
+}
+# Script and styles change with each release (their URLs do not), icons hardly ever; both are
+# revalidated cheaply by their ETag.
+SCRIPT_CACHE = "public, max-age=3600"
+IMAGE_CACHE = "public, max-age=604800"
+THEME_COLOUR = "#0b5cad"  # the Union's blue, as in chat.css
 
 
 @dataclass
@@ -63,6 +88,8 @@ class Page:
     config: OrgConfig
     clock: Callable[[], dt.datetime]
     guard: Guard
+    # What push.js reads from the page in a language (empty when push is off).
+    push_data: Callable[[str], str] = lambda _language: ""
 
     def __post_init__(self) -> None:
         self._sessions_per_address = HourlyCap(
@@ -87,8 +114,15 @@ class Page:
         response = HTMLResponse(self._render(request, language, signed_in))
         if cookie is not None:
             self.guard.set_cookie(request, response, *cookie)
-        response.headers.update(SECURITY_HEADERS)
+        response.headers.update(self._headers(request))
         return response
+
+    def _headers(self, request: Request) -> dict[str, str]:
+        """The chat may be framed by our pages and the Union's sites (the embedded panel); the
+        resume and sign-in pages, which take secrets, by nobody."""
+        if request.url.path == "/chat":
+            return framed_by(self.config.raw.channels.web.embed_origins)
+        return SECURITY_HEADERS
 
     async def _new_visitor(self, hours: int, now: dt.datetime) -> records.NewSession:
         """A new visitor and their first session."""
@@ -108,6 +142,7 @@ class Page:
         mode = request.url.path.rsplit("/", 1)[-1]
         values = {
             "lang": language,
+            "framed": "1" if framed(request) else "0",
             "title": escape(text("web.title", language, organisation=organisation)),
             "intro": escape(text("web.intro", language, organisation=organisation)),
             "csrf": escape(signed_in.csrf),
@@ -117,17 +152,70 @@ class Page:
             "max_chars": str(MAX_TYPED_CHARS),
             "strings": escape(json.dumps(strings, ensure_ascii=False)),
             "languages": _language_buttons(language),
+            "push": escape(self.push_data(language)),
+            "theme": THEME_COLOUR,
+            "codes": "|".join(CODE_PREFIX.values()),
             **{key: escape(value) for key, value in strings.items()},
         }
         return self._template.substitute(values)
 
     async def static(self, request: Request) -> Response:
-        """The page's script and style sheet."""
+        """The page's script, style sheets and icons."""
         name = request.path_params["name"]
         if name not in STATIC_TYPES:
             return Response("not found", status_code=404)
-        headers = {"Cache-Control": "public, max-age=3600", "X-Content-Type-Options": "nosniff"}
-        return Response(asset(name), media_type=STATIC_TYPES[name], headers=headers)
+        return static_file(request, name)
+
+    async def favicon(self, request: Request) -> Response:
+        """The icon browsers ask the site root for."""
+        return static_file(request, "favicon.ico")
+
+    async def manifest(self, request: Request) -> Response:
+        """The web app manifest, so the chat can be installed on a phone's home screen."""
+        language = self.config.raw.organisation.language
+        organisation = str(getattr(self.config.raw.organisation.name, language))
+        body = json.dumps(
+            web_manifest(text("web.title", language, organisation=organisation), language),
+            ensure_ascii=False,
+        ).encode()
+        headers = {"Cache-Control": "public, max-age=86400", "X-Content-Type-Options": "nosniff"}
+        return Response(body, media_type="application/manifest+json", headers=headers)
+
+
+def web_manifest(name: str, language: str) -> dict[str, Any]:
+    """The manifest's fields: the chat full screen in the Union's blue, with its icons."""
+    icons: list[dict[str, str]] = [
+        {"src": "/chat/static/icon-192.png", "sizes": "192x192", "type": "image/png"},
+        {"src": "/chat/static/icon-512.png", "sizes": "512x512", "type": "image/png"},
+        {
+            "src": "/chat/static/icon-maskable-512.png",
+            "sizes": "512x512",
+            "type": "image/png",
+            "purpose": "maskable",
+        },
+    ]
+    return {
+        "name": name,
+        "short_name": "Cầu Nối",
+        "lang": language,
+        "start_url": "/chat",
+        "scope": "/chat",
+        "display": "standalone",
+        "theme_color": THEME_COLOUR,
+        "background_color": "#f3f6fa",
+        "icons": icons,
+    }
+
+
+def static_file(request: Request, name: str) -> Response:
+    """A static file with its type and caching headers; 304 when the browser has it."""
+    content = asset_bytes(name)
+    tag = f'"{hashlib.sha256(content).hexdigest()[:32]}"'
+    cache = IMAGE_CACHE if STATIC_TYPES[name].startswith("image/") else SCRIPT_CACHE
+    headers = {"Cache-Control": cache, "ETag": tag, "X-Content-Type-Options": "nosniff"}
+    if tag in request.headers.get("if-none-match", ""):
+        return Response(status_code=304, headers=headers)
+    return Response(content, media_type=STATIC_TYPES[name], headers=headers)
 
 
 def _language_buttons(language: str) -> str:
@@ -142,6 +230,12 @@ def _language_buttons(language: str) -> str:
 def asset(name: str) -> str:
     """A file of the web pages (page templates, script, style sheets)."""
     return resources.files("bot").joinpath("static", name).read_text(encoding="utf-8")
+
+
+@functools.cache
+def asset_bytes(name: str) -> bytes:
+    """A static file's bytes, read once per process."""
+    return resources.files("bot").joinpath("static", name).read_bytes()
 
 
 def busy_page(language: str) -> Response:

@@ -7,47 +7,98 @@ an edit appends a new version that replaces the first.
 import asyncio
 import contextlib
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from bot.channels.base import CannotEdit, Capabilities
+from bot.channels.web.push import RECEIPT, Pusher
 from bot.domain.messages import Rendered
 from storage import web as records
 from storage.db import Database
 from storage.models import utcnow
+from storage.web import ChatEvent
 
 CHANNEL = records.CHANNEL
 MAX_TEXT = 20_000
 MAX_CHOICE_CHARS = 64
 
 
-class Waiters:
-    """Browsers waiting for news of a chat (long polling), woken when a message arrives."""
+class Listener:
+    """One browser waiting for news of its chat: the messages handed to it since it began
+    listening, or word that it must read them itself (`stale`)."""
 
     def __init__(self) -> None:
-        self._events: dict[str, asyncio.Event] = {}
+        self.handed: list[ChatEvent] = []
+        self.stale = False
+        self.woken = asyncio.Event()
+
+    async def wait(self, seconds: float) -> None:
+        """Return when there is news, or after `seconds`."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.woken.wait(), seconds)
+
+    def take(self) -> tuple[list[ChatEvent], bool]:
+        """The messages handed since the last take, and whether others must be read."""
+        handed, stale = self.handed, self.stale
+        self.handed, self.stale = [], False
+        self.woken.clear()
+        return handed, stale
+
+
+class Waiters:
+    """Browsers waiting for news of a chat (long poll or stream). The sender hands each new
+    message to them, so a wake costs no query."""
+
+    def __init__(self) -> None:
+        self._listeners: dict[str, set[Listener]] = {}
         self._closed = False
+
+    @property
+    def closed(self) -> bool:
+        """Whether the server is stopping."""
+        return self._closed
+
+    @contextlib.contextmanager
+    def listen(self, chat_id: str) -> Iterator[Listener]:
+        """Listen for news of a chat; subscribe before reading, so nothing falls between."""
+        listener = Listener()
+        if self._closed:
+            listener.woken.set()
+        self._listeners.setdefault(chat_id, set()).add(listener)
+        try:
+            yield listener
+        finally:
+            listeners = self._listeners.get(chat_id)
+            if listeners is not None:
+                listeners.discard(listener)
+                if not listeners:
+                    del self._listeners[chat_id]
 
     async def wait(self, chat_id: str, seconds: float) -> None:
         """Return when the chat has news, after `seconds`, or when the server is stopping."""
         if self._closed:
             return
-        event = self._events.setdefault(chat_id, asyncio.Event())
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(event.wait(), seconds)
+        with self.listen(chat_id) as listener:
+            await listener.wait(seconds)
+
+    def hand(self, chat_id: str, event: ChatEvent) -> None:
+        """Give a new message of this chat to every browser waiting on it."""
+        for listener in self._listeners.get(chat_id, ()):
+            listener.handed.append(event)
+            listener.woken.set()
 
     def notify(self, chat_id: str) -> None:
-        """Wake every browser waiting on this chat."""
-        event = self._events.pop(chat_id, None)
-        if event is not None:
-            event.set()
+        """Wake every browser waiting on this chat, to read its news from the records."""
+        for listener in self._listeners.get(chat_id, ()):
+            listener.stale = True
+            listener.woken.set()
 
     def close(self) -> None:
         """Wake everyone and make later waits return at once (the server is stopping)."""
         self._closed = True
-        for event in self._events.values():
-            event.set()
-        self._events.clear()
+        for listeners in self._listeners.values():
+            for listener in listeners:
+                listener.woken.set()
 
 
 def web_capabilities(*, buttons: bool) -> Capabilities:
@@ -67,8 +118,10 @@ class WebSender:
         clock: Callable[[], dt.datetime] = utcnow,
         *,
         buttons: bool = True,
+        pusher: Pusher | None = None,
     ) -> None:
         self.capabilities = web_capabilities(buttons=buttons)
+        self._pusher = pusher
         self._db = db
         self._waiters = waiters
         self._clock = clock
@@ -76,37 +129,41 @@ class WebSender:
     async def send(self, chat_id: str, message: Rendered) -> str | None:
         """Append the message to the chat."""
         body, now = _body(message), self._clock()
+        if self._pusher is not None and (message.said or "").startswith(RECEIPT):
+            body["push_offer"] = True  # the page offers notifications under a receipt
         message_id = await self._db.run(
             lambda session: records.add_message(
                 session=session, chat_id=chat_id, outgoing=True, body=body, now=now
             )
         )
-        self._waiters.notify(chat_id)
+        self._waiters.hand(chat_id, ChatEvent(message_id, True, body, None, now))
+        if self._pusher is not None:
+            self._pusher.notify(chat_id, message.said, message.gist)
         return str(message_id)
 
     async def edit(self, chat_id: str, message_id: str, message: Rendered) -> str | None:
         """Append a new version of an earlier message of this chat."""
         body, now = _body(message), self._clock()
 
-        def replace(session: Any) -> bool:
+        def replace(session: Any) -> int | None:
             first = int(message_id)
             if not records.message_exists(session=session, chat_id=chat_id, message_id=first):
-                return False
-            records.add_message(
+                return None
+            return records.add_message(
                 session=session, chat_id=chat_id, outgoing=True, body=body, now=now, replaces=first
             )
-            return True
 
-        if not message_id.isdigit() or not await self._db.run(replace):
+        added = await self._db.run(replace) if message_id.isdigit() else None
+        if added is None:
             raise CannotEdit("no such message in this chat")
-        self._waiters.notify(chat_id)
+        self._waiters.hand(chat_id, ChatEvent(added, True, body, int(message_id), now))
         return message_id
 
 
 def _body(message: Rendered) -> dict[str, Any]:
     body = message.to_payload()
-    body.pop("key", None)
-    body.pop("file", None)
+    for private in ("key", "file", "said", "gist"):
+        body.pop(private, None)
     shared = message.file
     if shared is not None:
         # Kept with the message: the page downloads it by the message's id, in its own chat.
