@@ -53,6 +53,7 @@ CHANNELS: Mapping[str, ChannelBuilder] = {
     web.CHANNEL: web.build,
 }
 
+KEEP_ALIVE_SECONDS = 75
 LISTEN_BACKLOG = 2048
 
 
@@ -123,6 +124,9 @@ class CauNoi:
                     proxy_headers=False,
                     # Long-polling browsers are woken at stop; this bounds the wait for others.
                     timeout_graceful_shutdown=5,
+                    # Browsers and proxies keep idle connections for about a minute; closing
+                    # ours after uvicorn's 5 s races their next request on it (a reset).
+                    timeout_keep_alive=KEEP_ALIVE_SECONDS,
                 )
             )
             serving = self._server.serve(sockets=[self._socket])

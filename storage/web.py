@@ -9,7 +9,8 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, or_, update
+from sqlalchemy import bindparam, delete, insert, or_, update
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from bot.domain.desk import Staff
@@ -28,6 +29,7 @@ from storage.models import (
     WebUpload,
     WebVisitor,
 )
+from storage.sql import core
 from storage.tokens import digest
 from storage.youth import WEB
 
@@ -142,6 +144,32 @@ def end_expired_sessions(*, session: Session, now: dt.datetime) -> int:
 # ---- the chat itself ----------------------------------------------------------------------
 
 
+# The chat's hot path (every turn and every reply): statements built once, rows as tuples.
+_ADD_MESSAGE = insert(WebMessage).returning(col(WebMessage.id))
+_MESSAGES_AFTER = (
+    sa_select(
+        col(WebMessage.id),
+        col(WebMessage.outgoing),
+        col(WebMessage.body),
+        col(WebMessage.replaces),
+        col(WebMessage.created_at),
+    )
+    .where(
+        col(WebMessage.chat_id) == bindparam("p_chat"), col(WebMessage.id) > bindparam("p_after")
+    )
+    .order_by(col(WebMessage.id).desc())
+    .limit(HISTORY_LIMIT)
+)
+_PERSON_OF_VISITOR = (
+    sa_select(col(Person.consent_at), col(Person.staff_code))
+    .join(ChannelIdentity, col(ChannelIdentity.person_id) == col(Person.id))
+    .where(
+        col(ChannelIdentity.channel) == CHANNEL,
+        col(ChannelIdentity.external_id) == bindparam("p_visitor"),
+    )
+)
+
+
 def add_message(
     *,
     session: Session,
@@ -152,36 +180,22 @@ def add_message(
     replaces: int | None = None,
 ) -> int:
     """Append a message (or a new version of one) to a chat; return its id."""
-    row = WebMessage(chat_id=chat_id, outgoing=outgoing, body=body, replaces=replaces)
-    row.created_at = now
-    session.add(row)
-    session.flush()
-    assert row.id is not None
-    return row.id
+    row = {"chat_id": chat_id, "outgoing": outgoing, "body": body}
+    added: int = core(
+        session, _ADD_MESSAGE, row | {"replaces": replaces, "created_at": now}
+    ).scalar_one()
+    return added
 
 
 def messages_after(*, session: Session, chat_id: str, after: int) -> list[ChatEvent]:
     """The chat's messages newer than a cursor, oldest first (the latest ones if many)."""
-    rows = session.exec(
-        select(WebMessage)
-        .where(WebMessage.chat_id == chat_id, col(WebMessage.id) > after)
-        .order_by(col(WebMessage.id).desc())
-        .limit(HISTORY_LIMIT)
-    ).all()
-    return [
-        ChatEvent(r.id or 0, r.outgoing, dict(r.body), r.replaces, r.created_at)
-        for r in reversed(rows)
-    ]
+    rows = core(session, _MESSAGES_AFTER, {"p_chat": chat_id, "p_after": after}).all()
+    return [ChatEvent(r[0], r[1], dict(r[2]), r[3], r[4]) for r in reversed(rows)]
 
 
 def is_stranger(*, session: Session, visitor_id: str) -> bool:
     """Whether nothing of this visitor was handled yet: no person stands behind them."""
-    found = session.exec(
-        select(ChannelIdentity.person_id).where(
-            ChannelIdentity.channel == CHANNEL, ChannelIdentity.external_id == visitor_id
-        )
-    ).first()
-    return found is None
+    return core(session, _PERSON_OF_VISITOR, {"p_visitor": visitor_id}).first() is None
 
 
 def mark_pressed(*, session: Session, chat_id: str, message_id: int, choice: str) -> bool:
@@ -209,11 +223,7 @@ def mark_pressed(*, session: Session, chat_id: str, message_id: int, choice: str
 def keeps_words(*, session: Session, visitor_id: str) -> bool:
     """Whether the visitor's own words are kept in their chat: once they agreed to the
     processing of their data (staff always)."""
-    found = session.exec(
-        select(Person.consent_at, Person.staff_code)
-        .join(ChannelIdentity, col(ChannelIdentity.person_id) == col(Person.id))
-        .where(ChannelIdentity.channel == CHANNEL, ChannelIdentity.external_id == visitor_id)
-    ).first()
+    found: Any = core(session, _PERSON_OF_VISITOR, {"p_visitor": visitor_id}).first()
     return found is not None and (found[0] is not None or found[1] is not None)
 
 

@@ -273,6 +273,7 @@ class WebChat:
         assert self.intake is not None, "the web chat takes events once started"
         intake, chat_id, now = self.intake, event.chat_id, self.clock()
         payload = event_payload(event)
+        echoed: list[records.ChatEvent] = []
 
         def echo_kept(session: Any, new: set[str]) -> bool:
             if new and pressed is not None:
@@ -283,9 +284,10 @@ class WebChat:
             kept = records.keeps_words(session=session, visitor_id=chat_id)
             if new and kept and echo is not None:
                 body = _echo(echo, event)
-                records.add_message(
+                added = records.add_message(
                     session=session, chat_id=chat_id, outgoing=False, body=body, now=now
                 )
+                echoed.append(records.ChatEvent(added, False, body, None, now))
             return kept
 
         async with self._chat_turn(chat_id):  # stored and queued in the order they came
@@ -293,7 +295,8 @@ class WebChat:
             if not new:
                 return bool(kept)  # the browser sent it again (e.g. after a lost answer)
             handled = intake.queue(CHANNEL, event.event_id, payload)
-        self.waiters.notify(chat_id)
+        for added in echoed:  # committed: the other tabs show the visitor's words
+            self.waiters.hand(chat_id, added)
         await handled
         if not kept and event.media is not None:
             # A file sent before consent is not kept either: its row and its bytes go.
