@@ -339,6 +339,9 @@ class Limits(_Strict):
     reopen_days: int = Field(default=14, ge=0, le=365)
     dialogue_timeout_minutes: int = Field(default=60, ge=5, le=7 * 24 * 60)
     messages_per_minute: int = Field(default=20, ge=3, le=600)
+    # /link: how long a code lives, and how many wrong codes an account may type in an hour.
+    link_code_minutes: int = Field(default=10, ge=1, le=60)
+    link_tries_per_hour: int = Field(default=5, ge=1, le=20)
 
 
 class Retention(_Strict):

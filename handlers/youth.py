@@ -8,7 +8,7 @@ from bot.domain.i18n import LANGUAGES
 from bot.domain.kinds import Kind
 from bot.domain.language import first_language
 from bot.domain.messages import Choice, Inbound, InputKind, Reply
-from handlers import flows, menu, mine, privacy, profile, submission
+from handlers import flows, linking, menu, mine, privacy, profile, submission
 from handlers.context import Context
 from handlers.flows import parse_choice
 from handlers.steps import ask_again, current, rows, text_of
@@ -195,21 +195,37 @@ def _language_menu(ctx: Context) -> list[Reply]:
     return [Reply("language.ask", choices=(row,))]
 
 
-Command = Callable[[Context], list[Reply]]
+def _link(event: Inbound, ctx: Context) -> list[Reply]:
+    """/link; a newcomer may type a code from their other account instead of onboarding."""
+    if ctx.profile.consented_at is None and not event.args:
+        return [Reply("link.usage_new"), *_onboard(ctx)]
+    return linking.on_link(event, ctx)
+
+
+Command = Callable[[Inbound, Context], list[Reply]]
+
+
+def _plain(action: Callable[[Context], list[Reply]]) -> Command:
+    """A command that reads nothing typed after it."""
+    return lambda event, ctx: action(ctx)
+
+
 # The one list of the commands people can type, in the order a command menu shows them.
 COMMANDS: dict[str, Command] = {
     # In the order a command menu lists them (Telegram's shows this table as it is).
-    "start": _start,
-    "menu": _consented(_leaving(lambda ctx: [menu.main_menu()])),
-    "mine": _consented(_leaving(mine.show_list)),
-    "settings": _consented(_leaving(profile.show_settings)),
-    "help": _and_again(lambda ctx: [Reply("help.body")]),
-    "language": _language_menu,
-    "privacy": _and_again(privacy.notice),
-    "mydata": _and_again(privacy.my_data),
-    "forget": privacy.ask_forget,
-    "cancel": _cancel,
-    "stop": _stop,
+    "start": _plain(_start),
+    "menu": _plain(_consented(_leaving(lambda ctx: [menu.main_menu()]))),
+    "mine": _plain(_consented(_leaving(mine.show_list))),
+    "settings": _plain(_consented(_leaving(profile.show_settings))),
+    "link": _link,
+    "unlink": _plain(_consented(_leaving(linking.on_unlink))),
+    "help": _plain(_and_again(lambda ctx: [Reply("help.body")])),
+    "language": _plain(_language_menu),
+    "privacy": _plain(_and_again(privacy.notice)),
+    "mydata": _plain(_and_again(privacy.my_data)),
+    "forget": _plain(privacy.ask_forget),
+    "cancel": _plain(_cancel),
+    "stop": _plain(_stop),
 }
 
 
@@ -222,7 +238,7 @@ def _on_command(event: Inbound, ctx: Context) -> list[Reply]:
     action = COMMANDS.get(event.command)
     if action is None:
         return [Reply("errors.unknown_command", {"command": event.command}), *ask_again(ctx)]
-    return action(ctx)
+    return action(event, ctx)
 
 
 # ---- buttons that work from anywhere ----------------------------------------------------

@@ -320,7 +320,8 @@ class SqlDeskRecords:
         return lines
 
     def sender(self, code: str) -> Recipient | None:
-        """Where the sender of a submission can be reached, in their language."""
+        """Where the sender of a submission can be reached, in their language: on the
+        channel they filed it on while that account is reachable, else their first one."""
         ticket = self._row(code)
         if ticket is None or ticket.author_id is None:
             return None
@@ -331,6 +332,8 @@ class SqlDeskRecords:
                 ChannelIdentity.person_id == ticket.author_id,
                 col(ChannelIdentity.reachable).is_(True),
             )
+            # Linked accounts: the one on the channel it was filed on first.
+            .order_by(col(ChannelIdentity.channel) != (ticket.channel or ""))
             .order_by(col(ChannelIdentity.id))
         ).first()
         return Recipient(row[0], row[1], row[2]) if row else None

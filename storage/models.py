@@ -98,6 +98,19 @@ class ChannelIdentity(SQLModel, table=True):
     created_at: dt.datetime = _created()
 
 
+class LinkCode(SQLModel, table=True):
+    """A person's short code for linking another channel account to them (kept only as a
+    hash), with the chat it was given in, which hears when it is used; one per person."""
+
+    person_id: int = Field(primary_key=True, foreign_key="person.id")
+    code_hash: str = Field(max_length=64, unique=True)
+    channel: str = Field(max_length=20)
+    chat_id: str = Field(max_length=64)
+    created_at: dt.datetime = _created()
+    expires_at: dt.datetime = _created()
+    used_at: dt.datetime | None = _when()
+
+
 class Ticket(SQLModel, table=True):
     """A submission: complaint, question, idea, story or confidential report."""
 
@@ -109,6 +122,8 @@ class Ticket(SQLModel, table=True):
     category: str = Field(max_length=40)
     unit_code: str | None = Field(default=None, foreign_key="unit.code", max_length=40)
     author_id: int | None = Field(default=None, foreign_key="person.id", index=True)
+    # The channel it was filed on: the sender hears back there while that account is reachable.
+    channel: str | None = Field(default=None, max_length=20)
     anonymous: bool = False
     publish_consent: str | None = Field(default=None, max_length=20)
     language: str = Field(default="vi", max_length=5)

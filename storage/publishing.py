@@ -185,7 +185,8 @@ class SqlPublishingRecords:
         ]
 
     def subscribers(self, topic: str) -> list[tuple[str, str, str]]:
-        """(channel, chat, language) of everyone reachable who subscribed to a topic."""
+        """(channel, chat, language) of everyone reachable who subscribed to a topic, once
+        each: a person with linked accounts on their first reachable one."""
         statement = (
             select(ChannelIdentity.channel, ChannelIdentity.chat_id, Person.language, Person)
             .join(Person, col(Person.id) == col(ChannelIdentity.person_id))
@@ -196,8 +197,8 @@ class SqlPublishingRecords:
             )
             .order_by(col(ChannelIdentity.id))
         )
-        return [
-            (channel, chat, language)
-            for channel, chat, language, person in self._session.exec(statement)
-            if topic in person.subscriptions
-        ]
+        found: dict[int | None, tuple[str, str, str]] = {}
+        for channel, chat, language, person in self._session.exec(statement):
+            if topic in person.subscriptions:
+                found.setdefault(person.id, (channel, chat, language))
+        return list(found.values())

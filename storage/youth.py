@@ -9,6 +9,8 @@ from sqlmodel import Session, col, select
 
 from bot.domain.kinds import Kind
 from bot.domain.lifecycle import Status
+from bot.domain.linking import LinkCode
+from bot.domain.messages import Recipient
 from bot.domain.tickets import (
     AttachmentRef,
     StaffCopy,
@@ -16,7 +18,7 @@ from bot.domain.tickets import (
     ThreadEntry,
     TicketSummary,
 )
-from storage import erasure, menus, push
+from storage import erasure, linking, menus, push
 from storage.models import (
     Attachment,
     AuditEntry,
@@ -88,6 +90,7 @@ class SqlYouthRecords:
             category=submission.category,
             unit_code=submission.unit_code,
             author_id=self._person_id,
+            channel=self._channel,
             anonymous=submission.anonymous,
             publish_consent=submission.publish,
             language=submission.language,
@@ -298,8 +301,37 @@ class SqlYouthRecords:
             update(StaffMember).where(col(StaffMember.person_id) == me).values(person_id=None)
         )
         session.exec(update(Invite).where(col(Invite.used_by) == me).values(used_by=None))
+        linking.forget_codes(session=session, person_id=me)
         session.flush()
         session.exec(delete(Person).where(col(Person.id) == me))
+
+    # ---- linking accounts ------------------------------------------------------------
+
+    def new_link_code(self, code: str, *, expires: dt.datetime, now: dt.datetime) -> bool:
+        """Give this person `code` for linking, told in this account's chat (replacing any
+        earlier code of theirs); False when someone else's live code is the same."""
+        return linking.new_code(
+            session=self._session,
+            person_id=self._person_id,
+            account=self._identity(),
+            code=code,
+            expires=expires,
+            now=now,
+        )
+
+    def link_code(self, code: str) -> LinkCode | None:
+        """The stored code these digits are, whoever's it is."""
+        return linking.find_code(session=self._session, code=code)
+
+    def join(self, code: str, *, now: dt.datetime) -> Recipient:
+        """Move this account's person, with all their accounts and submissions, to the
+        maker of a live code, and use the code up; the chat it was given in, to be told."""
+        return linking.join(session=self._session, person_id=self._person_id, code=code, now=now)
+
+    def unlink(self) -> bool:
+        """Give this account a new person of its own (the submissions stay); False when it
+        is its person's only account."""
+        return linking.unlink(session=self._session, account=self._identity())
 
     # ---- helpers ---------------------------------------------------------------------
 

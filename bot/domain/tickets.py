@@ -8,6 +8,8 @@ from typing import Any, Protocol
 
 from bot.domain.kinds import Kind
 from bot.domain.lifecycle import Event, Status, can_happen, next_status
+from bot.domain.linking import LinkCode
+from bot.domain.messages import Recipient
 
 CODE_PREFIX = {
     Kind.COMPLAINT: "PA",
@@ -183,4 +185,23 @@ class YouthRecords(Protocol):
         """Delete this person's data, keeping only anonymous counts of their submissions;
         every stored copy that quoted them becomes `tombstone`. The copies to edit where
         they are shown."""
+        ...
+
+    def new_link_code(self, code: str, *, expires: dt.datetime, now: dt.datetime) -> bool:
+        """Give this person `code` for linking, told in this account's chat (replacing any
+        earlier code of theirs); False when someone else's live code is the same."""
+        ...
+
+    def link_code(self, code: str) -> LinkCode | None:
+        """The stored code these digits are, whoever's it is."""
+        ...
+
+    def join(self, code: str, *, now: dt.datetime) -> Recipient:
+        """Move this account's person, with all their accounts and submissions, to the
+        maker of a live code, and use the code up; the chat it was given in, to be told."""
+        ...
+
+    def unlink(self) -> bool:
+        """Give this account a new person of its own (the submissions stay); False when it
+        is its person's only account."""
         ...
