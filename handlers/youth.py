@@ -197,7 +197,7 @@ def _language_menu(ctx: Context) -> list[Reply]:
 
 def _link(event: Inbound, ctx: Context) -> list[Reply]:
     """/link; a newcomer may type a code from their other account instead of onboarding."""
-    if ctx.profile.consented_at is None and not event.args:
+    if ctx.profile.consented_at is None and not event.args and ctx.staff_code is None:
         return [Reply("link.usage_new"), *_onboard(ctx)]
     return linking.on_link(event, ctx)
 
@@ -218,7 +218,7 @@ COMMANDS: dict[str, Command] = {
     "mine": _plain(_consented(_leaving(mine.show_list))),
     "settings": _plain(_consented(_leaving(profile.show_settings))),
     "link": _link,
-    "unlink": _plain(_consented(_leaving(linking.on_unlink))),
+    "unlink": _plain(_leaving(linking.on_unlink)),
     "help": _plain(_and_again(lambda ctx: [Reply("help.body")])),
     "language": _plain(_language_menu),
     "privacy": _plain(_and_again(privacy.notice)),

@@ -23,7 +23,8 @@ from bot.domain.linking import (
     read_code,
 )
 from storage.desk import SqlDeskRecords
-from storage.models import ChannelIdentity, LinkCode as LinkRow, Person, Ticket
+from storage.models import ChannelIdentity, Person, Ticket
+from storage.models import LinkCode as LinkRow
 from tests.conftest import AppFactory, Clock, rows
 from tests.desk import CODE, desk_config
 from tests.dialogue import Chat, onboard, submit
@@ -49,7 +50,10 @@ BrowserFactory = Callable[..., Coroutine[Any, Any, Browser]]
         ("123456", "123456"),
         (" 012 345 ", "012345"),
         ("012-345", "012345"),
-        ("１２３４５６", "123456"),  # full-width digits from some keyboards
+        (
+            "\uff11\uff12\uff13\uff14\uff15\uff16",
+            "123456",
+        ),  # full-width
         ("12345", None),
         ("1234567", None),
         ("12345a", None),
@@ -205,7 +209,8 @@ async def test_a_web_visitor_links_telegram_and_is_one_person_on_both(
     accounts = {(i.channel, i.chat_id): i.person_id for i in await rows(app.db, ChannelIdentity)}
     assert accounts[("telegram", str(TG))] == accounts[("web", visitor.visitor_id)]
     [stored] = await _codes(app)
-    assert code not in stored.code_hash and stored.used_at is not None, "a hash, used up"
+    assert code not in stored.code_hash, "a hash"
+    assert stored.used_at is not None, "used up"
 
 
 async def _codes(app: CauNoi) -> list[LinkRow]:
@@ -259,3 +264,88 @@ async def test_five_wrong_codes_an_hour_then_refused_until_the_hour_is_over(
     clock.now = NOW + dt.timedelta(hours=1)
     code = await _code_from(visitor)
     assert await telegram.send(f"/link {code}") == [text("link.linked", "vi", channel="web chat")]
+
+
+async def test_a_second_person_joining_brings_their_history_and_its_privacy_stays(
+    fake: FakeTelegram, make_app: AppFactory, browsers: BrowserFactory
+) -> None:
+    app = await make_app(serve_http=True, config=desk_config())
+    visitor, on_web = await _web_with_complaint(app, browsers)
+    telegram = Chat(fake, app, TG)
+    await onboard(telegram, app.config)
+    receipt, _menu = await submit(telegram, "complaint", COMPLAINT, privacy="anon:yes")
+    anonymous = _code_of(receipt)
+    before = {p.id: p for p in await rows(app.db, Person)}
+
+    code = await _code_from(visitor)
+    assert await telegram.send(f"/link {code}") == [text("link.linked", "vi", channel="web chat")]
+    [maker] = {i.person_id for i in await rows(app.db, ChannelIdentity) if i.channel == "web"}
+    tickets = {t.code: t for t in await rows(app.db, Ticket)}
+    assert {t.author_id for t in tickets.values()} == {maker}, "the history moved with them"
+    assert tickets[anonymous].anonymous, "an anonymous submission stays anonymous"
+    assert tickets[anonymous].channel == "telegram"
+    views = await app.db.run(lambda s: SqlDeskRecords(session=s).ticket(anonymous))
+    assert views is not None
+    assert views.sender_name is None, "staff still see no one behind it"
+    people = {p.id: p for p in await rows(app.db, Person)}
+    assert maker in people
+    assert len(people) == len(before) - 1, "the joining person is gone"
+    assert people[maker].consent_at == before[maker].consent_at, "the maker's consent stands"
+    await telegram.send("/mine")
+    assert {f"mine:open:{on_web}", f"mine:open:{anonymous}"} <= set(telegram.buttons())
+
+
+async def test_staff_accounts_are_not_linked_with_codes(
+    fake: FakeTelegram, make_app: AppFactory, browsers: BrowserFactory
+) -> None:
+    app = await make_app(serve_http=True, config=desk_config())
+    visitor = await browsers(app)
+    await onboard(visitor, app.config)
+    code = await _code_from(visitor)
+    staff = Chat(fake, app, AN)
+    assert await staff.send(f"/link {code}") == [text("link.staff", "vi")]
+    assert await staff.send("/link") == [text("link.staff", "vi")]
+    owners = {i.channel: i.person_id for i in await rows(app.db, ChannelIdentity)}
+    assert len(set(owners.values())) == len(owners), "nobody's accounts were joined"
+
+
+async def test_mydata_lists_every_linked_account_and_forget_forgets_them_all(
+    fake: FakeTelegram, make_app: AppFactory, browsers: BrowserFactory
+) -> None:
+    app = await make_app(serve_http=True)
+    visitor, on_web = await _web_with_complaint(app, browsers)
+    telegram = Chat(fake, app, TG)
+    await telegram.send(f"/link {await _code_from(visitor)}")
+    fake.message(TG, "/mydata")
+    await fake.wait_for(lambda: len(fake.sent("sendDocument", TG)) == 1)
+    [document] = fake.sent("sendDocument", TG)
+    held = json.loads(document["document"]["content"])
+    assert {a["channel"] for a in held["accounts"]} == {"web", "telegram"}
+    assert [s["code"] for s in held["submissions"]] == [on_web]
+
+    await telegram.send("/forget")
+    await telegram.press("forget:yes")
+    assert await rows(app.db, ChannelIdentity) == [], "both accounts forgotten"
+    assert await rows(app.db, Person) == []
+    assert await _codes(app) == []
+    [ticket] = await rows(app.db, Ticket)
+    assert (ticket.author_id, ticket.text) == (None, "")
+
+
+async def test_unlink_lets_an_account_stand_alone_again(
+    fake: FakeTelegram, make_app: AppFactory, browsers: BrowserFactory
+) -> None:
+    app = await make_app(serve_http=True)
+    visitor, on_web = await _web_with_complaint(app, browsers)
+    telegram = Chat(fake, app, TG)
+    await telegram.send(f"/link {await _code_from(visitor)}")
+    await visitor.wait_for(lambda: text("link.joined", "vi", channel="Telegram") in visitor.texts)
+    assert await telegram.send("/unlink") == [text("link.unlinked", "vi")]
+    owners = {i.channel: i.person_id for i in await rows(app.db, ChannelIdentity)}
+    assert owners["telegram"] != owners["web"]
+    assert await telegram.send("/unlink") == [text("link.unlink_alone", "vi")]
+    greeting, _consent = await telegram.send("/start", replies=2)
+    assert greeting.startswith("Xin chào"), "a new person: asked to agree first"
+    assert await visitor.send("/unlink") == [text("link.unlink_alone", "vi")]
+    await visitor.send("/mine")
+    assert f"mine:open:{on_web}" in visitor.buttons(), "the submissions stay"
