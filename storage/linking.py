@@ -126,3 +126,8 @@ def unlink(*, session: Session, account: ChannelIdentity) -> bool:
 def forget_codes(*, session: Session, person_id: int) -> None:
     """Delete a person's codes (a new one replaces them; erasure and merging end them)."""
     session.exec(delete(LinkCode).where(col(LinkCode.person_id) == person_id))
+
+
+def prune_codes(*, session: Session, before: dt.datetime) -> None:
+    """Delete codes that expired before a moment (with the chat each was given in)."""
+    session.exec(delete(LinkCode).where(col(LinkCode.expires_at) < before))

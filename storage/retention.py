@@ -15,6 +15,7 @@ from sqlmodel import Session, col, select
 
 from bot.domain.lifecycle import Status
 from storage.erasure import strip_tickets
+from storage.linking import prune_codes
 from storage.menus import prune_offers
 from storage.models import InboxEvent, OutboxMessage, Ticket, WebMessage
 from storage.push import prune_unused
@@ -55,6 +56,7 @@ def prune_deliveries(*, session: Session, before: dt.datetime) -> Pruned:
     )
     prune_offers(session=session, before=before)  # a menu shown that long ago is stale
     prune_unused(session=session, before=before)  # a browser not seen since then
+    prune_codes(session=session, before=before)  # a link code, with the chat it was given in
     return Pruned(
         emptied=int(emptied.rowcount or 0),
         deleted=int(deleted.rowcount or 0),

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
 import pytest
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from bot.app import CauNoi
 from bot.domain.i18n import text
@@ -25,6 +25,7 @@ from bot.domain.linking import (
 from storage.desk import SqlDeskRecords
 from storage.models import ChannelIdentity, Person, Ticket
 from storage.models import LinkCode as LinkRow
+from storage.publishing import SqlPublishingRecords
 from tests.conftest import AppFactory, Clock, rows
 from tests.desk import CODE, desk_config
 from tests.dialogue import Chat, onboard, submit
@@ -349,3 +350,34 @@ async def test_unlink_lets_an_account_stand_alone_again(
     assert await visitor.send("/unlink") == [text("link.unlink_alone", "vi")]
     await visitor.send("/mine")
     assert f"mine:open:{on_web}" in visitor.buttons(), "the submissions stay"
+
+
+async def test_a_linked_person_gets_one_digest_and_old_codes_are_pruned(
+    fake: FakeTelegram, make_app: AppFactory, browsers: BrowserFactory
+) -> None:
+    clock = Clock(NOW)
+    app = await make_app(serve_http=True, clock=clock)
+    visitor = await browsers(app)
+    await onboard(visitor, app.config)
+    telegram = Chat(fake, app, TG)
+    await telegram.send(f"/link {await _code_from(visitor)}")
+    await visitor.wait_for(lambda: text("link.joined", "vi", channel="Telegram") in visitor.texts)
+    await _code_from(visitor)  # a new code, never used
+
+    def subscribe(session: Session) -> list[tuple[str, str, str]]:
+        for person in session.exec(select(Person)):
+            person.subscriptions = ["daily"]
+            session.add(person)
+        session.flush()
+        return SqlPublishingRecords(session=session).subscribers("daily")
+
+    [(channel, _chat, _language)] = await app.db.run(subscribe)
+    assert channel == "web", "once, on the person's first account"
+    job = app.scheduler.get_job("retention")
+    assert job is not None
+    clock.now = NOW + dt.timedelta(days=app.config.raw.retention.delivery_days - 1)
+    await job.func()
+    assert len(await _codes(app)) == 1, "kept as long as the message that gave it"
+    clock.now = NOW + dt.timedelta(days=app.config.raw.retention.delivery_days + 1)
+    await job.func()
+    assert await _codes(app) == []
