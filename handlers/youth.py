@@ -47,17 +47,20 @@ def handle(event: Inbound, ctx: Context) -> list[Reply]:
         if replies is not None:
             return replies
     step = current(ctx)
+    if event.notice is not None:  # the channel's own word on what it could not pass on
+        noticed = Reply(event.notice, {"link": ctx.links.get("chat", "")})
+        return [noticed, *(ask_again(ctx) if step is not None else [menu.main_menu()])]
     if step is not None:
         replies = step.take(event, ctx)
         if replies is not None:
             return replies
-        return [_not_understood(event, ctx, expects_choice=True), *ask_again(ctx)]
+        return [_not_understood(event, expects_choice=True), *ask_again(ctx)]
     if event.kind is InputKind.CHOICE:
         return [Reply("errors.stale_choice")]
     offer = _offer_to_file(event, ctx)
     if offer is not None:
         return offer
-    return [_not_understood(event, ctx, expects_choice=False), menu.main_menu()]
+    return [_not_understood(event, expects_choice=False), menu.main_menu()]
 
 
 # ---- text typed with no dialogue open ---------------------------------------------------
@@ -122,12 +125,11 @@ def _onboard(ctx: Context) -> list[Reply]:
     return ask_again(ctx)
 
 
-def _not_understood(event: Inbound, ctx: Context, *, expects_choice: bool) -> Reply:
+def _not_understood(event: Inbound, *, expects_choice: bool) -> Reply:
     if event.kind is InputKind.CHOICE:
         return Reply("errors.stale_choice")
     if event.kind is InputKind.UNSUPPORTED:
-        link = ctx.links.get("chat", "")
-        return Reply(event.notice or "errors.unsupported", {"link": link})
+        return Reply("errors.unsupported")
     if event.kind is InputKind.TEXT and not event.text.strip():
         return Reply("errors.empty_text")
     if expects_choice and event.kind is InputKind.TEXT:

@@ -321,8 +321,9 @@ class ZaloBotChannelAdapter:
             problem = "ZALO_BOT_TOKEN was refused by Zalo: check it in Zalo Bot Creator"
         else:
             problem = f"the Zalo Bot API failed: {error}"
-        if problem != self.problem:
-            log.error("zalo bot unavailable", extra={"problem": problem})
+        if problem != self.problem:  # said once while it lasts, not on every retry
+            level = logging.ERROR if error.code == REFUSED else logging.WARNING
+            log.log(level, "zalo bot unavailable", extra={"problem": problem})
         self.problem = problem
 
     def decode(self, payload: Mapping[str, Any]) -> Inbound | None:
