@@ -9,10 +9,10 @@ from typing import Any
 import httpx
 import pytest
 
-from bot.app import CauNoi
+from bot.app import CHANNELS, CauNoi
 from bot.channels import zalo_bot
-from bot.channels.base import RateLimited, RecipientGone
-from bot.config import parse_config
+from bot.channels.base import ChannelUnavailable, RateLimited, RecipientGone
+from bot.config import ConfigError, parse_config
 from bot.domain.i18n import text
 from bot.domain.messages import UPLOAD_PREFIX, Rendered
 from bot.uploads import NewUpload
@@ -302,3 +302,36 @@ def test_a_photo_link_past_its_time_or_for_another_token_opens_nothing() -> None
     assert zalo_bot.PhotoLinks(f"{BOT_ID}:another-token", 60).read(token) is None
     expired = zalo_bot.PhotoLinks(TOKEN, -1)
     assert expired.read(expired.make("web", "web:1").rsplit("/", 1)[-1]) is None
+
+
+def test_the_section_is_validated_and_can_turn_the_channel_off() -> None:
+    for wrong in ({"mode": "both"}, {"poll_seconds": 0}, {"max_in_flight": 0}, {"colour": 1}):
+        with pytest.raises(ConfigError, match="zalo_bot"):
+            parse_config(config_data({"channels": {"zalo_bot": wrong}}))
+    section = parse_config(config_data({})).raw.channels.zalo_bot
+    assert (section.mode, section.enabled) == ("auto", True)
+
+
+async def test_the_channel_runs_only_with_a_token_and_its_section_on(
+    make_app: AppFactory, zalo: FakeZaloBot
+) -> None:
+    off = parse_config(config_data({"channels": {"zalo_bot": {"enabled": False}}}))
+    app = await start(make_app, zalo, config=off)
+    assert "zalo_bot" not in app.channels
+    app = await start(make_app, zalo, zalo_bot_token=None)
+    assert "zalo_bot" not in app.channels
+    assert not zalo.calls
+
+
+async def test_webhook_mode_without_a_webhook_url_stops_the_start_with_a_reason(
+    make_app: AppFactory, zalo: FakeZaloBot
+) -> None:
+    forced = parse_config(config_data({"channels": {"zalo_bot": {"mode": "webhook"}}}))
+    with pytest.raises(ChannelUnavailable, match="WEBHOOK_URL"):
+        await make_app(
+            config=forced,
+            registry={**dict.fromkeys(CHANNELS, lambda _: None), zalo_bot.CHANNEL: zalo_bot.build},
+            zalo_bot_token=TOKEN,
+            zalo_bot_api_base_url=zalo.base_url,
+        )
+    assert not zalo.calls

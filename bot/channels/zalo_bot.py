@@ -295,7 +295,11 @@ class ZaloBotChannelAdapter:
         self.problem: str | None = None
         self._sources = kit.files
         self._bot_ids = {token.split(":", 1)[0]}
-        self._webhook = self._webhook_of(kit)
+        self._misconfigured: ChannelUnavailable | None = None
+        try:
+            self._webhook = self._webhook_of(kit)
+        except ChannelUnavailable as error:  # said at start, where the app reports it
+            self._webhook, self._misconfigured = None, error
         self._poller: Poller | None = None
         self._intake: Intake | None = None
 
@@ -358,6 +362,8 @@ class ZaloBotChannelAdapter:
     async def start(self, intake: "Intake", base_url: str) -> None:
         """Learn who the bot is, then take updates by webhook or polling; a refused token
         leaves the channel waiting and retrying, not the app down."""
+        if self._misconfigured is not None:
+            raise self._misconfigured
         self._intake = intake
         self.links.base_url = base_url.rstrip("/")
         try:
