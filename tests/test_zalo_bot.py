@@ -4,17 +4,19 @@
 import logging
 import re
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from bot.app import CHANNELS, CauNoi
+from bot.app import CauNoi, build_application
 from bot.channels import zalo_bot
 from bot.channels.base import ChannelUnavailable, RateLimited, RecipientGone
 from bot.config import ConfigError, parse_config
 from bot.domain.i18n import text
 from bot.domain.messages import UPLOAD_PREFIX, Rendered
+from bot.settings import Settings
 from bot.uploads import NewUpload
 from storage.models import Attachment, InboxEvent, Ticket, utcnow
 from tests.conftest import AppFactory, config_data, rows
@@ -324,14 +326,19 @@ async def test_the_channel_runs_only_with_a_token_and_its_section_on(
 
 
 async def test_webhook_mode_without_a_webhook_url_stops_the_start_with_a_reason(
-    make_app: AppFactory, zalo: FakeZaloBot
+    zalo: FakeZaloBot, database_url: str, tmp_path: Path
 ) -> None:
     forced = parse_config(config_data({"channels": {"zalo_bot": {"mode": "webhook"}}}))
-    with pytest.raises(ChannelUnavailable, match="WEBHOOK_URL"):
-        await make_app(
-            config=forced,
-            registry={**dict.fromkeys(CHANNELS, lambda _: None), zalo_bot.CHANNEL: zalo_bot.build},
-            zalo_bot_token=TOKEN,
-            zalo_bot_api_base_url=zalo.base_url,
-        )
+    settings = Settings(
+        zalo_bot_token=TOKEN,
+        zalo_bot_api_base_url=zalo.base_url,
+        database_url=database_url,
+        file_store_url=str(tmp_path / "files"),
+    )
+    app = build_application(settings, forced)
+    try:
+        with pytest.raises(ChannelUnavailable, match="WEBHOOK_URL"):
+            await app.channels[zalo_bot.CHANNEL].start(app.intake, app.base_url)
+    finally:
+        await app.db.dispose()
     assert not zalo.calls
