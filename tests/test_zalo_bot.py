@@ -215,6 +215,7 @@ async def test_a_sticker_gets_the_polite_reply_and_withheld_content_the_web_chat
 async def test_echoes_and_bots_are_dropped_and_a_duplicate_is_handled_once(
     make_app: AppFactory, zalo: FakeZaloBot
 ) -> None:
+    zalo.webhook = {"url": "https://old.example/hook", "secret_token": SECRET}  # an earlier run's
     app = await start(make_app, zalo)
     chat = Chat(zalo, app, YOUTH)
     echo = zalo.update(BOT_ID, "message.text.received", text="/start")

@@ -375,6 +375,8 @@ class ZaloBotChannelAdapter:
                 await self.api.call(
                     "setWebhook", url=url.rstrip("/") + WEBHOOK_PATH, secret_token=secret
                 )
+            else:  # a webhook left from an earlier run would keep getUpdates empty
+                await self.api.call("deleteWebhook")
         except ZaloError as error:
             self.trouble(error)
         if self._webhook is None:
