@@ -13,8 +13,14 @@ from apscheduler.triggers.cron import CronTrigger
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
-from bot.channels import telegram, web
-from bot.channels.base import Capabilities, Channel, ChannelSender, FileSource
+from bot.channels import telegram, web, zalo_bot
+from bot.channels.base import (
+    Capabilities,
+    Channel,
+    ChannelSender,
+    FileSource,
+    ReportsProblems,
+)
 from bot.channels.kit import ChannelKit
 from bot.channels.web import WebChannel
 from bot.config import ConfigError, OrgConfig
@@ -51,6 +57,7 @@ ChannelBuilder = Callable[[ChannelKit], Channel | None]
 CHANNELS: Mapping[str, ChannelBuilder] = {
     telegram.CHANNEL: telegram.build,
     web.CHANNEL: web.build,
+    zalo_bot.CHANNEL: zalo_bot.build,
 }
 
 KEEP_ALIVE_SECONDS = 75
@@ -141,6 +148,8 @@ class CauNoi:
                 self.dispatcher.links[name] = link
         if reachable and web.CHANNEL in self.channels:
             self.dispatcher.links["news"] = f"{self.base_url}/news#{{}}"
+            # The web chat itself, for channels whose platform withholds what people send.
+            self.dispatcher.links["chat"] = f"{self.base_url}/chat"
 
     @property
     def http_port(self) -> int | None:
@@ -262,7 +271,9 @@ def build_application(
         metrics,
         dispatcher,
         outbox,
-        build_web(db=db, metrics=metrics, extra_routes=routes),
+        build_web(
+            db=db, metrics=metrics, extra_routes=routes, problems=lambda: _problems(channels)
+        ),
         intake,
         channels,
         jobs,
@@ -277,12 +288,24 @@ def _limits(config: OrgConfig) -> dict[str, ChannelLimits]:
     """Each channel's cap on messages in flight and its send rate, from its config section
     (a channel not named here gets the outbox's defaults)."""
     on_telegram, on_web = config.raw.channels.telegram, config.raw.channels.web
+    on_zalo = config.raw.channels.zalo_bot
     return {
         telegram.CHANNEL: ChannelLimits(
             on_telegram.connections, on_telegram.rate_limit_per_second or None
         ),
         web.CHANNEL: ChannelLimits(on_web.max_in_flight, on_web.rate_limit_per_second),
+        zalo_bot.CHANNEL: ChannelLimits(on_zalo.max_in_flight, on_zalo.rate_limit_per_second),
     }
+
+
+def _problems(channels: Mapping[str, Channel]) -> dict[str, str]:
+    """What keeps each troubled channel from working, for /healthz."""
+    found = {
+        name: channel.problem
+        for name, channel in channels.items()
+        if isinstance(channel, ReportsProblems)
+    }
+    return {name: problem for name, problem in found.items() if problem}
 
 
 def check_channel_names(config: OrgConfig, registry: Mapping[str, ChannelBuilder]) -> None:

@@ -309,6 +309,25 @@ class WebChannel(_Strict):
         return tuple(origin.lower() for origin in origins)
 
 
+class ZaloBotChannel(_Strict):
+    """The Zalo Bot API channel (a bot made in Zalo Bot Creator; ZALO_BOT_TOKEN)."""
+
+    enabled: bool = True
+    # auto: a webhook when WEBHOOK_URL is set, else long polling (they exclude each other).
+    mode: Literal["auto", "polling", "webhook"] = "auto"
+    poll_seconds: int = Field(default=30, ge=1, le=60)
+    max_concurrent_updates: int = Field(default=64, ge=1, le=1024)
+    # Replies being delivered at once, and at most this many a second (none: no limit).
+    max_in_flight: int = Field(default=16, ge=1, le=256)
+    rate_limit_per_second: float | None = Field(default=5, gt=0)
+    # How long to pause sending after a quota error (429); Zalo gives no retry time.
+    quota_retry_seconds: float = Field(default=600, gt=0, le=86_400)
+    # The error codes that mean the person blocked the bot (unconfirmed: configurable).
+    gone_error_codes: tuple[int, ...] = (403,)
+    # How long a photo link we hand Zalo (sendPhoto by URL) stays valid.
+    photo_link_minutes: int = Field(default=60, ge=1, le=24 * 60)
+
+
 class Channels(_Strict):
     """Per-channel settings: the built-in channels' here, any other channel's section is
     read by its own adapter (an unknown name is refused when the app is built)."""
@@ -317,10 +336,11 @@ class Channels(_Strict):
 
     telegram: TelegramChannel = TelegramChannel()
     web: WebChannel = WebChannel()
+    zalo_bot: ZaloBotChannel = ZaloBotChannel()
 
     def sections(self) -> list[str]:
         """The names of every channel section given (the built-in ones always count)."""
-        return ["telegram", "web", *(self.model_extra or {})]
+        return ["telegram", "web", "zalo_bot", *(self.model_extra or {})]
 
     def section(self, name: str) -> dict[str, Any]:
         """The raw settings of a channel that brings its own section, or {}."""

@@ -16,6 +16,10 @@ class Settings(BaseSettings):
 
     telegram_bot_token: SecretStr | None = None
     telegram_api_base_url: str = "https://api.telegram.org/bot"
+    # A bot made in Zalo Bot Creator: its token (`<bot_id>:<secret>`) and the API's address
+    # (requests go to <base>/bot<TOKEN>/<method>).
+    zalo_bot_token: SecretStr | None = None
+    zalo_bot_api_base_url: str = "https://bot-api.zaloplatforms.com"
     database_url: SecretStr = SecretStr("sqlite:///data/caunoi.db")
     webhook_url: AnyHttpUrl | None = None
     webhook_secret: SecretStr | None = None

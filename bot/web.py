@@ -4,7 +4,7 @@ import contextlib
 import ipaddress
 import json
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import uvicorn
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -38,9 +38,10 @@ def build_web(
     db: Database,
     metrics: Metrics,
     extra_routes: Sequence[BaseRoute] = (),
+    problems: Callable[[], Mapping[str, str]] = dict,
 ) -> Starlette:
     """The ASGI application: health and metrics, and the routes the channels bring (a
-    webhook, the web chat)."""
+    webhook, the web chat); `problems` names the channels that cannot work and why."""
 
     async def healthz(_: Request) -> Response:
         try:
@@ -48,6 +49,9 @@ def build_web(
         except Exception:
             log.exception("health check: database unreachable")
             return JSONResponse({"status": "unavailable"}, status_code=503)
+        troubled = dict(problems())
+        if troubled:  # still 200: restarting the process would not mend a refused token
+            return JSONResponse({"status": "degraded", "channels": troubled})
         return JSONResponse({"status": "ok"})
 
     async def metrics_page(_: Request) -> Response:

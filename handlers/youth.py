@@ -47,6 +47,9 @@ def handle(event: Inbound, ctx: Context) -> list[Reply]:
         if replies is not None:
             return replies
     step = current(ctx)
+    if event.notice is not None:  # the channel's own word on what it could not pass on
+        noticed = Reply(event.notice, {"link": ctx.links.get("chat", "")})
+        return [noticed, *(ask_again(ctx) if step is not None else [menu.main_menu()])]
     if step is not None:
         replies = step.take(event, ctx)
         if replies is not None:

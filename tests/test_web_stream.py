@@ -181,3 +181,39 @@ async def test_a_cached_session_still_expires_on_time(make_app: AppFactory) -> N
         assert response.json()["error"] == text("web.expired", "vi")
     finally:
         await browser.close()
+
+
+async def test_a_message_committed_after_a_later_one_still_reaches_the_stream(
+    make_app: AppFactory,
+) -> None:
+    app = await make_app(serve_http=True)
+    web = app.channels["web"]
+    assert isinstance(web, WebChannel)
+    browser = await opened(app)
+    chat = browser.visitor_id
+    try:
+        async with stream(browser) as news:
+            await say(browser, "/start")
+            await news.messages(2)
+            # Two writers of the chat (a reply and an edit, say, on PostgreSQL's thread
+            # pool) took ids in one order and committed in the other.
+            with app.db.session() as session:
+                now = app.clock()
+                added = [
+                    records.add_message(
+                        session=session, chat_id=chat, outgoing=True, body={"text": t}, now=now
+                    )
+                    for t in ("first", "second")
+                ]
+            first, second = (
+                records.ChatEvent(i, True, {"text": t}, None, app.clock())
+                for i, t in zip(added, ("first", "second"), strict=True)
+            )
+            web.waiters.hand(chat, second)
+            assert (await news.next())["id"] == second.id
+            web.waiters.hand(chat, first)
+            late = await news.next()
+        assert late["id"] == first.id
+        assert late["data"]["text"] == "first"
+    finally:
+        await browser.close()

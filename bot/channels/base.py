@@ -5,7 +5,7 @@ and the failures its sender may report. A new channel is one adapter module impl
 import datetime as dt
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from starlette.routing import BaseRoute
 
@@ -140,6 +140,16 @@ class Channel(Protocol):
 
     async def close(self) -> None:
         """Release its connections (after the outbox stopped)."""
+        ...
+
+
+@runtime_checkable
+class ReportsProblems(Protocol):
+    """A channel that can say what keeps it from working (a refused token), for /healthz."""
+
+    @property
+    def problem(self) -> str | None:
+        """What is wrong now, in a line an operator can act on; None when all is well."""
         ...
 
 

@@ -47,6 +47,9 @@ class Inbound:
     private_chat: bool = True
     # The platform's handle for telling it the event was handled (a Telegram button press).
     receipt: str | None = None
+    # For unsupported content: the catalog key of what its channel says instead of the usual
+    # (e.g. what it can read, or the web chat's {link} when the platform withheld it).
+    notice: str | None = None
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ import contextlib
 import datetime as dt
 import json
 import re
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -176,10 +176,14 @@ class WebChat:
             # news to show (an empty chat greets the visitor).
             session = json.dumps({"staff": signed_in.staff, "news": len(events)})
             yield f"retry: {STREAM_RETRY_MS}\nevent: session\ndata: {session}\n\n"
+            # On PostgreSQL two writers of one chat may commit out of id order: a message
+            # handed after a later one still goes out, once (the cursor is the highest id).
+            sent: set[int] = set()
             while True:
                 for event in events:
-                    if event.id > after:
-                        after = event.id
+                    if event.id not in sent:
+                        sent.add(event.id)
+                        after = max(after, event.id)
                         yield f"id: {event.id}\ndata: {json.dumps(_shown(event))}\n\n"
                 await listener.wait(STREAM_PING_SECONDS)
                 if self.waiters.closed or await self._guard.signed_in(request) is None:
@@ -189,7 +193,7 @@ class WebChat:
                 handed, stale = listener.take()
                 if not handed and not stale:
                     yield ": ping\n\n"  # keeps proxies from closing a quiet stream
-                events = await self._events(chat_id, after) if stale else _after(handed, after)
+                events = await self._events(chat_id, after) if stale else _in_order(handed)
 
     async def _events(self, chat_id: str, after: int) -> list[records.ChatEvent]:
         return await self.db.run(
@@ -420,7 +424,12 @@ class WebChat:
 
 def _after(handed: list[records.ChatEvent], after: int) -> list[records.ChatEvent]:
     """Handed messages newer than the cursor, in order (one may have been read already)."""
-    return sorted((e for e in handed if e.id > after), key=lambda e: e.id)
+    return _in_order(e for e in handed if e.id > after)
+
+
+def _in_order(events: Iterable[records.ChatEvent]) -> list[records.ChatEvent]:
+    """Messages by id."""
+    return sorted(events, key=lambda e: e.id)
 
 
 def _shown(event: records.ChatEvent) -> dict[str, Any]:
