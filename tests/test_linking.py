@@ -30,6 +30,11 @@ from tests.conftest import AppFactory, Clock, rows
 from tests.desk import CODE, desk_config
 from tests.dialogue import Chat, onboard, submit
 from tests.fake_telegram import FakeTelegram
+from tests.fake_zalo_bot import FakeZaloBot
+from tests.test_zalo_bot import YOUTH as ZALO_YOUTH
+from tests.test_zalo_bot import Chat as ZaloChat
+from tests.test_zalo_bot import file_complaint
+from tests.test_zalo_bot import start as zalo_app
 from tests.webchat import Browser, signed_in_staff
 
 NOW = dt.datetime(2027, 3, 1, 2, 0, tzinfo=dt.UTC)
@@ -381,3 +386,30 @@ async def test_a_linked_person_gets_one_digest_and_old_codes_are_pruned(
     clock.now = NOW + dt.timedelta(days=app.config.raw.retention.delivery_days + 1)
     await job.func()
     assert await _codes(app) == []
+
+
+@pytest.fixture
+async def zalo() -> AsyncIterator[FakeZaloBot]:
+    """A fake Zalo Bot API on a free local port."""
+    server = FakeZaloBot()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+async def test_zalo_links_like_any_channel(
+    fake: FakeTelegram, make_app: AppFactory, zalo: FakeZaloBot
+) -> None:
+    app = await zalo_app(make_app, zalo)
+    on_zalo = ZaloChat(zalo, app, ZALO_YOUTH)
+    filed = _code_of(await file_complaint(on_zalo, COMPLAINT))
+    given = await on_zalo.until("/link", "/link ")
+    found = DIGITS.search(given)
+    assert found, given
+    telegram = Chat(fake, app, TG)
+    linked = await telegram.send(f"/link {found.group(1)}")
+    assert linked == [text("link.linked", "vi", channel="Zalo")]
+    joined = text("link.joined", "vi", channel="Telegram")
+    await zalo.wait_for(lambda: joined in zalo.texts(ZALO_YOUTH))
+    await telegram.send("/mine")
+    assert f"mine:open:{filed}" in telegram.buttons(), "filed on Zalo, listed on Telegram"
