@@ -15,6 +15,7 @@ from bot.domain.linking import (
     new_code,
     read_code,
     retry_at,
+    shown_code,
 )
 from bot.domain.messages import Inbound, Reply
 from handlers import flows
@@ -63,7 +64,11 @@ def _give_code(ctx: Context) -> list[Reply]:
     else:
         return [Reply("errors.internal")]
     ctx.go(FLOW, "code")
-    values = {"code": code, "minutes": str(minutes), "until": show_datetime(expires, ctx.zone)}
+    values = {
+        "code": shown_code(code),
+        "minutes": str(minutes),
+        "until": show_datetime(expires, ctx.zone),
+    }
     return [Reply("link.code", values)]
 
 

@@ -41,7 +41,7 @@ NOW = dt.datetime(2027, 3, 1, 2, 0, tzinfo=dt.UTC)
 LATER = NOW + dt.timedelta(minutes=11)
 COMPLAINT = "Đèn đường ở hẻm 5 đường Trần Hưng Đạo hỏng cả tháng nay, buổi tối rất tối."
 QUESTION = "Cho em hỏi thủ tục chuyển sinh hoạt Đoàn khi đi học xa nhà ạ?"
-DIGITS = re.compile(r"\b(\d{6})\b")
+DIGITS = re.compile(r"\b(\d{4} \d{4})\b")
 TG, TG_OTHER, AN = 6201, 6202, 7001
 
 BrowserFactory = Callable[..., Coroutine[Any, Any, Browser]]
@@ -53,27 +53,29 @@ BrowserFactory = Callable[..., Coroutine[Any, Any, Browser]]
 @pytest.mark.parametrize(
     ("typed", "code"),
     [
-        ("123456", "123456"),
-        (" 012 345 ", "012345"),
-        ("012-345", "012345"),
+        ("12345678", "12345678"),
+        (" 0123 4567 ", "01234567"),
+        ("0123-4567", "01234567"),
         (
-            "\uff11\uff12\uff13\uff14\uff15\uff16",
-            "123456",
+            "\uff11\uff12\uff13\uff14\uff15\uff16\uff17\uff18",
+            "12345678",
         ),  # full-width
-        ("12345", None),
         ("1234567", None),
-        ("12345a", None),
-        ("١٢٣٤٥٦", None),  # digits, but not ones anyone is shown
+        ("123456789", None),
+        ("1234567a", None),
+        ("١٢٣٤٥٦٧٨", None),  # digits, but not ones anyone is shown
         ("", None),
     ],
 )
-def test_a_code_is_read_as_six_digits_with_spaces_or_dashes(typed: str, code: str | None) -> None:
+def test_a_code_is_read_as_eight_digits_with_spaces_or_dashes(
+    typed: str, code: str | None
+) -> None:
     assert read_code(typed) == code
 
 
 def test_new_codes_keep_their_leading_zeros() -> None:
-    assert new_code(lambda n: 42) == "000042"
-    assert new_code(lambda n: n - 1) == "999999"
+    assert new_code(lambda n: 42) == "00000042"
+    assert new_code(lambda n: n - 1) == "99999999"
 
 
 MAKER, JOINER = 1, 2
@@ -231,7 +233,7 @@ async def test_wrong_expired_and_reused_codes_are_refused_politely(
     visitor = await browsers(app)
     await onboard(visitor, app.config)
     stale = await _code_from(visitor)
-    wrong = f"{(int(stale) + 1) % 10**6:06d}"
+    wrong = f"{(int(stale.replace(' ', '')) + 1) % 10**8:08d}"
     telegram = Chat(fake, app, TG)
     assert await telegram.send(f"/link {wrong}") == [text("link.wrong", "vi")]
     assert await telegram.send("/link 12 34") == [text("link.not_a_code", "vi")]
@@ -260,7 +262,7 @@ async def test_five_wrong_codes_an_hour_then_refused_until_the_hour_is_over(
     code = await _code_from(visitor)
     [asked] = await telegram.send("/link")  # its own code, and waits for one from the web
     assert DIGITS.search(asked)
-    wrongs = [f"{(int(code) + n) % 10**6:06d}" for n in range(1, 6)]
+    wrongs = [f"{(int(code.replace(' ', '')) + n) % 10**8:08d}" for n in range(1, 6)]
     for typed in wrongs:  # typed at the question, without /link
         assert await telegram.send(typed) == [text("link.wrong", "vi")]
     until = "10:00 01/03/2027"  # an hour after the first wrong code, in Tây Ninh (UTC+7)
