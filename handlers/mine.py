@@ -25,6 +25,7 @@ ACTIONS = {
     "close": SenderAction.CLOSE,
     "reopen": SenderAction.REOPEN,
 }
+CLOSE_SURE = "close_sure"  # the confirmation's button: closing ends the staff's work on it
 
 
 def show_list(ctx: Context) -> list[Reply]:
@@ -61,11 +62,15 @@ def on_choice(event: Inbound, ctx: Context) -> list[Reply] | None:
         return None
     if action == "open":
         return _show(ctx, ticket)
+    confirmed = action == CLOSE_SURE
+    action = "close" if confirmed else action
     sender_action = ACTIONS.get(action)
     if sender_action is None:
         return None
     if not allowed(sender_action, ticket, ctx.now, ctx.org.raw.limits.reopen_days):
         return [Reply("mine.not_now", {"code": code}), *_show(ctx, ticket)]
+    if sender_action is SenderAction.CLOSE and not confirmed:
+        return [_ask_close(code)]
     ctx.draft["ticket"] = code
     if sender_action is SenderAction.ADD_INFO:
         return flows.enter(ctx, MINE_FLOW, "add")
@@ -76,6 +81,12 @@ def on_choice(event: Inbound, ctx: Context) -> list[Reply] | None:
     updated = ctx.records.my_ticket(code)
     staff = _tell_staff(ctx, code, f"desk.sender_{action}", "")
     return [done, *_show(ctx, updated), *staff] if updated else [done, *staff]
+
+
+def _ask_close(code: str) -> Reply:
+    sure = Choice(f"mine:{CLOSE_SURE}:{code}", "mine.close_sure", {"code": code})
+    back = Choice(f"mine:open:{code}", "mine.close_keep")
+    return Reply("mine.close_ask", {"code": code}, choices=rows([sure, back]))
 
 
 def _tell_staff(ctx: Context, code: str, key: str, typed: str) -> list[Reply]:

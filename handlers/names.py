@@ -63,8 +63,10 @@ def privacy_line(ctx: Context, choice: str, display_name: str | None) -> str:
     name = known_name(ctx, display_name)
     if name is None:
         return choice
-    shown = name if not ctx.profile.contact else f"{name}, {ctx.profile.contact}"
-    return text("profile_name.privacy_line", ctx.language, choice=choice, name=shown)
+    if not ctx.profile.contact:
+        return text("profile_name.privacy_line", ctx.language, choice=choice, name=name)
+    values = {"choice": choice, "name": name, "contact": ctx.profile.contact}
+    return text("profile_name.privacy_contact", ctx.language, **values)
 
 
 # ---- /settings: "Name and contact" ------------------------------------------------------

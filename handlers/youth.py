@@ -68,6 +68,7 @@ def handle(event: Inbound, ctx: Context) -> list[Reply]:
 TYPED_KEY = "_typed"  # in the dialogue's draft JSON: text typed at the menu, until filed
 KEPT_KINDS = (Kind.QUESTION, Kind.COMPLAINT, Kind.IDEA)
 # Choices that leave the kept text kept: the offer's own, and a language switch.
+KEPT_PREVIEW = 60  # characters of kept text quoted back, cut at a word
 KEEPS_TYPED = frozenset({"kept", "lang"})
 
 
@@ -94,7 +95,8 @@ def _keeps_typed(event: Inbound) -> bool:
 def _kept_offer(typed: str) -> Reply:
     choices = [Choice(f"kept:{kind}", f"menu.{kind}") for kind in KEPT_KINDS]
     choices.append(Choice("kept:cancel", "profile_name.kept_cancel"))
-    preview = " ".join(typed.split())[:60]
+    flat = " ".join(typed.split())
+    preview = flat if len(flat) <= KEPT_PREVIEW else flat[:KEPT_PREVIEW].rsplit(" ", 1)[0] + "…"
     return Reply("profile_name.kept_ask", {"text": preview}, choices=rows(choices))
 
 

@@ -71,7 +71,15 @@ async def test_my_submissions_thread_add_rate_close_and_reopen(
     await chat.press(f"mine:rate:{code}")
     await chat.press("rate:5")
     await chat.send("Cảm ơn anh chị rất nhiều!", replies=2)
-    await chat.press(f"mine:close:{code}", replies=2)
+    [asked] = await chat.press(f"mine:close:{code}")
+    assert asked == text("mine.close_ask", "vi", code=code), "one tap never closes"
+    assert chat.buttons() == [f"mine:close_sure:{code}", f"mine:open:{code}"]
+    await chat.press(f"mine:open:{code}")  # "No, keep it"
+    [kept] = await rows(app.db, Ticket)
+    assert kept.closed_at is None
+    await chat.press(f"mine:close:{code}")
+    [closed, _detail] = await chat.press(f"mine:close_sure:{code}", replies=2)
+    assert closed == text("mine.done_close", "vi", code=code)
     [reopened, _detail] = await chat.press(f"mine:reopen:{code}", replies=2)
     assert reopened == text("mine.done_reopen", "vi", code=code)
     [ticket] = await rows(app.db, Ticket)
@@ -103,7 +111,8 @@ async def test_reopening_ends_after_the_configured_days(
     clock = Clock()
     chat = await onboarded(fake, make_app, org_config, USER, clock=clock)
     code = await _question(chat)
-    await chat.press(f"mine:close:{code}", replies=2)
+    await chat.press(f"mine:close:{code}")
+    await chat.press(f"mine:close_sure:{code}", replies=2)
     clock.now += dt.timedelta(days=15)
     await chat.press(f"mine:open:{code}")
     assert f"mine:reopen:{code}" not in chat.buttons()

@@ -78,7 +78,8 @@ async def _filed(app: CauNoi) -> tuple[Browser, str, str]:
     closed = await send_named(visitor)
     still_open = CODE.search((await submit(visitor, "question", OPEN_TEXT, "anon:no"))[0])
     assert still_open
-    await visitor.press(f"mine:close:{closed}", replies=2)
+    await visitor.press(f"mine:close:{closed}")
+    await visitor.press(f"mine:close_sure:{closed}", replies=2)
     return visitor, closed, still_open.group()
 
 
