@@ -120,6 +120,11 @@ async def _check_listed_site(app: CauNoi, site: UnionSite, browser: Any) -> None
     await expect(asked).to_be_visible(timeout=LONGER)
     await expect(chat.locator("header h1")).to_be_hidden()  # the panel's bar names us once
     await screenshot(page, "embed-open")
+    await chat.locator("#text").press("Escape")  # the keys go to the frame: it tells the site
+    await expect(panel).to_be_hidden()
+    await expect(launcher).to_be_focused()
+    await launcher.click()
+    await expect(panel).to_be_visible()
 
     await page.reload()  # open across page loads, and the same conversation (its cookie)
     await expect(panel).to_be_visible()

@@ -19,6 +19,14 @@
   const LINK = /\bhttps?:\/\/[^\s<>"'`]+/g;
   let pastBelow = 0; // a visitor's menus older than the last one they answered are spent
 
+  // In the Union's site's panel (embed.js), Escape closes the panel as it does outside it: the
+  // keys go to this frame, so the site's script is told (it carries nothing else).
+  if (document.documentElement.dataset.framed === "1" && window.parent !== window) {
+    document.addEventListener("keydown", (e) => {
+      if (e.key === "Escape" && !e.isComposing) window.parent.postMessage("caunoi:close", "*");
+    });
+  }
+
   function newId() {
     const bytes = new Uint8Array(12);
     crypto.getRandomValues(bytes);

@@ -148,6 +148,13 @@
   panel.addEventListener("keydown", (event) => {
     if (event.key === "Escape") { shut(); launcher.focus(); }
   });
+  window.addEventListener("message", (event) => { // Escape pressed inside the chat's frame
+    if (event.origin === origin && frame && event.source === frame.contentWindow
+        && event.data === "caunoi:close" && !panel.hidden) {
+      shut();
+      launcher.focus();
+    }
+  });
 
   root.append(panel, launcher);
   function mount() {
