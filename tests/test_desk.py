@@ -272,6 +272,7 @@ async def test_canned_answers_can_be_inserted_in_a_reply(
     assert match is not None
     code = match.group()
     [prompt] = await desk.press(AN, f"t:reply:{code}", chat=AN, sends=1)
+    assert prompt.params["text"] == text("desk.ask_reply_canned", "vi", code=code)
     assert f"t:canned:{code}:0" in str(prompt.params["reply_markup"])
     [preview] = await desk.press(AN, f"t:canned:{code}:0", chat=AN, sends=1)
     canned = desk.app.config.raw.desk.canned_answers["membership"][0].vi

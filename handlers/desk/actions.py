@@ -3,6 +3,7 @@ answers, and transfers. Each one goes through the domain's ticket operation."""
 
 import secrets
 
+from bot.config import Label
 from bot.domain import ticket_ops
 from bot.domain.desk import Staff, TicketView
 from bot.domain.kinds import Kind, Role
@@ -63,6 +64,7 @@ def _ask_typed(ctx: Context) -> list[Reply]:
     draft = desk_draft(ctx)
     action, code = draft.get("action", ""), draft.get("code", "")
     choices: list[Choice] = []
+    answers: list[Label] = []
     if action == "reply":
         ticket = ctx.desk.ticket(code)
         answers = ctx.org.raw.desk.canned_answers.get(ticket.category, []) if ticket else []
@@ -74,7 +76,9 @@ def _ask_typed(ctx: Context) -> list[Reply]:
             kept = {"label": draft["text"][:40]}
             offer = f"{PREFIX}send:{code}:{draft['offer']}"
             choices.insert(0, Choice(offer, "desk.idle_kept", kept))
-    return [Reply(f"desk.ask_{action}", {"code": code}, choices=rows(choices))]
+    # The ready answers are offered only where the category has some.
+    key = "desk.ask_reply_canned" if action == "reply" and answers else f"desk.ask_{action}"
+    return [Reply(key, {"code": code}, choices=rows(choices))]
 
 
 def _take_typed(event: Inbound, ctx: Context) -> list[Reply] | None:
