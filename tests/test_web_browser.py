@@ -42,3 +42,6 @@ async def test_a_visitor_sees_the_staff_answer_without_reloading(make_app: AppFa
         assert loads == [], "the answer arrived without a reload"
         await screenshot(visitor, "visitor")
         await screenshot(staff, "staff")
+        for visitors_only in ("#another-device", "#locate"):
+            await expect(staff.locator(visitors_only)).to_be_hidden()
+            await expect(visitor.locator(visitors_only)).to_be_visible()
