@@ -126,6 +126,7 @@ def show_settings(ctx: Context) -> list[Reply]:
         "unit": unit.name if unit else unset,
         "age": text(f"age.{profile.age_group}", ctx.language) if profile.age_group else unset,
         "workplace": profile.workplace or unset,
+        "name": ", ".join(filter(None, (profile.given_name, profile.contact))) or unset,
         "anonymous": on if profile.always_anonymous else off,
         "announcements": on if "announcements" in profile.subscriptions else off,
         "daily": on if "daily" in profile.subscriptions else off,

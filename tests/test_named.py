@@ -233,6 +233,8 @@ async def test_settings_change_and_remove_the_name_that_wins_over_the_display_na
     await chat.press("set:name:contact")
     _saved, summary = await chat.send("+84 386 123 456", replies=2)
     assert summary == text("profile_name.summary", "vi", name=TYPED, contact="+84386123456")
+    [settings] = await chat.press("menu:settings")
+    assert f"{TYPED}, +84386123456" in settings, "the settings list them too"
 
     first = CODE.search((await submit(chat, "complaint", COMPLAINT, privacy="anon:no"))[0])
     assert first is not None
