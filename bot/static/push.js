@@ -48,7 +48,11 @@
   }
 
   function offer(under) {
-    if (document.getElementById("push-offer")) return;
+    const shown = document.getElementById("push-offer");
+    if (shown) { // one offer: while unanswered it follows the newest receipt
+      if (document.getElementById("push-enable")) under.after(shown);
+      return;
+    }
     const box = document.createElement("div");
     box.id = "push-offer";
     box.className = "push-offer";
