@@ -141,6 +141,7 @@ class OutboxSender:
         self._clock = clock
         self._ticks = ticks
         self._wake = asyncio.Event()
+        self._pumping = asyncio.Lock()
         self._busy_chats: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = False
@@ -185,12 +186,19 @@ class OutboxSender:
         await self.drain()
 
     async def drain(self) -> None:
-        """Wait until every chat task started so far has finished."""
-        while self._tasks:
+        """Wait until everything due now is sent: a pass of our own takes what the loop has
+        not taken yet (its own pass may still be reading the outbox)."""
+        while True:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+            if not await self.pump() and not self._tasks:
+                return
 
     async def pump(self) -> int:
         """Start sending every due message; return how many were taken."""
+        async with self._pumping:  # one pass at a time, or two could take one chat's messages
+            return await self._pump()
+
+    async def _pump(self) -> int:
         now = self._clock()
         paused = [
             channel
