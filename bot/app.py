@@ -13,6 +13,7 @@ from apscheduler.triggers.cron import CronTrigger
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
+from bot.broadcasts import Broadcaster
 from bot.channels import telegram, web
 from bot.channels.base import Capabilities, Channel, ChannelSender, FileSource
 from bot.channels.kit import ChannelKit
@@ -75,6 +76,7 @@ class CauNoi:
     scheduler: AsyncIOScheduler
     clock: Callable[[], dt.datetime]
     uploads: Uploads
+    broadcasts: Broadcaster
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _server: uvicorn.Server | None = None
     _socket: socket.socket | None = None
@@ -107,6 +109,7 @@ class CauNoi:
         if replayed:
             log.info("replaying stored events", extra={"count": replayed})
         self._tasks.append(asyncio.create_task(self.outbox.run(), name="outbox"))
+        self._tasks.append(asyncio.create_task(self.broadcasts.run(), name="broadcasts"))
         # A slot missed while the app was down is posted now when within the grace.
         await self.publisher.daily(self.clock())
         await self.publisher.weekly(self.clock())
@@ -181,6 +184,7 @@ class CauNoi:
         for channel in self.channels.values():
             await channel.stop()
         await self.intake.drain()
+        self.broadcasts.stop()
         if self._started:  # after prepare() alone (a one-off command) nothing is sent
             await self.outbox.stop()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -270,6 +274,7 @@ def build_application(
         scheduler,
         clock,
         uploads,
+        Broadcaster(db=db, channels=senders.keys(), on_outbox=outbox.wake, clock=clock),
     )
 
 
@@ -279,7 +284,9 @@ def _limits(config: OrgConfig) -> dict[str, ChannelLimits]:
     on_telegram, on_web = config.raw.channels.telegram, config.raw.channels.web
     return {
         telegram.CHANNEL: ChannelLimits(
-            on_telegram.connections, on_telegram.rate_limit_per_second or None
+            on_telegram.connections,
+            on_telegram.rate_limit_per_second or None,
+            on_telegram.bulk_rate_per_second,
         ),
         web.CHANNEL: ChannelLimits(on_web.max_in_flight, on_web.rate_limit_per_second),
     }

@@ -99,6 +99,12 @@ class FakeTelegram:
     _closing: bool = False
     _ok_counts: Counter[str] = field(default_factory=Counter)
     _holds: dict[str, asyncio.Event] = field(default_factory=dict)
+    # Telegram's flood limit, when set: more sends than this in any second get 429.
+    sends_per_second: float | None = None
+    # Chats that blocked the bot: every send to them gets 403.
+    blocked: set[str] = field(default_factory=set)
+    too_many: int = 0
+    _recent_sends: deque[float] = field(default_factory=deque)
 
     # ---- life cycle -------------------------------------------------------------------
 
@@ -289,7 +295,7 @@ class FakeTelegram:
             await asyncio.sleep(self.latency)
         if method in self._holds:
             await self._holds[method].wait()
-        failure = self._take_failure(method, params)
+        failure = self._take_failure(method, params) or self._enforce(method, params)
         if failure is not None:
             return self._record(method, params, _failure_response(failure))
         if method == "getUpdates":
@@ -311,6 +317,24 @@ class FakeTelegram:
             self._ok_counts[method] += 1
         self._notify_soon()
         return response
+
+    def _enforce(self, method: str, params: dict[str, Any]) -> Failure | None:
+        """Telegram's own answers: 403 from a chat that blocked the bot, 429 above the
+        flood limit in any one second."""
+        if not method.startswith("send"):
+            return None
+        if str(params.get("chat_id")) in self.blocked:
+            return Failure(403)
+        if self.sends_per_second is None:
+            return None
+        now = time.monotonic()
+        while self._recent_sends and self._recent_sends[0] <= now - 1.0:
+            self._recent_sends.popleft()
+        if len(self._recent_sends) >= self.sends_per_second:
+            self.too_many += 1
+            return Failure(429, retry_after=1)
+        self._recent_sends.append(now)
+        return None
 
     def _take_failure(self, method: str, params: dict[str, Any]) -> Failure | None:
         queue = self._failures.get(method)
