@@ -211,6 +211,8 @@ def refresh_progress(*, session: Session, broadcast_id: int, now: dt.datetime) -
     """Count what became of each recipient, keep the counts on the broadcast, and mark it
     done once nothing remains."""
     broadcast = session.get_one(Broadcast, broadcast_id)
+    if broadcast.status == DONE:  # final: its sent messages may since have been purged
+        return _progress(broadcast, in_outbox=0)
     by_status: list[Any] = list(
         core(
             session,
@@ -244,6 +246,10 @@ def refresh_progress(*, session: Session, broadcast_id: int, now: dt.datetime) -
     if broadcast.status == SENDING and broadcast.remaining == 0:
         broadcast.status, broadcast.finished_at = DONE, now
     session.add(broadcast)
+    return _progress(broadcast, in_outbox=in_outbox)
+
+
+def _progress(broadcast: Broadcast, *, in_outbox: int) -> Progress:
     return Progress(
         broadcast.status,
         broadcast.planned,
