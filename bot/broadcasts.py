@@ -12,6 +12,7 @@ from storage.broadcasts import (
     PLANNING,
     Audience,
     Progress,
+    bulk_waiting,
     create_broadcast,
     due_broadcasts,
     plan_batch,
@@ -29,6 +30,8 @@ QUEUE_BATCH = 500
 # the bulk lane never to run dry, few enough that /stop and cancelling act on the rest.
 QUEUE_AHEAD = 1000
 CHECK_SECONDS = 1.0
+# How often the counts on a broadcast's row are brought up to date while it runs.
+PROGRESS_SECONDS = 5.0
 
 
 class Broadcaster:
@@ -48,6 +51,7 @@ class Broadcaster:
         self._clock = clock
         self._wake = asyncio.Event()
         self._stopping = False
+        self._counted: dict[int, float] = {}  # when each broadcast's counts were last kept
 
     async def create(
         self,
@@ -117,8 +121,8 @@ class Broadcaster:
         )
         if status == PLANNING:
             await self._plan(broadcast_id)
-        progress = await self.progress(broadcast_id)
-        if progress.status != PLANNING and progress.in_outbox < QUEUE_AHEAD:
+        await self._count(broadcast_id)
+        if await self._db.run(lambda session: bulk_waiting(session=session)) < QUEUE_AHEAD:
             now = self._clock()
             moved = await self._db.run(
                 lambda session: queue_batch(
@@ -128,6 +132,13 @@ class Broadcaster:
             if moved:
                 self._on_outbox()
                 self.wake()
+
+    async def _count(self, broadcast_id: int) -> None:
+        """Keep the broadcast's counts every few seconds (it is marked done by a count)."""
+        now = asyncio.get_running_loop().time()
+        if now - self._counted.get(broadcast_id, -PROGRESS_SECONDS) >= PROGRESS_SECONDS:
+            self._counted[broadcast_id] = now
+            await self.progress(broadcast_id)
 
     async def _plan(self, broadcast_id: int) -> None:
         """Write every recipient, a batch per transaction, letting the loop breathe between."""

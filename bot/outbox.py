@@ -107,7 +107,6 @@ class TokenBucket:
 
     def __init__(self, rate: float, burst: float | None = None) -> None:
         self._rate = rate
-        self._fixed_burst = burst
         self._burst = burst if burst is not None else max(1.0, rate)
         self._tokens = self._burst
         self._at: float | None = None
@@ -121,25 +120,11 @@ class TokenBucket:
         self._tokens -= 1
         return 0.0 if self._tokens >= 0 else -self._tokens / self._rate
 
-    @property
-    def rate(self) -> float:
-        """Sends a second, on average."""
-        return self._rate
-
-    def set_rate(self, rate: float, now: float) -> None:
-        """Change the rate from `now` on (tokens earned so far are kept, up to the burst at
-        the new rate)."""
-        self.reserve(now)
-        self._tokens += 1  # reserve() took one to bring the account up to date
-        self._rate = rate
-        self._burst = self._fixed_burst if self._fixed_burst is not None else max(1.0, rate)
-        self._tokens = min(self._tokens, self._burst)
-
 
 class AdaptiveRate:
     """The bulk lane's rate: cut on each 429, climbing back slowly. Time is an input."""
 
-    CUT = 0.5
+    CUT = 0.8
     # From nothing back to the ceiling in this long without a 429.
     RECOVERY_SECONDS = 60.0
 
@@ -168,24 +153,22 @@ class _Bulk:
     """A channel's bulk lane: its adaptive rate, its share of connections, its pause."""
 
     rate: AdaptiveRate | None
-    bucket: TokenBucket | None
     in_flight: asyncio.Semaphore
+    # Bulk sends take their turns one at a time, so a late wake-up (a busy loop) shifts the
+    # ones after it instead of letting them go in a bunch above the platform's limit.
+    turn: asyncio.Lock = field(default_factory=asyncio.Lock)
+    next_at: float | None = None
     taken: int = 0
     paused_until: dt.datetime | None = None
 
-    def reserve(self, now: float) -> float:
-        """Take the next bulk send's turn at the rate as it stands now; seconds to wait."""
-        if self.rate is None or self.bucket is None:
-            return 0.0
-        current = self.rate.at(now)
-        if current != self.bucket.rate:
-            self.bucket.set_rate(current, now)
-        return self.bucket.reserve(now)
+    def delay(self, now: float) -> float:
+        """Seconds until the next bulk send may go."""
+        return 0.0 if self.next_at is None else max(0.0, self.next_at - now)
 
-    def limited(self, now: float) -> None:
-        """A 429: go on at a lower rate."""
-        if self.rate is not None and self.bucket is not None:
-            self.bucket.set_rate(self.rate.limited(now), now)
+    def went(self, now: float) -> None:
+        """A bulk send went at `now`: the next one goes one interval later."""
+        if self.rate is not None:
+            self.next_at = now + 1.0 / self.rate.at(now)
 
     def window(self, now: float) -> int:
         """How many bulk messages may be taken from the outbox and on their way at once."""
@@ -316,9 +299,10 @@ class OutboxSender:
         """Each channel's due bulk messages, as many as its bulk lane has room for now."""
         taken: list[Outgoing] = []
         for channel in self._channels:
-            bulk = self._lane(channel).bulk
+            lane = self._lane(channel)
+            bulk = lane.bulk
             room = bulk.window(self._ticks()) - bulk.taken
-            if room <= 0 or (bulk.paused_until is not None and now < bulk.paused_until):
+            if room <= 0 or _paused(lane, now) is not None:
                 continue
             found = await self._db.run(
                 lambda session, c=channel, n=room: due_bulk(  # type: ignore[misc]
@@ -399,7 +383,9 @@ class OutboxSender:
         """Wait for the bulk lane's pace and then the channel's; None when the message may
         go now, else whether the chat's next one may (it was dropped or put off)."""
         bulk = lane.bulk
-        await _wait(bulk.reserve(self._ticks()))
+        async with bulk.turn:
+            await _wait(bulk.delay(self._ticks()))
+            bulk.went(self._ticks())
         await self._pace(lane)
         message_id = message.id
         if message.stopped:  # the person said /stop after the broadcast was planned
@@ -407,8 +393,8 @@ class OutboxSender:
                 lambda session: drop_message(session=session, message_id=message_id, error=STOPPED)
             )
             return True
-        paused = bulk.paused_until
-        if paused is not None and self._clock() < paused:  # a 429 came while this waited
+        paused = _paused(lane, self._clock())
+        if paused is not None:  # a 429 came while this waited
             await self._retry(message, "rate limited", give_up=False, at=paused)
             return False
         return None
@@ -426,7 +412,8 @@ class OutboxSender:
         if lanes.paused_until is not None and now < lanes.paused_until:
             return lanes.paused_until
         lanes.paused_until = until
-        lanes.limited(self._ticks())
+        if lanes.rate is not None:
+            lanes.rate.limited(self._ticks())
         return until
 
     async def _deliver(self, sender: ChannelSender, channel: str, message: Outgoing) -> str | None:
@@ -476,6 +463,13 @@ class OutboxSender:
         self._metrics.send_errors.labels(channel, reason).inc()
 
 
+def _paused(lane: _Lane, now: dt.datetime) -> dt.datetime | None:
+    """Until when the bulk lane waits: for its own 429 or the whole channel's; None: it
+    may send."""
+    until = [t for t in (lane.paused_until, lane.bulk.paused_until) if t is not None and now < t]
+    return max(until) if until else None
+
+
 async def _wait(delay: float) -> None:
     """Wait out a rate's delay (none: go on at once)."""
     if delay > 0:
@@ -488,7 +482,4 @@ def _bulk_lane(limits: ChannelLimits) -> _Bulk:
     if rate is not None and limits.per_second is not None:
         rate = min(rate, limits.per_second)
     in_flight = asyncio.Semaphore(max(1, limits.max_in_flight // 2))
-    if not rate:
-        return _Bulk(None, None, in_flight)
-    # No bursts: evenly spaced sends stay under a platform's flood limit in any one second.
-    return _Bulk(AdaptiveRate(rate), TokenBucket(rate, burst=1.0), in_flight)
+    return _Bulk(AdaptiveRate(rate) if rate else None, in_flight)

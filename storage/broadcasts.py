@@ -200,6 +200,15 @@ def _set_status(session: Session, ids: list[int], status: str) -> None:
         )
 
 
+def bulk_waiting(*, session: Session) -> int:
+    """How many bulk messages wait in the outbox (a count on the bulk lane's index)."""
+    statement = sa_select(func.count()).where(
+        col(OutboxMessage.priority) == BULK, col(OutboxMessage.status) == "pending"
+    )
+    count: int = core(session, statement).scalar_one()
+    return count
+
+
 def broadcast_message(broadcast: Broadcast) -> Rendered:
     """What each recipient gets: the text, then the link; the photo if there is one."""
     text = f"{broadcast.text}\n\n{broadcast.link}" if broadcast.link else broadcast.text

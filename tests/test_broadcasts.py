@@ -12,7 +12,7 @@ from sqlmodel import Session, col, select
 
 from bot.app import CauNoi
 from bot.domain.i18n import text
-from bot.outbox import AdaptiveRate, TokenBucket
+from bot.outbox import AdaptiveRate
 from storage.broadcasts import DONE, SENDING, Audience, Progress, plan_batch
 from storage.db import Database
 from storage.models import (
@@ -124,7 +124,7 @@ async def test_429_pauses_and_slows_only_the_bulk_lane_and_stop_is_honoured_mean
     broadcast_id = await app.broadcasts.create("Tin khẩn", Audience(), created_by="admin")
     await fake.wait_for(lambda: any(c.status == 429 for c in fake.calls))
     await app.outbox.drain()
-    assert app.outbox.bulk_rate("telegram") == pytest.approx(2.0, abs=0.1), "cut by half"
+    assert app.outbox.bulk_rate("telegram") == pytest.approx(3.2, abs=0.1), "cut by a fifth"
     # Interactive replies still go while the bulk lane waits: /stop is one of them.
     fake.message(FIRST + 1, "/stop")
     await fake.wait_for(lambda: text("stop.done", "vi") in fake.texts(FIRST + 1))
@@ -233,11 +233,11 @@ async def test_recipients_are_planned_in_batches_each_resuming_after_the_last(
     ("events", "rate"),
     [
         ([], 25.0),  # untouched: the ceiling
-        ([("429", 0.0)], 12.5),  # cut by half at once
-        ([("429", 0.0), ("429", 0.0)], 6.25),  # twice
-        ([("429", 0.0), ("at", 12.0)], 17.5),  # 12 s later: 12/60 of the ceiling back
+        ([("429", 0.0)], 20.0),  # cut by a fifth at once
+        ([("429", 0.0), ("429", 0.0)], 16.0),  # twice
+        ([("429", 0.0), ("at", 6.0)], 22.5),  # 6 s later: 6/60 of the ceiling back
         ([("429", 0.0), ("at", 600.0)], 25.0),  # never above the ceiling
-        ([("429", 0.0)] * 10, 1.0),  # never below the floor
+        ([("429", 0.0)] * 20, 1.0),  # never below the floor
     ],
 )
 def test_the_bulk_rate_is_cut_on_429_and_climbs_back_slowly(
@@ -250,20 +250,3 @@ def test_the_bulk_rate_is_cut_on_429_and_climbs_back_slowly(
         else:
             adaptive.at(now)
     assert adaptive.at(events[-1][1] if events else 0.0) == pytest.approx(rate)
-
-
-@pytest.mark.parametrize(
-    ("new_rate", "waits"),
-    [
-        (10.0, [0.0, 0.1, 0.2]),  # one token left at the change, then 10 a second
-        (2.0, [0.0, 0.5, 1.0]),
-    ],
-)
-def test_a_token_bucket_keeps_its_tokens_when_its_rate_changes(
-    new_rate: float, waits: list[float]
-) -> None:
-    bucket = TokenBucket(4.0)
-    for _ in range(3):
-        bucket.reserve(0.0)
-    bucket.set_rate(new_rate, 0.0)
-    assert [pytest.approx(bucket.reserve(0.0)) for _ in range(3)] == waits
