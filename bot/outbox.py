@@ -166,9 +166,14 @@ class _Bulk:
         return 0.0 if self.next_at is None else max(0.0, self.next_at - now)
 
     def went(self, now: float) -> None:
-        """A bulk send went at `now`: the next one goes one interval later."""
-        if self.rate is not None:
-            self.next_at = now + 1.0 / self.rate.at(now)
+        """A bulk send went at `now`: the next one goes one interval after this one's turn,
+        keeping the pace through small delays, but after a long one no sooner than half an
+        interval from now."""
+        if self.rate is None:
+            return
+        interval = 1.0 / self.rate.at(now)
+        due = now if self.next_at is None else self.next_at
+        self.next_at = max(due + interval, now + interval / 2)
 
     def window(self, now: float) -> int:
         """How many bulk messages may be taken from the outbox and on their way at once."""

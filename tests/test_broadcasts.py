@@ -12,7 +12,7 @@ from sqlmodel import Session, col, select
 
 from bot.app import CauNoi
 from bot.domain.i18n import text
-from bot.outbox import AdaptiveRate
+from bot.outbox import AdaptiveRate, _Bulk
 from storage.broadcasts import DONE, SENDING, Audience, Progress, plan_batch
 from storage.db import Database
 from storage.models import (
@@ -250,3 +250,38 @@ def test_the_bulk_rate_is_cut_on_429_and_climbs_back_slowly(
         else:
             adaptive.at(now)
     assert adaptive.at(events[-1][1] if events else 0.0) == pytest.approx(rate)
+
+
+async def test_a_recipient_can_still_forget_everything_after_a_broadcast(
+    fake: FakeTelegram, make_app: AppFactory
+) -> None:
+    app = await make_app()
+    kept, _ = await _people(app.db, range(FIRST, FIRST + 2))
+    broadcast_id = await app.broadcasts.create("Trước khi xoá", Audience())
+    await _until_done(app, broadcast_id, fake)
+    fake.message(FIRST + 1, "/forget")
+    await fake.wait_for(lambda: text("privacy.forget_ask", "vi") in fake.texts(FIRST + 1))
+    fake.press(FIRST + 1, "forget:yes")
+    await fake.wait_for(lambda: text("privacy.forgotten", "vi") in fake.texts(FIRST + 1))
+    assert [p.id for p in await rows(app.db, Person)] == [kept]
+    assert [r.person_id for r in await rows(app.db, BroadcastRecipient)] == [kept]
+    assert (await app.broadcasts.progress(broadcast_id)).sent == 2, "the final count stays"
+
+
+@pytest.mark.parametrize(
+    ("sent_at", "next_at"),
+    [
+        ([0.0], 0.1),  # 10 a second
+        ([0.0, 0.1, 0.2], 0.3),  # on time: the pace holds
+        ([0.0, 0.105], 0.2),  # 5 ms late: the next turn keeps the schedule
+        ([0.0, 0.5], 0.55),  # a long stall: no bunch to catch up, half an interval
+        ([0.0, 0.5, 0.55], 0.65),  # and then the pace again
+    ],
+)
+def test_bulk_turns_keep_their_pace_without_bunching_after_a_stall(
+    sent_at: list[float], next_at: float
+) -> None:
+    bulk = _Bulk(AdaptiveRate(10.0), asyncio.Semaphore(1))
+    for now in sent_at:
+        bulk.went(now)
+    assert bulk.next_at == pytest.approx(next_at)
