@@ -255,7 +255,7 @@ def _figures(
     return {
         "rate": (len(attempts) - 1) / seconds,
         "seconds": seconds,
-        "too_many": data["too_many"] + sum(1 for s in mine if s[1] == 429),
+        "too_many": sum(1 for s in data["sends"] if s[1] == 429),
         "duplicates": sum(n - 1 for n in delivered.values()),
         "skipped": len(everyone - set(delivered) - blocked),
         "blocked": len(blocked),
