@@ -10,7 +10,7 @@ DEV_STAMP := $(VENV)/.installed-dev
 # on 2 cores).
 TEST_WORKERS ?= $(shell echo $$(( $$(nproc) * 2 )))
 
-.PHONY: run test lint bench bench-webchat migrate check-config clean
+.PHONY: run test lint bench bench-webchat bench-broadcast migrate check-config clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,6 +44,9 @@ bench: $(DEV_STAMP)
 
 bench-webchat: $(DEV_STAMP)
 	$(BIN)/python -m bench.webchat $(BENCH_ARGS)
+
+bench-broadcast: $(DEV_STAMP)
+	$(BIN)/python -m bench.broadcast $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

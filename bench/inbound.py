@@ -141,9 +141,19 @@ async def _worker(kind: str, fake_url: str, users: int, database_url: str) -> di
     }
 
 
-def _start_fake(latency: float) -> tuple[subprocess.Popen[str], str]:
+def _start_fake(latency: float, *options: str) -> tuple[subprocess.Popen[str], str]:
+    """The fake Bot API in a process of its own (options: its other command-line flags)."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "tests.fake_telegram", "--port", "0", "--latency", str(latency)],
+        [
+            sys.executable,
+            "-m",
+            "tests.fake_telegram",
+            "--port",
+            "0",
+            "--latency",
+            str(latency),
+            *options,
+        ],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,

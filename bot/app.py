@@ -13,6 +13,7 @@ from apscheduler.triggers.cron import CronTrigger
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
+from bot.broadcasts import Broadcaster
 from bot.channels import telegram, web, zalo_bot
 from bot.channels.base import (
     Capabilities,
@@ -82,6 +83,7 @@ class CauNoi:
     scheduler: AsyncIOScheduler
     clock: Callable[[], dt.datetime]
     uploads: Uploads
+    broadcasts: Broadcaster
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _server: uvicorn.Server | None = None
     _socket: socket.socket | None = None
@@ -114,6 +116,7 @@ class CauNoi:
         if replayed:
             log.info("replaying stored events", extra={"count": replayed})
         self._tasks.append(asyncio.create_task(self.outbox.run(), name="outbox"))
+        self._tasks.append(asyncio.create_task(self.broadcasts.run(), name="broadcasts"))
         # A slot missed while the app was down is posted now when within the grace.
         await self.publisher.daily(self.clock())
         await self.publisher.weekly(self.clock())
@@ -190,6 +193,7 @@ class CauNoi:
         for channel in self.channels.values():
             await channel.stop()
         await self.intake.drain()
+        self.broadcasts.stop()
         if self._started:  # after prepare() alone (a one-off command) nothing is sent
             await self.outbox.stop()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -281,6 +285,7 @@ def build_application(
         scheduler,
         clock,
         uploads,
+        Broadcaster(db=db, channels=senders.keys(), on_outbox=outbox.wake, clock=clock),
     )
 
 
@@ -291,7 +296,9 @@ def _limits(config: OrgConfig) -> dict[str, ChannelLimits]:
     on_zalo = config.raw.channels.zalo_bot
     return {
         telegram.CHANNEL: ChannelLimits(
-            on_telegram.connections, on_telegram.rate_limit_per_second or None
+            on_telegram.connections,
+            on_telegram.rate_limit_per_second or None,
+            on_telegram.bulk_rate_per_second,
         ),
         web.CHANNEL: ChannelLimits(on_web.max_in_flight, on_web.rate_limit_per_second),
         zalo_bot.CHANNEL: ChannelLimits(on_zalo.max_in_flight, on_zalo.rate_limit_per_second),

@@ -257,6 +257,8 @@ class TelegramChannel(_Strict):
     """Telegram settings that are not secret."""
 
     rate_limit_per_second: float = Field(default=30, ge=0)
+    # Broadcasts' share of it: replies use what they leave (Telegram allows 30 a second).
+    bulk_rate_per_second: float = Field(default=25, gt=0, le=30)
     max_concurrent_updates: int = Field(default=256, ge=1, le=4096)
     # Connections to the Bot API, each carrying one request at a time; also the cap on
     # messages in flight. At 100 ms per call, 64 connections carry up to 640 calls/s.

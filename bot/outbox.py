@@ -4,6 +4,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import math
 import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
@@ -23,9 +24,13 @@ from bot.metrics import Metrics
 from storage.db import Database
 from storage.models import utcnow
 from storage.outbox import (
+    BULK,
+    STOPPED,
     Delivery,
     Outgoing,
+    drop_message,
     drop_unreachable,
+    due_bulk,
     due_outbound,
     mark_sent,
     reschedule,
@@ -37,6 +42,11 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8
 IDLE_CHECK_SECONDS = 1.0
 STOP_GRACE_SECONDS = 5.0
+# Bulk messages taken from the outbox at once per channel: this many seconds' worth at the
+# bulk rate (a pause then holds back little that is already on its way).
+BULK_WINDOW_SECONDS = 2.0
+# A channel without a bulk rate: this many bulk messages at once.
+BULK_WINDOW_UNPACED = 64
 
 
 def backoff(attempts: int) -> dt.timedelta:
@@ -87,6 +97,8 @@ class ChannelLimits:
 
     max_in_flight: int = 16
     per_second: float | None = None
+    # The bulk lane's own rate, within per_second (None: per_second's, or no limit).
+    bulk_per_second: float | None = None
 
 
 class TokenBucket:
@@ -109,12 +121,75 @@ class TokenBucket:
         return 0.0 if self._tokens >= 0 else -self._tokens / self._rate
 
 
+class AdaptiveRate:
+    """The bulk lane's rate: cut on each 429, climbing back slowly. Time is an input."""
+
+    CUT = 0.8
+    # From nothing back to the ceiling in this long without a 429.
+    RECOVERY_SECONDS = 60.0
+
+    def __init__(self, ceiling: float, floor: float = 1.0) -> None:
+        self.ceiling = ceiling
+        self.floor = min(floor, ceiling)
+        self._rate = ceiling
+        self._at: float | None = None
+
+    def limited(self, now: float) -> float:
+        """The platform said 429: the lower rate to go on at."""
+        self._rate = max(self.floor, self.at(now) * self.CUT)
+        return self._rate
+
+    def at(self, now: float) -> float:
+        """The rate now: the last cut plus what has been recovered since."""
+        if self._at is not None and self._rate < self.ceiling:
+            climbed = (now - self._at) * self.ceiling / self.RECOVERY_SECONDS
+            self._rate = min(self.ceiling, self._rate + climbed)
+        self._at = now
+        return self._rate
+
+
+@dataclass
+class _Bulk:
+    """A channel's bulk lane: its adaptive rate, its share of connections, its pause."""
+
+    rate: AdaptiveRate | None
+    in_flight: asyncio.Semaphore
+    # Bulk sends take their turns one at a time, so a late wake-up (a busy loop) shifts the
+    # ones after it instead of letting them go in a bunch above the platform's limit.
+    turn: asyncio.Lock = field(default_factory=asyncio.Lock)
+    next_at: float | None = None
+    taken: int = 0
+    paused_until: dt.datetime | None = None
+
+    def delay(self, now: float) -> float:
+        """Seconds until the next bulk send may go."""
+        return 0.0 if self.next_at is None else max(0.0, self.next_at - now)
+
+    def went(self, now: float) -> None:
+        """A bulk send went at `now`: the next one goes one interval after this one's turn,
+        keeping the pace through small delays, but after a long one no sooner than half an
+        interval from now."""
+        if self.rate is None:
+            return
+        interval = 1.0 / self.rate.at(now)
+        due = now if self.next_at is None else self.next_at
+        self.next_at = max(due + interval, now + interval / 2)
+
+    def window(self, now: float) -> int:
+        """How many bulk messages may be taken from the outbox and on their way at once."""
+        if self.rate is None:
+            return BULK_WINDOW_UNPACED
+        return max(1, math.ceil(self.rate.at(now) * BULK_WINDOW_SECONDS))
+
+
 @dataclass
 class _Lane:
-    """One channel's share of the sender: its cap on sends at once, its rate, its pause."""
+    """One channel's share of the sender: its cap on sends at once, its rate, its pause,
+    and its bulk lane."""
 
     in_flight: asyncio.Semaphore
     bucket: TokenBucket | None
+    bulk: _Bulk
     paused_until: dt.datetime | None = field(default=None)
 
 
@@ -158,9 +233,14 @@ class OutboxSender:
             # No more sends at once than there are connections to the channel's API: a send
             # waiting here holds no connection and costs nothing.
             in_flight = asyncio.Semaphore(limits.max_in_flight)
-            lane = _Lane(in_flight, TokenBucket(rate) if rate else None)
+            lane = _Lane(in_flight, TokenBucket(rate) if rate else None, _bulk_lane(limits))
             self._lanes[channel] = lane
         return lane
+
+    def bulk_rate(self, channel: str) -> float | None:
+        """The channel's bulk rate now (None: not paced)."""
+        rate = self._lane(channel).bulk.rate
+        return rate.at(self._ticks()) if rate is not None else None
 
     def wake(self) -> None:
         """Ask the sender to look at the outbox now."""
@@ -181,24 +261,30 @@ class OutboxSender:
         deadline = asyncio.get_running_loop().time() + grace_seconds
         while asyncio.get_running_loop().time() < deadline:
             await self.drain()
-            if not await self.pump():
+            if not await self.pump(bulk=False):  # a broadcast goes on after the restart
                 break
-        await self.drain()
+        await self._settle()
 
     async def drain(self) -> None:
-        """Wait until everything due now is sent: a pass of our own takes what the loop has
-        not taken yet (its own pass may still be reading the outbox)."""
+        """Wait until every reply due now is sent (broadcasts go on at their pace): a pass of
+        our own takes what the loop has not taken yet (its own pass may be reading)."""
         while True:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
-            if not await self.pump() and not self._tasks:
+            await self._settle()
+            if not await self.pump(bulk=False):
+                await self._settle()  # what the loop's pass started meanwhile
                 return
 
-    async def pump(self) -> int:
-        """Start sending every due message; return how many were taken."""
-        async with self._pumping:  # one pass at a time, or two could take one chat's messages
-            return await self._pump()
+    async def _settle(self) -> None:
+        """Wait for the chat tasks started so far."""
+        await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
-    async def _pump(self) -> int:
+    async def pump(self, *, bulk: bool = True) -> int:
+        """Start sending every due message (bulk ones too, as their lane has room); return
+        how many were taken."""
+        async with self._pumping:  # one pass at a time, or two could take one chat's messages
+            return await self._pump(bulk=bulk)
+
+    async def _pump(self, *, bulk: bool) -> int:
         now = self._clock()
         paused = [
             channel
@@ -218,19 +304,42 @@ class OutboxSender:
         by_chat: dict[tuple[str, str], list[Outgoing]] = defaultdict(list)
         for message in due:
             by_chat[(message.channel, message.chat_id)].append(message)
+        busy += [chat_id for _, chat_id in by_chat]
+        for message in await self._due_bulk(now, busy) if bulk else ():
+            by_chat[(message.channel, message.chat_id)].append(message)
         for (channel, chat_id), messages in by_chat.items():
             self._busy_chats.add(chat_id)
             task = asyncio.create_task(self._send_chat(channel, chat_id, messages))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-        return len(due)
+        return sum(len(messages) for messages in by_chat.values())
+
+    async def _due_bulk(self, now: dt.datetime, busy: Sequence[str]) -> list[Outgoing]:
+        """Each channel's due bulk messages, as many as its bulk lane has room for now."""
+        taken: list[Outgoing] = []
+        for channel in self._channels:
+            lane = self._lane(channel)
+            bulk = lane.bulk
+            room = bulk.window(self._ticks()) - bulk.taken
+            if room <= 0 or _paused(lane, now) is not None:
+                continue
+            found = await self._db.run(
+                lambda session, c=channel, n=room: due_bulk(  # type: ignore[misc]
+                    session=session, channel=c, now=now, skip_chats=busy, limit=n
+                )
+            )
+            bulk.taken += len(found)
+            taken += found
+        return taken
 
     async def _send_chat(self, channel: str, chat_id: str, messages: Sequence[Outgoing]) -> None:
+        bulk = sum(1 for message in messages if message.priority == BULK)
         try:
             for message in messages:
                 if not await self._send_one(channel, message):
                     break  # the rest of this chat waits with it (reschedule holds them back)
         finally:
+            self._lane(channel).bulk.taken -= bulk
             self._busy_chats.discard(chat_id)
             self.wake()
 
@@ -240,13 +349,22 @@ class OutboxSender:
             await self._retry(message, "no such channel is running", give_up=True)
             return True
         lane = self._lane(channel)
+        bulk = message.priority == BULK
+        if bulk:
+            held = await self._bulk_held(lane, message)
+            if held is not None:
+                return held
         try:
-            await self._pace(lane)
-            async with lane.in_flight:
-                external_id = await self._deliver(sender, channel, message)
+            if bulk:  # paced already; it may hold only half the channel's connections
+                async with lane.bulk.in_flight, lane.in_flight:
+                    external_id = await self._deliver(sender, channel, message)
+            else:
+                await self._pace(lane)
+                async with lane.in_flight:
+                    external_id = await self._deliver(sender, channel, message)
         except RateLimited as error:
-            lane.paused_until = self._clock() + dt.timedelta(seconds=error.retry_after)
-            await self._retry(message, "rate limited", give_up=False, at=lane.paused_until)
+            at = self._limited(lane, error.retry_after, bulk=bulk)
+            await self._retry(message, "rate limited", give_up=False, at=at)
             self._count_error(channel, "rate_limited")
             return False
         except RecipientGone:
@@ -280,6 +398,43 @@ class OutboxSender:
         self._metrics.sent.labels(channel).inc()
         return True
 
+    async def _bulk_held(self, lane: _Lane, message: Outgoing) -> bool | None:
+        """Wait for the bulk lane's pace and then the channel's; None when the message may
+        go now, else whether the chat's next one may (it was dropped or put off)."""
+        bulk = lane.bulk
+        async with bulk.turn:
+            await _wait(bulk.delay(self._ticks()))
+            bulk.went(self._ticks())
+        await self._pace(lane)
+        message_id = message.id
+        if message.stopped:  # the person said /stop after the broadcast was planned
+            await self._db.run(
+                lambda session: drop_message(session=session, message_id=message_id, error=STOPPED)
+            )
+            return True
+        paused = _paused(lane, self._clock())
+        if paused is not None:  # a 429 came while this waited
+            await self._retry(message, "rate limited", give_up=False, at=paused)
+            return False
+        return None
+
+    def _limited(self, lane: _Lane, retry_after: float, *, bulk: bool) -> dt.datetime:
+        """A 429: pause the channel (an interactive send) or only its bulk lane, lowering
+        the bulk rate once per pause (sends on their way when it came see the same 429);
+        when sending may resume."""
+        now = self._clock()
+        until = now + dt.timedelta(seconds=retry_after)
+        if not bulk:
+            lane.paused_until = until
+            return until
+        lanes = lane.bulk
+        if lanes.paused_until is not None and now < lanes.paused_until:
+            return lanes.paused_until
+        lanes.paused_until = until
+        if lanes.rate is not None:
+            lanes.rate.limited(self._ticks())
+        return until
+
     async def _deliver(self, sender: ChannelSender, channel: str, message: Outgoing) -> str | None:
         """Send the message, or edit the earlier one with its key where the channel can."""
         rendered = Rendered.from_payload(message.payload)
@@ -307,11 +462,8 @@ class OutboxSender:
 
     async def _pace(self, lane: _Lane) -> None:
         """Wait for the channel's rate to allow one more send."""
-        if lane.bucket is None:
-            return
-        delay = lane.bucket.reserve(self._ticks())
-        if delay > 0:
-            await asyncio.sleep(delay)
+        if lane.bucket is not None:
+            await _wait(lane.bucket.reserve(self._ticks()))
 
     async def _retry(
         self, message: Outgoing, error: str, *, give_up: bool, at: dt.datetime | None = None
@@ -328,3 +480,25 @@ class OutboxSender:
 
     def _count_error(self, channel: str, reason: str) -> None:
         self._metrics.send_errors.labels(channel, reason).inc()
+
+
+def _paused(lane: _Lane, now: dt.datetime) -> dt.datetime | None:
+    """Until when the bulk lane waits: for its own 429 or the whole channel's; None: it
+    may send."""
+    until = [t for t in (lane.paused_until, lane.bulk.paused_until) if t is not None and now < t]
+    return max(until) if until else None
+
+
+async def _wait(delay: float) -> None:
+    """Wait out a rate's delay (none: go on at once)."""
+    if delay > 0:
+        await asyncio.sleep(delay)
+
+
+def _bulk_lane(limits: ChannelLimits) -> _Bulk:
+    """A channel's bulk lane from its limits: its own rate, half the connections."""
+    rate = limits.bulk_per_second or limits.per_second
+    if rate is not None and limits.per_second is not None:
+        rate = min(rate, limits.per_second)
+    in_flight = asyncio.Semaphore(max(1, limits.max_in_flight // 2))
+    return _Bulk(AdaptiveRate(rate) if rate else None, in_flight)

@@ -212,6 +212,8 @@ class OutboxMessage(SQLModel, table=True):
         Index("ix_outbox_key", "chat_id", "message_key"),
         # A chat's pending messages and the latest retry time among them (see enqueue).
         Index("ix_outbox_chat_status", "chat_id", "status", "next_attempt_at"),
+        # The bulk lane's due messages, apart from the interactive ones.
+        Index("ix_outbox_lane", "priority", "status", "next_attempt_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -228,6 +230,10 @@ class OutboxMessage(SQLModel, table=True):
     # Messages with the same key in one chat are one message, edited where the channel can.
     message_key: str | None = Field(default=None, max_length=40)
     error: str | None = Field(default=None, sa_column=Column(String(500)))
+    # INTERACTIVE (0) replies go before BULK (1) broadcast messages (see bot/outbox.py).
+    priority: int = Field(default=0)
+    # The broadcast recipient this message is for: at most one message per recipient.
+    recipient_id: int | None = Field(default=None, unique=True)
 
 
 class StaffMember(SQLModel, table=True):
@@ -376,3 +382,46 @@ class PushSubscription(SQLModel, table=True):
     language: str = Field(max_length=8)
     created_at: dt.datetime = _created()
     last_used_at: dt.datetime = _when(index=True, nullable=False)
+
+
+class Broadcast(SQLModel, table=True):
+    """A message to many: what it says, to whom, its progress (kept after it is done)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    photo_ref: str | None = Field(default=None, max_length=512)
+    link: str | None = Field(default=None, max_length=1000)
+    # Whom it is for: {"people": [ids]} or {"units": [codes], "languages": [codes]}.
+    audience: dict[str, Any] = _json(dict)
+    # planning -> sending -> done, or cancelled.
+    status: str = Field(default="planning", max_length=12, index=True)
+    created_by: str | None = Field(default=None, max_length=40)
+    created_at: dt.datetime = _created()
+    scheduled_at: dt.datetime = _created()
+    finished_at: dt.datetime | None = _when()
+    # The last channel identity id planned: planning resumes after it.
+    plan_cursor: int = 0
+    planned: int = 0
+    sent: int = 0
+    failed: int = 0
+    blocked: int = 0
+    stopped: int = 0
+    remaining: int = 0
+
+
+class BroadcastRecipient(SQLModel, table=True):
+    """One channel identity a broadcast goes to; planned, then queued in the outbox once."""
+
+    __table_args__ = (
+        UniqueConstraint("broadcast_id", "identity_id"),
+        Index("ix_recipient_next", "broadcast_id", "status", "id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    broadcast_id: int = Field(foreign_key="broadcast.id")
+    identity_id: int = Field(foreign_key="channelidentity.id")
+    person_id: int = Field(foreign_key="person.id", index=True)
+    channel: str = Field(max_length=20)
+    chat_id: str = Field(max_length=64)
+    # planned -> queued (its outbox message has recipient_id = id), or stopped.
+    status: str = Field(default="planned", max_length=10)

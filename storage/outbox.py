@@ -18,6 +18,7 @@ from sqlalchemy import text as sql_text
 from sqlmodel import Session, col, select
 
 from storage.models import (
+    BroadcastRecipient,
     ChannelIdentity,
     OutboxMessage,
     Person,
@@ -26,10 +27,19 @@ from storage.models import (
 )
 from storage.sql import core, on_postgres
 
+# The outbox's two lanes: replies to what someone just did, and broadcasts (bulk), which only
+# use the capacity the replies leave.
+INTERACTIVE = 0
+BULK = 1
+# Why a bulk message was dropped unsent: its person said /stop after it was queued.
+STOPPED = "stopped"
+
 _HELD_UNTIL = sa_select(func.max(col(OutboxMessage.next_attempt_at))).where(
     col(OutboxMessage.channel) == bindparam("p_channel"),
     col(OutboxMessage.chat_id) == bindparam("p_chat"),
     col(OutboxMessage.status) == "pending",
+    # A broadcast message waiting out a pause holds back no reply.
+    col(OutboxMessage.priority) == INTERACTIVE,
 )
 
 
@@ -38,14 +48,14 @@ _HELD_UNTIL = sa_select(func.max(col(OutboxMessage.next_attempt_at))).where(
 _ENQUEUE_PG = sql_text(
     """
     INSERT INTO outboxmessage (channel, chat_id, payload, status, attempts, source_event_id,
-                               created_at, next_attempt_at, message_key)
+                               created_at, next_attempt_at, message_key, priority)
     SELECT CAST(:p_channel AS VARCHAR), CAST(:p_chat AS VARCHAR), CAST(:p_payload AS JSON),
            'pending', 0, CAST(:p_source AS INTEGER), CAST(:p_now AS TIMESTAMPTZ),
            GREATEST(CAST(:p_now AS TIMESTAMPTZ), (
                SELECT max(next_attempt_at) FROM outboxmessage
                WHERE channel = CAST(:p_channel AS VARCHAR) AND chat_id = CAST(:p_chat AS VARCHAR)
-                 AND status = 'pending')),
-           CAST(:p_key AS VARCHAR)
+                 AND status = 'pending' AND priority = 0)),
+           CAST(:p_key AS VARCHAR), 0
     """
 ).bindparams(bindparam("p_payload", type_=JSON), bindparam("p_now", type_=UTCDateTime()))
 
@@ -87,6 +97,7 @@ def enqueue_outbound(
             "created_at": now,
             "next_attempt_at": due,
             "message_key": payload.get("key"),
+            "priority": INTERACTIVE,
         }
         for payload in payloads
     ]
@@ -102,6 +113,9 @@ class Outgoing:
     chat_id: str
     payload: dict[str, Any]
     attempts: int
+    priority: int = INTERACTIVE
+    # For a bulk message: its person has said /stop since it was queued (it is not sent).
+    stopped: bool = False
 
 
 _EARLIER_WITH_KEY = (
@@ -134,10 +148,35 @@ _DUE = (
         col(OutboxMessage.attempts),
     )
     .where(
+        col(OutboxMessage.priority) == INTERACTIVE,
         col(OutboxMessage.status) == "pending",
         col(OutboxMessage.next_attempt_at) <= bindparam("p_now"),
         col(OutboxMessage.chat_id).not_in(bindparam("p_skip", expanding=True)),
         col(OutboxMessage.channel).not_in(bindparam("p_skip_channels", expanding=True)),
+    )
+    .order_by(col(OutboxMessage.id))
+    .limit(bindparam("p_limit"))
+)
+
+# One channel's due bulk messages, each with whether its person has said /stop since.
+_DUE_BULK = (
+    sa_select(
+        col(OutboxMessage.id),
+        col(OutboxMessage.channel),
+        col(OutboxMessage.chat_id),
+        col(OutboxMessage.payload),
+        col(OutboxMessage.attempts),
+        col(Person.stopped_at).is_not(None),
+    )
+    .select_from(OutboxMessage)
+    .outerjoin(BroadcastRecipient, col(BroadcastRecipient.id) == col(OutboxMessage.recipient_id))
+    .outerjoin(Person, col(Person.id) == col(BroadcastRecipient.person_id))
+    .where(
+        col(OutboxMessage.priority) == BULK,
+        col(OutboxMessage.status) == "pending",
+        col(OutboxMessage.channel) == bindparam("p_channel"),
+        col(OutboxMessage.next_attempt_at) <= bindparam("p_now"),
+        col(OutboxMessage.chat_id).not_in(bindparam("p_skip", expanding=True)),
     )
     .order_by(col(OutboxMessage.id))
     .limit(bindparam("p_limit"))
@@ -162,6 +201,26 @@ def due_outbound(
     }
     rows: list[Any] = list(core(session, _DUE, params))
     return [Outgoing(row[0], row[1], row[2], row[3], row[4]) for row in rows]
+
+
+def due_bulk(
+    *, session: Session, channel: str, now: dt.datetime, skip_chats: Iterable[str], limit: int
+) -> list[Outgoing]:
+    """One channel's pending bulk messages whose time has come, oldest first, leaving out
+    busy chats."""
+    params = {"p_channel": channel, "p_now": now, "p_skip": list(skip_chats), "p_limit": limit}
+    rows: list[Any] = list(core(session, _DUE_BULK, params))
+    return [Outgoing(r[0], r[1], r[2], r[3], r[4], BULK, bool(r[5])) for r in rows]
+
+
+def drop_message(*, session: Session, message_id: int, error: str) -> None:
+    """Never send this message (e.g. its person said /stop after it was queued)."""
+    core(
+        session,
+        update(OutboxMessage)
+        .where(col(OutboxMessage.id) == message_id, col(OutboxMessage.status) == "pending")
+        .values(status="dropped", error=error),
+    )
 
 
 _MARK_SENT = (
@@ -219,6 +278,7 @@ def reschedule(
             col(OutboxMessage.channel) == message.channel,
             col(OutboxMessage.chat_id) == message.chat_id,
             col(OutboxMessage.status) == "pending",
+            col(OutboxMessage.priority) == message.priority,
             col(OutboxMessage.id) > message_id,
             col(OutboxMessage.next_attempt_at) < at,
         )

@@ -22,6 +22,7 @@ from storage import erasure, linking, menus, push
 from storage.models import (
     Attachment,
     AuditEntry,
+    BroadcastRecipient,
     ChannelIdentity,
     Conversation,
     Counter,
@@ -285,6 +286,9 @@ class SqlYouthRecords:
         menus.forget_chat(session=session, channel=identity.channel, chat_id=identity.chat_id)
         if identity.channel == WEB:
             _forget_web_chat(session, identity.external_id)
+        session.exec(
+            delete(BroadcastRecipient).where(col(BroadcastRecipient.identity_id) == identity.id)
+        )
         session.delete(identity)
 
     def _unlink_person(self) -> None:

@@ -63,6 +63,7 @@ class Call:
     params: dict[str, Any]
     status: int
     result: Any = None
+    at: float = field(default_factory=time.monotonic)
 
 
 @dataclass
@@ -99,6 +100,14 @@ class FakeTelegram:
     _closing: bool = False
     _ok_counts: Counter[str] = field(default_factory=Counter)
     _holds: dict[str, asyncio.Event] = field(default_factory=dict)
+    # Telegram's flood limit, when set: more sends than this in any second get 429.
+    sends_per_second: float | None = None
+    # Chats that blocked the bot: every send to them gets 403; and, when set, every chat
+    # whose id is a multiple of this (50: 2% of consecutive ids).
+    blocked: set[str] = field(default_factory=set)
+    blocked_every: int | None = None
+    too_many: int = 0
+    _recent_sends: deque[float] = field(default_factory=deque)
 
     # ---- life cycle -------------------------------------------------------------------
 
@@ -271,6 +280,8 @@ class FakeTelegram:
                 Route("/_fake/config", self._control_config, methods=["POST"]),
                 Route("/_fake/calls", self._control_calls, methods=["GET"]),
                 Route("/_fake/wait", self._control_wait, methods=["GET"]),
+                Route("/_fake/wait_chat", self._control_wait_chat, methods=["GET"]),
+                Route("/_fake/sends", self._control_sends, methods=["GET"]),
             ]
         )
 
@@ -289,7 +300,7 @@ class FakeTelegram:
             await asyncio.sleep(self.latency)
         if method in self._holds:
             await self._holds[method].wait()
-        failure = self._take_failure(method, params)
+        failure = self._take_failure(method, params) or self._enforce(method, params)
         if failure is not None:
             return self._record(method, params, _failure_response(failure))
         if method == "getUpdates":
@@ -311,6 +322,26 @@ class FakeTelegram:
             self._ok_counts[method] += 1
         self._notify_soon()
         return response
+
+    def _enforce(self, method: str, params: dict[str, Any]) -> Failure | None:
+        """Telegram's own answers: 403 from a chat that blocked the bot, 429 above the
+        flood limit in any one second."""
+        if not method.startswith("send"):
+            return None
+        chat = str(params.get("chat_id"))
+        every = self.blocked_every
+        if chat in self.blocked or (every and chat.isdigit() and int(chat) % every == 0):
+            return Failure(403)
+        if self.sends_per_second is None:
+            return None
+        now = time.monotonic()
+        while self._recent_sends and self._recent_sends[0] <= now - 1.0:
+            self._recent_sends.popleft()
+        if len(self._recent_sends) >= self.sends_per_second:
+            self.too_many += 1
+            return Failure(429, retry_after=1)
+        self._recent_sends.append(now)
+        return None
 
     def _take_failure(self, method: str, params: dict[str, Any]) -> Failure | None:
         queue = self._failures.get(method)
@@ -423,6 +454,20 @@ class FakeTelegram:
             await self.wait_for(lambda: self._ok_counts[method] >= count, seconds)
         return JSONResponse({"count": self._ok_counts[method]})
 
+    async def _control_wait_chat(self, request: Request) -> Response:
+        chat, count = request.query_params["chat_id"], int(request.query_params["count"])
+        with contextlib.suppress(TimeoutError):
+            await self.wait_for(lambda: len(self.sent("sendMessage", chat)) >= count, 120)
+        return JSONResponse({"count": len(self.sent("sendMessage", chat))})
+
+    async def _control_sends(self, _request: Request) -> Response:
+        sends = [
+            [str(c.params.get("chat_id")), c.status, c.at, str(c.params.get("text", ""))[:40]]
+            for c in self.calls
+            if c.method == "sendMessage"
+        ]
+        return JSONResponse({"sends": sends, "too_many": self.too_many})
+
     async def _control_calls(self, request: Request) -> Response:
         method = request.query_params.get("method", "sendMessage")
         return JSONResponse(
@@ -499,8 +544,10 @@ def _failure_response(failure: Failure) -> Response:
     return _error(failure.status, description)
 
 
-async def _serve_forever(port: int, latency: float) -> None:
-    fake = FakeTelegram(latency=latency)
+async def _serve_forever(
+    port: int, latency: float, per_second: float | None, blocked_every: int | None
+) -> None:
+    fake = FakeTelegram(latency=latency, sends_per_second=per_second, blocked_every=blocked_every)
     await fake.start(port)
     print(fake.port, flush=True)
     assert fake._task is not None
@@ -512,9 +559,13 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--latency", type=float, default=0.0)
+    parser.add_argument("--sends-per-second", type=float, default=None)
+    parser.add_argument("--blocked-every", type=int, default=None)
     args = parser.parse_args()
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve_forever(args.port, args.latency))
+        asyncio.run(
+            _serve_forever(args.port, args.latency, args.sends_per_second, args.blocked_every)
+        )
 
 
 if __name__ == "__main__":
