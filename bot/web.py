@@ -1,6 +1,7 @@
 """The HTTP side of the process: /healthz, /metrics and the routes channels bring."""
 
 import contextlib
+import hmac
 import ipaddress
 import json
 import logging
@@ -10,7 +11,7 @@ import uvicorn
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from bot.metrics import Metrics
@@ -82,6 +83,22 @@ async def read_at_most(request: Request, limit: int) -> bytes | None:
             return None
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+async def webhook_object(
+    request: Request, *, header: str, secret: str, limit: int
+) -> dict[str, object] | Response:
+    """A platform's webhook body as a JSON object, or the refusal to answer with: 401 when
+    `header` does not carry our secret (compared in constant time), 413 past `limit` bytes,
+    400 for anything but a JSON object."""
+    given = request.headers.get(header, "").encode()
+    if not hmac.compare_digest(given, secret.encode()):
+        return PlainTextResponse("unauthorised", status_code=401)
+    body = await read_at_most(request, limit)
+    if body is None:
+        return PlainTextResponse("too large", status_code=413)
+    data = json_object(body)
+    return PlainTextResponse("not an update", status_code=400) if data is None else data
 
 
 def json_object(body: bytes) -> dict[str, object] | None:

@@ -3,7 +3,6 @@
 import asyncio
 import contextlib
 import datetime as dt
-import hmac
 import logging
 import os
 import ssl
@@ -52,7 +51,7 @@ from bot.domain.messages import (
     Rendered,
     SharedFile,
 )
-from bot.web import json_object, read_at_most
+from bot.web import webhook_object
 from storage.inbox import record_failed_inbound
 from telegram import (
     Bot,
@@ -555,14 +554,14 @@ class TelegramChannel:
     async def _take_webhook(self, request: Request) -> Response:
         """Store a webhook update before answering 200; refuse what is not one."""
         assert self._webhook is not None
-        given = request.headers.get(SECRET_HEADER, "").encode()
-        if self._intake is None or not hmac.compare_digest(given, self._webhook[1].encode()):
+        if self._intake is None:
             return PlainTextResponse("unauthorised", status_code=401)
-        body = await read_at_most(request, MAX_UPDATE_BYTES)
-        if body is None:
-            return PlainTextResponse("too large", status_code=413)
-        data = json_object(body)
-        if data is None or not _is_update_id(data.get("update_id")):
+        data = await webhook_object(
+            request, header=SECRET_HEADER, secret=self._webhook[1], limit=MAX_UPDATE_BYTES
+        )
+        if isinstance(data, Response):
+            return data
+        if not _is_update_id(data.get("update_id")):
             return PlainTextResponse("not an update", status_code=400)
         event_id = str(data["update_id"])
         try:

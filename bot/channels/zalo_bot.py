@@ -38,7 +38,7 @@ from bot.channels.kit import ChannelKit
 from bot.channels.render import split_text
 from bot.config import ZaloBotChannel as Section
 from bot.domain.messages import UPLOAD_PREFIX, Inbound, InputKind, Media, Rendered
-from bot.web import json_object, read_at_most
+from bot.web import webhook_object
 
 if TYPE_CHECKING:
     from bot.intake import Intake
@@ -430,16 +430,16 @@ class ZaloBotChannelAdapter:
     async def _take_webhook(self, request: Request) -> Response:
         """Store a webhook update before answering 200; refuse what is not one."""
         assert self._webhook is not None
-        given = request.headers.get(SECRET_HEADER, "").encode()
-        if self._intake is None or not hmac.compare_digest(given, self._webhook[1].encode()):
+        if self._intake is None:
             return PlainTextResponse("unauthorised", status_code=401)
-        body = await read_at_most(request, MAX_UPDATE_BYTES)
-        if body is None:
-            return PlainTextResponse("too large", status_code=413)
-        data = json_object(body)
-        update = unwrap(data) if data is not None else None
-        found = event_id(update) if update is not None else None
-        if update is None or found is None:
+        data = await webhook_object(
+            request, header=SECRET_HEADER, secret=self._webhook[1], limit=MAX_UPDATE_BYTES
+        )
+        if isinstance(data, Response):
+            return data
+        update = unwrap(data)
+        found = event_id(update)
+        if found is None:
             return PlainTextResponse("not an update", status_code=400)
         await self._intake.receive(CHANNEL, [(found, dict(update))])
         return JSONResponse({"ok": True})
