@@ -144,7 +144,8 @@ async def test_an_ended_session_ends_the_stream_politely(make_app: AppFactory) -
     try:
         async with stream(browser) as news:
             clock.now += dt.timedelta(days=app.config.raw.channels.web.session_days + 1)
-            web.waiters.notify(visitor)  # a wake, as any message of the chat brings
+            # A wake, as any message of the chat brings (an ended session shows it no more).
+            web.waiters.hand(visitor, records.ChatEvent(0, True, {}, None, clock.now))
             ended = await news.next()
         assert ended["event"] == "end"
         assert ended["data"]["error"] == text("web.expired", "vi")

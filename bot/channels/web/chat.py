@@ -144,8 +144,7 @@ class WebChat:
             events = await self._events(chat_id, after)
             if not events:
                 await listener.wait(self.config.raw.channels.web.poll_seconds)
-                handed, stale = listener.take()
-                events = await self._events(chat_id, after) if stale else _after(handed, after)
+                events = _after(listener.take(), after)
         cursor = max((e.id for e in events), default=after)
         return JSONResponse(
             {"cursor": cursor, "staff": signed_in.staff, "events": [_shown(e) for e in events]},
@@ -190,10 +189,9 @@ class WebChat:
                     ended = json.dumps({"error": text("web.expired", language)})
                     yield f"event: end\ndata: {ended}\n\n"
                     return
-                handed, stale = listener.take()
-                if not handed and not stale:
+                events = _in_order(listener.take())
+                if not events:
                     yield ": ping\n\n"  # keeps proxies from closing a quiet stream
-                events = await self._events(chat_id, after) if stale else _in_order(handed)
 
     async def _events(self, chat_id: str, after: int) -> list[records.ChatEvent]:
         return await self.db.run(

@@ -25,11 +25,10 @@ MAX_CHOICE_CHARS = 64
 
 class Listener:
     """One browser waiting for news of its chat: the messages handed to it since it began
-    listening, or word that it must read them itself (`stale`)."""
+    listening."""
 
     def __init__(self) -> None:
         self.handed: list[ChatEvent] = []
-        self.stale = False
         self.woken = asyncio.Event()
 
     async def wait(self, seconds: float) -> None:
@@ -37,12 +36,11 @@ class Listener:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.woken.wait(), seconds)
 
-    def take(self) -> tuple[list[ChatEvent], bool]:
-        """The messages handed since the last take, and whether others must be read."""
-        handed, stale = self.handed, self.stale
-        self.handed, self.stale = [], False
+    def take(self) -> list[ChatEvent]:
+        """The messages handed since the last take."""
+        handed, self.handed = self.handed, []
         self.woken.clear()
-        return handed, stale
+        return handed
 
 
 class Waiters:
@@ -85,12 +83,6 @@ class Waiters:
         """Give a new message of this chat to every browser waiting on it."""
         for listener in self._listeners.get(chat_id, ()):
             listener.handed.append(event)
-            listener.woken.set()
-
-    def notify(self, chat_id: str) -> None:
-        """Wake every browser waiting on this chat, to read its news from the records."""
-        for listener in self._listeners.get(chat_id, ()):
-            listener.stale = True
             listener.woken.set()
 
     def close(self) -> None:
