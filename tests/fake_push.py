@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import http_ece
-import uvicorn
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -23,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from bot.web import QuietServer
+from tests.local_server import LocalServer
 
 MAX_JWT_SECONDS = 24 * 3600  # RFC 8292: no more than a day ahead
 
@@ -78,37 +77,23 @@ class FakePushService:
     refused: list[str] = field(default_factory=list)  # why pushes were refused, in order
     _subscribers: dict[str, Subscriber] = field(default_factory=dict)
     _answers: dict[str, list[int]] = field(default_factory=dict)
-    _server: uvicorn.Server | None = None
-    _task: "asyncio.Task[None] | None" = None
+    _http: LocalServer = field(default_factory=LocalServer)
     _changed: asyncio.Condition | None = None
 
     async def start(self) -> None:
         """Serve on 127.0.0.1, a free port."""
         self._changed = asyncio.Condition()
         app = Starlette(routes=[Route("/push/{name}", self._push, methods=["POST"])])
-        config = uvicorn.Config(
-            app, host="127.0.0.1", port=0, log_config=None, lifespan="off",
-            timeout_graceful_shutdown=1,
-        )  # fmt: skip
-        self._server = QuietServer(config)
-        self._task = asyncio.create_task(self._server.serve())
-        while not self._server.started:
-            if self._task.done():
-                self._task.result()
-            await asyncio.sleep(0)
+        await self._http.start(app)
 
     async def stop(self) -> None:
         """Stop serving."""
-        if self._server is not None and self._task is not None:
-            self._server.should_exit = True
-            await self._task
+        await self._http.stop()
 
     @property
     def origin(self) -> str:
         """Where the service is reached: the audience its JWTs must name."""
-        assert self._server is not None
-        port = self._server.servers[0].sockets[0].getsockname()[1]
-        return f"http://127.0.0.1:{port}"
+        return self._http.origin
 
     def subscriber(self) -> Subscriber:
         """A new browser subscription at a fresh endpoint, with keys of its own."""

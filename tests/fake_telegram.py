@@ -24,14 +24,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from bot.web import QuietServer
+from tests.local_server import LocalServer
 
 SPEC = json.loads((Path(__file__).parent / "data" / "api-fields.json").read_text())
 TOKEN = "123456789:TEST-token-for-the-fake-bot-api-server"
@@ -95,8 +94,7 @@ class FakeTelegram:
     _message_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1000))
     _failures: dict[str, deque[Failure]] = field(default_factory=dict)
     _changed: asyncio.Condition | None = None
-    _server: uvicorn.Server | None = None
-    _task: asyncio.Task[None] | None = None
+    _http: LocalServer = field(default_factory=LocalServer)
     _closing: bool = False
     _ok_counts: Counter[str] = field(default_factory=Counter)
     _holds: dict[str, asyncio.Event] = field(default_factory=dict)
@@ -114,34 +112,18 @@ class FakeTelegram:
     async def start(self, port: int = 0) -> None:
         """Serve on 127.0.0.1 (a free port by default) until stop()."""
         self._changed = asyncio.Condition()
-        config = uvicorn.Config(
-            self.asgi(),
-            host="127.0.0.1",
-            port=port,
-            log_config=None,
-            lifespan="off",
-            timeout_graceful_shutdown=1,
-        )
-        self._server = QuietServer(config)
-        self._task = asyncio.create_task(self._server.serve())
-        while not self._server.started:
-            if self._task.done():
-                self._task.result()
-            await asyncio.sleep(0)
+        await self._http.start(self.asgi(), port)
 
     async def stop(self) -> None:
         """Release long polls and stop serving."""
         self._closing = True
         await self._notify()
-        if self._server is not None and self._task is not None:
-            self._server.should_exit = True
-            await self._task
+        await self._http.stop()
 
     @property
     def port(self) -> int:
         """The port it listens on."""
-        assert self._server is not None
-        return int(self._server.servers[0].sockets[0].getsockname()[1])
+        return self._http.port
 
     @property
     def base_url(self) -> str:
@@ -550,8 +532,7 @@ async def _serve_forever(
     fake = FakeTelegram(latency=latency, sends_per_second=per_second, blocked_every=blocked_every)
     await fake.start(port)
     print(fake.port, flush=True)
-    assert fake._task is not None
-    await fake._task
+    await fake._http.serve_until_stopped()
 
 
 def main() -> None:

@@ -21,13 +21,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from bot.web import QuietServer
+from tests.local_server import LocalServer
 
 BOT_ID = "7a3f09c1d2e4b5a6"
 TOKEN = f"{BOT_ID}:fake-secret-for-the-zalo-bot-api"
@@ -72,37 +71,24 @@ class FakeZaloBot:
     _pending: deque[dict[str, Any]] = field(default_factory=deque)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _changed: asyncio.Condition | None = None
-    _server: uvicorn.Server | None = None
-    _task: asyncio.Task[None] | None = None
+    _http: LocalServer = field(default_factory=LocalServer)
     _closing: bool = False
 
     async def start(self) -> None:
         """Serve on a free local port until stop()."""
         self._changed = asyncio.Condition()
-        config = uvicorn.Config(
-            self.asgi(), host="127.0.0.1", port=0, log_config=None, lifespan="off"
-        )
-        self._server = QuietServer(config)
-        self._task = asyncio.create_task(self._server.serve())
-        while not self._server.started:
-            if self._task.done():
-                self._task.result()
-            await asyncio.sleep(0)
+        await self._http.start(self.asgi())
 
     async def stop(self) -> None:
         """Release long polls and stop serving."""
         self._closing = True
         await self._notify()
-        if self._server is not None and self._task is not None:
-            self._server.should_exit = True
-            await self._task
+        await self._http.stop()
 
     @property
     def base_url(self) -> str:
         """What ZALO_BOT_API_BASE_URL should be for a bot to use this server."""
-        assert self._server is not None
-        port = self._server.servers[0].sockets[0].getsockname()[1]
-        return f"http://127.0.0.1:{port}"
+        return self._http.origin
 
     # ---- what tests do ----------------------------------------------------------------
 
