@@ -28,12 +28,15 @@ GONE = "recipient gone"  # what the outbox writes on a message to someone who bl
 
 @dataclass(frozen=True)
 class Audience:
-    """Whom a broadcast is for: these people, or everyone in these units and languages
-    (an empty list: any)."""
+    """Whom a broadcast is for: these people, or everyone subscribed to the topic in these
+    units, age groups, languages and channels (an empty list: any)."""
 
     people: tuple[int, ...] = ()
     units: tuple[str, ...] = ()
     languages: tuple[str, ...] = ()
+    topic: str = "announcements"
+    age_groups: tuple[str, ...] = ()
+    channels: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         """Its stored form."""
@@ -41,15 +44,21 @@ class Audience:
             "people": list(self.people),
             "units": list(self.units),
             "languages": list(self.languages),
+            "topic": self.topic,
+            "age_groups": list(self.age_groups),
+            "channels": list(self.channels),
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "Audience":
         """Read its stored form back."""
         return cls(
-            tuple(data.get("people", ())),
-            tuple(data.get("units", ())),
-            tuple(data.get("languages", ())),
+            people=tuple(data.get("people", ())),
+            units=tuple(data.get("units", ())),
+            languages=tuple(data.get("languages", ())),
+            topic=data.get("topic", "announcements"),
+            age_groups=tuple(data.get("age_groups", ())),
+            channels=tuple(data.get("channels", ())),
         )
 
 

@@ -40,6 +40,16 @@ class PermanentFailure(SendError):
     """The platform refused this message; sending it again will not help."""
 
 
+class OutsideWindow(SendError):
+    """The platform only lets us answer within a while of the person's last message (Zalo
+    OA: 7 days) and that while is over: hold an answer until they write again; a broadcast
+    counts them as outside the window."""
+
+    def __init__(self, closed_at: dt.datetime | None = None) -> None:
+        super().__init__("outside the platform's reply window")
+        self.closed_at = closed_at
+
+
 class ChannelUnavailable(Exception):
     """A channel could not start (its token refused, its platform unreachable); the message
     says what to check."""
