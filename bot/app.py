@@ -14,7 +14,7 @@ from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
 from bot.broadcasts import Broadcaster
-from bot.channels import telegram, web, zalo_bot
+from bot.channels import telegram, web, zalo_bot, zalo_oa
 from bot.channels.base import (
     Capabilities,
     Channel,
@@ -26,6 +26,7 @@ from bot.channels.kit import ChannelKit
 from bot.channels.web import WebChannel
 from bot.config import ConfigError, OrgConfig
 from bot.dispatch import Dispatcher, Handler
+from bot.held import HeldReplies
 from bot.domain.text import fold
 from bot.intake import Intake
 from bot.jobs import (
@@ -59,6 +60,7 @@ CHANNELS: Mapping[str, ChannelBuilder] = {
     telegram.CHANNEL: telegram.build,
     web.CHANNEL: web.build,
     zalo_bot.CHANNEL: zalo_bot.build,
+    zalo_oa.CHANNEL: zalo_oa.build,
 }
 
 KEEP_ALIVE_SECONDS = 75
@@ -217,8 +219,22 @@ def build_application(
     metrics = Metrics()
     senders: dict[str, ChannelSender] = {}  # filled below; the outbox reads it when sending
     capabilities: dict[str, Capabilities] = {}  # likewise, for the dispatcher and the jobs
+    held = HeldReplies(
+        db=db,
+        config=config,
+        records=sql_records,
+        capabilities=capabilities,
+        clock=clock,
+        on_outbox=lambda: outbox.wake(),
+        web_channel=web.CHANNEL,
+    )
     outbox = OutboxSender(
-        db=db, channels=senders, metrics=metrics, limits=_limits(config), clock=clock
+        db=db,
+        channels=senders,
+        metrics=metrics,
+        limits=_limits(config),
+        clock=clock,
+        on_held=held.held,
     )
     dispatcher = Dispatcher(
         db=db,
@@ -293,7 +309,7 @@ def _limits(config: OrgConfig) -> dict[str, ChannelLimits]:
     """Each channel's cap on messages in flight and its send rate, from its config section
     (a channel not named here gets the outbox's defaults)."""
     on_telegram, on_web = config.raw.channels.telegram, config.raw.channels.web
-    on_zalo = config.raw.channels.zalo_bot
+    on_zalo, on_oa = config.raw.channels.zalo_bot, config.raw.channels.zalo_oa
     return {
         telegram.CHANNEL: ChannelLimits(
             on_telegram.connections,
@@ -302,6 +318,7 @@ def _limits(config: OrgConfig) -> dict[str, ChannelLimits]:
         ),
         web.CHANNEL: ChannelLimits(on_web.max_in_flight, on_web.rate_limit_per_second),
         zalo_bot.CHANNEL: ChannelLimits(on_zalo.max_in_flight, on_zalo.rate_limit_per_second),
+        zalo_oa.CHANNEL: ChannelLimits(on_oa.max_in_flight, on_oa.rate_limit_per_second),
     }
 
 

@@ -33,6 +33,8 @@ MIN_DELIVERY_DAYS, MAX_DELIVERY_DAYS = 2, 365
 MIN_CLOSED_MONTHS, MAX_CLOSED_MONTHS = 12, 120
 # The channel that the shorthands telegram_id, group_chat_id and public_channel_id name.
 SHORTHAND_CHANNEL = "telegram"
+# Channels that reach people one by one and have no group chats to route submissions to.
+PEOPLE_ONLY = frozenset({"zalo_oa"})
 # An origin a page may frame the chat from: http(s), a host name or IPv4 address, a port.
 EMBED_ORIGIN = re.compile(
     r"https?://(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*"
@@ -330,6 +332,29 @@ class ZaloBotChannel(_Strict):
     photo_link_minutes: int = Field(default=60, ge=1, le=24 * 60)
 
 
+class ZaloOaChannel(_Strict):
+    """The Union's Zalo Official Account (ZALO_OA_APP_ID and its secrets)."""
+
+    enabled: bool = True
+    max_concurrent_updates: int = Field(default=64, ge=1, le=1024)
+    # Replies being delivered at once, and at most this many a second (none: no limit).
+    max_in_flight: int = Field(default=16, ge=1, le=256)
+    rate_limit_per_second: float | None = Field(default=5, gt=0)
+    # How long to pause sending after Zalo's rate-limit error (-32); it gives no retry time.
+    rate_retry_seconds: float = Field(default=60, gt=0, le=86_400)
+    # The error codes that mean the person is out of reach for good (unconfirmed: -213, not
+    # following the OA).
+    gone_error_codes: tuple[int, ...] = (-213,)
+    # Choices as a template's buttons, at most this many in one message (more: a numbered
+    # menu); 0: always numbered menus. A pressed button comes back as the user's message.
+    max_buttons: int = Field(default=5, ge=0, le=5)
+    button_type: Literal["oa.query.show", "oa.query.hide"] = "oa.query.show"
+    # How long after a person's last message Zalo lets the OA answer them.
+    reply_window_days: int = Field(default=7, ge=1, le=30)
+    # How long a photo link we hand Zalo stays valid.
+    photo_link_minutes: int = Field(default=60, ge=1, le=24 * 60)
+
+
 class Channels(_Strict):
     """Per-channel settings: the built-in channels' here, any other channel's section is
     read by its own adapter (an unknown name is refused when the app is built)."""
@@ -339,10 +364,11 @@ class Channels(_Strict):
     telegram: TelegramChannel = TelegramChannel()
     web: WebChannel = WebChannel()
     zalo_bot: ZaloBotChannel = ZaloBotChannel()
+    zalo_oa: ZaloOaChannel = ZaloOaChannel()
 
     def sections(self) -> list[str]:
         """The names of every channel section given (the built-in ones always count)."""
-        return ["telegram", "web", "zalo_bot", *(self.model_extra or {})]
+        return ["telegram", "web", "zalo_bot", "zalo_oa", *(self.model_extra or {})]
 
     def section(self, name: str) -> dict[str, Any]:
         """The raw settings of a channel that brings its own section, or {}."""
@@ -572,6 +598,16 @@ def _check_refs(where: str, refs: Iterable[str], known: set[str], what: str) -> 
         raise ConfigError(f"{where}: unknown {what} {', '.join(unknown)}")
 
 
+def _check_no_groups(where: str, route: Route, channels: frozenset[str]) -> None:
+    for group in route.groups:
+        if group.channel in channels:
+            raise ConfigError(
+                f"{where}.groups: {group.channel} has no groups, only one-to-one chats with "
+                "people; staff answer on the web desk or Telegram: route to a Telegram group "
+                "or to staff instead"
+            )
+
+
 def _validate_references(raw: RawConfig, unit_codes: set[str]) -> None:
     category_codes = {c.code for cats in raw.categories.values() for c in cats}
     staff_codes = {s.code for s in raw.staff}
@@ -597,6 +633,7 @@ def _validate_references(raw: RawConfig, unit_codes: set[str]) -> None:
         _check_refs(f"{where}.units", route.units, unit_codes, "unit")
         _check_refs(f"{where}.categories", route.categories, category_codes, "category")
         _check_refs(f"{where}.staff", route.staff, staff_codes, "staff code")
+        _check_no_groups(where, route, PEOPLE_ONLY)
     _check_refs("desk.canned_answers", raw.desk.canned_answers, category_codes, "category")
     web = raw.channels.web
     try_out = [c for c in (web.try_out_staff, web.try_out_admin) if c]

@@ -17,7 +17,7 @@ from bot.metrics import Metrics
 from handlers.context import Context
 from storage import dialogues, inbox, menus
 from storage.db import Database, Session
-from storage.outbox import enqueue_outbound
+from storage.outbox import enqueue_outbound, release_held
 from storage.records import RecordsFactory
 
 Handler = Callable[[Inbound, Context], list[Reply]]
@@ -92,6 +92,7 @@ class Dispatcher:
         if claimed is None:
             return False
         inbox_id, known = claimed
+        self._release_held(session, event)
         event = self._as_choice(session, event)
         before = known or dialogues.create_dialogue(
             session=session,
@@ -153,13 +154,22 @@ class Dispatcher:
         """On a channel without buttons, a typed answer to the menu last offered in the chat
         is that choice; anything else stays what it was."""
         shown = self.capabilities.get(event.channel)
-        if event.kind is not InputKind.TEXT or shown is None or shown.buttons:
+        if event.kind is not InputKind.TEXT or shown is None or not shown.numbered_menus:
             return event
         offer = menus.offered(session=session, channel=event.channel, chat_id=event.chat_id)
         choice = chosen(event.text, offer) if offer else None
         if choice is None:
             return event
         return replace(event, kind=InputKind.CHOICE, choice=choice, text="")
+
+    def _release_held(self, session: Session, event: Inbound) -> None:
+        """The person wrote again: what waited for the channel's reply window goes now,
+        before the answer to this message (queued after it)."""
+        shown = self.capabilities.get(event.channel)
+        if shown is not None and shown.reply_window is not None:
+            release_held(
+                session=session, channel=event.channel, chat_id=event.chat_id, now=self._clock()
+            )
 
     def _first_language(self, event: Inbound) -> str:
         typed = event.text if event.kind is InputKind.TEXT else ""
@@ -205,7 +215,7 @@ def queue_replies(
         messages = [render(reply, to.language) for reply in group]
         chat = (to.channel, to.chat_id)
         can = shown.get(to.channel)
-        if can is not None and not can.buttons:
+        if can is not None and can.numbered_menus:
             fitted = fit_menus(messages, can, to.language, offers.get(chat, ()))
             messages, offers[chat] = list(fitted.messages), fitted.offer
         enqueue_outbound(

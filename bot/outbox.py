@@ -7,12 +7,14 @@ import logging
 import math
 import time
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from bot.channels.base import (
     CannotEdit,
     ChannelSender,
+    OutsideWindow,
     PermanentFailure,
     RateLimited,
     RecipientGone,
@@ -32,6 +34,7 @@ from storage.outbox import (
     drop_unreachable,
     due_bulk,
     due_outbound,
+    hold_chat,
     mark_sent,
     reschedule,
     sent_with_key,
@@ -88,6 +91,17 @@ class DeliveryRecords:
             written.set_exception(error)
         else:
             written.set_result(None)
+
+
+@dataclass(frozen=True)
+class Held:
+    """Replies a channel would not take because its reply window closed (at `closed_at`,
+    when known): kept until the person writes again."""
+
+    channel: str
+    chat_id: str
+    payloads: tuple[dict[str, Any], ...]
+    closed_at: dt.datetime | None
 
 
 @dataclass(frozen=True)
@@ -208,8 +222,10 @@ class OutboxSender:
         limits: Mapping[str, ChannelLimits] | None = None,
         clock: Callable[[], dt.datetime] = utcnow,
         ticks: Callable[[], float] = time.monotonic,
+        on_held: Callable[["Held"], Awaitable[None]] | None = None,
     ) -> None:
         self._db = db
+        self._on_held = on_held
         self._channels = channels
         self._metrics = metrics
         self._batch_size = batch_size
@@ -367,6 +383,13 @@ class OutboxSender:
             await self._retry(message, "rate limited", give_up=False, at=at)
             self._count_error(channel, "rate_limited")
             return False
+        except OutsideWindow as error:
+            if bulk:  # a broadcast does not wait for the person to write
+                await self._retry(message, str(error), give_up=True)
+            else:
+                await self._hold(channel, message.chat_id, error)
+            self._count_error(channel, "outside_window")
+            return False
         except RecipientGone:
             chat_id = message.chat_id
             await self._db.run(
@@ -397,6 +420,16 @@ class OutboxSender:
         await self._deliveries.record(message.id, external_id, self._clock(), erase=erase)
         self._metrics.sent.labels(channel).inc()
         return True
+
+    async def _hold(self, channel: str, chat_id: str, error: OutsideWindow) -> None:
+        """Keep the chat's replies until the person writes again, and say so (on_held)."""
+        held = await self._db.run(
+            lambda session: hold_chat(
+                session=session, channel=channel, chat_id=chat_id, error=str(error)
+            )
+        )
+        if held and self._on_held is not None:
+            await self._on_held(Held(channel, chat_id, tuple(held), error.closed_at))
 
     async def _bulk_held(self, lane: _Lane, message: Outgoing) -> bool | None:
         """Wait for the bulk lane's pace and then the channel's; None when the message may

@@ -20,6 +20,10 @@ class Settings(BaseSettings):
     # (requests go to <base>/bot<TOKEN>/<method>).
     zalo_bot_token: SecretStr | None = None
     zalo_bot_api_base_url: str = "https://bot-api.zaloplatforms.com"
+    # The Zalo Official Account's OA secret key, which signs webhook events, and the OA
+    # API's address.
+    zalo_oa_webhook_secret: SecretStr | None = None
+    zalo_oa_api_base_url: str = "https://openapi.zalo.me"
     database_url: SecretStr = SecretStr("sqlite:///data/caunoi.db")
     webhook_url: AnyHttpUrl | None = None
     webhook_secret: SecretStr | None = None

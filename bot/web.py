@@ -101,10 +101,12 @@ async def webhook_object(
     return PlainTextResponse("not an update", status_code=400) if data is None else data
 
 
-def json_object(body: bytes) -> dict[str, object] | None:
-    """A JSON body that is an object, else None."""
+def json_object(body: bytes, *, numbers_as_text: bool = False) -> dict[str, object] | None:
+    """A JSON body that is an object, else None; `numbers_as_text` keeps every number as
+    the text it was written as (ids past 2^53 never pass through a float)."""
+    kept = {"parse_int": str, "parse_float": str} if numbers_as_text else {}
     try:
-        data = json.loads(body)
+        data = json.loads(body, **kept)  # type: ignore[arg-type]
     except (ValueError, RecursionError):  # RecursionError: nested deeper than Python goes
         return None
     return data if isinstance(data, dict) else None

@@ -131,3 +131,21 @@ def forget_codes(*, session: Session, person_id: int) -> None:
 def prune_codes(*, session: Session, before: dt.datetime) -> None:
     """Delete codes that expired before a moment (with the chat each was given in)."""
     session.exec(delete(LinkCode).where(col(LinkCode.expires_at) < before))
+
+
+def linked_chat(*, session: Session, channel: str, chat_id: str, other: str) -> str | None:
+    """The chat on `other` of whoever holds this chat's account, if they linked a reachable
+    account there."""
+    owner = select(ChannelIdentity.person_id).where(
+        ChannelIdentity.channel == channel, ChannelIdentity.chat_id == chat_id
+    )
+    found = session.exec(
+        select(ChannelIdentity.chat_id)
+        .where(
+            col(ChannelIdentity.person_id).in_(owner),
+            ChannelIdentity.channel == other,
+            col(ChannelIdentity.reachable).is_(True),
+        )
+        .order_by(col(ChannelIdentity.id))
+    ).first()
+    return found

@@ -33,6 +33,9 @@ INTERACTIVE = 0
 BULK = 1
 # Why a bulk message was dropped unsent: its person said /stop after it was queued.
 STOPPED = "stopped"
+# A reply the channel would not take because its reply window closed: kept, unsent, until
+# the person writes again (release_held).
+HELD = "held"
 
 _HELD_UNTIL = sa_select(func.max(col(OutboxMessage.next_attempt_at))).where(
     col(OutboxMessage.channel) == bindparam("p_channel"),
@@ -286,6 +289,45 @@ def reschedule(
     )
 
 
+def hold_chat(
+    *, session: Session, channel: str, chat_id: str, error: str
+) -> list[dict[str, Any]]:
+    """Keep a chat's pending replies unsent until the person writes again (its channel's
+    reply window closed); the payloads newly held, in order."""
+    held = list(
+        session.exec(
+            select(OutboxMessage)
+            .where(
+                OutboxMessage.channel == channel,
+                OutboxMessage.chat_id == chat_id,
+                OutboxMessage.status == "pending",
+                OutboxMessage.priority == INTERACTIVE,
+            )
+            .order_by(col(OutboxMessage.id))
+        )
+    )
+    for message in held:
+        message.status = HELD
+        message.error = error[:500]
+        session.add(message)
+    return [dict(message.payload) for message in held]
+
+
+def release_held(*, session: Session, channel: str, chat_id: str, now: dt.datetime) -> int:
+    """The person wrote again: their held replies are due now, in their order (before any
+    reply queued after this); how many."""
+    released = session.exec(
+        update(OutboxMessage)
+        .where(
+            col(OutboxMessage.channel) == channel,
+            col(OutboxMessage.chat_id) == chat_id,
+            col(OutboxMessage.status) == HELD,
+        )
+        .values(status="pending", next_attempt_at=now, error=None)
+    )
+    return int(released.rowcount or 0)
+
+
 def drop_unreachable(*, session: Session, channel: str, chat_id: str, error: str) -> None:
     """The recipient blocked us or is gone: stop everything queued for them, for good."""
     session.exec(
@@ -293,7 +335,7 @@ def drop_unreachable(*, session: Session, channel: str, chat_id: str, error: str
         .where(
             col(OutboxMessage.channel) == channel,
             col(OutboxMessage.chat_id) == chat_id,
-            col(OutboxMessage.status) == "pending",
+            col(OutboxMessage.status).in_(("pending", HELD)),
         )
         .values(status="dropped", error=error[:500])
     )
@@ -308,6 +350,15 @@ def drop_unreachable(*, session: Session, channel: str, chat_id: str, error: str
         if person is not None:
             person.subscriptions = []
         session.add(identity)
+
+
+def reachable_again(*, session: Session, channel: str, chat_id: str) -> None:
+    """The person came back (e.g. followed the account again): send to them again."""
+    session.exec(
+        update(ChannelIdentity)
+        .where(col(ChannelIdentity.channel) == channel, col(ChannelIdentity.chat_id) == chat_id)
+        .values(reachable=True)
+    )
 
 
 def outbox_depth(*, session: Session) -> int:

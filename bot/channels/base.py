@@ -70,6 +70,18 @@ class Capabilities:
     media: frozenset[str] = frozenset()
     # How long after a person's last message the channel lets us write to them; None: always.
     reply_window: dt.timedelta | None = None
+    # With buttons: at most this many in one message, a message with more gets a numbered
+    # menu instead (None: no limit).
+    max_buttons: int | None = None
+
+    @property
+    def numbered_menus(self) -> bool:
+        """Whether some choices are shown as a numbered menu, to answer by typing."""
+        return not self.buttons or self.max_buttons is not None
+
+    def as_buttons(self, count: int) -> bool:
+        """Whether a message with this many choices shows them as buttons."""
+        return self.buttons and (self.max_buttons is None or count <= self.max_buttons)
 
 
 class ChannelSender(Protocol):

@@ -33,14 +33,18 @@ class Fitted:
 def fit_menus(
     messages: Sequence[Rendered], capabilities: Capabilities, language: str, offered: Offer = ()
 ) -> Fitted:
-    """Where the channel has no buttons, turn each message's choices into a numbered menu at
-    the end of its text, numbered on after what was `offered` just before (in the same
-    answer), so every number means one choice."""
-    if capabilities.buttons:
+    """Where the channel has no buttons (or not that many), turn a message's choices into a
+    numbered menu at the end of its text, numbered on after what was `offered` just before
+    (in the same answer), so every number means one choice."""
+    if not capabilities.numbered_menus:
         return Fitted(tuple(messages), offered)
     fitted: list[Rendered] = []
     offer = list(offered)
     for message in messages:
+        count = sum(len(row) for row in message.choices)
+        if count and capabilities.as_buttons(count):
+            fitted.append(message)
+            continue
         shown, offer = numbered(message, offer, language)
         fitted.append(shown)
     return Fitted(tuple(fitted), tuple(offer))

@@ -107,16 +107,17 @@ class PhotoLinks:
     under a key derived from the bot token: nothing to store, nothing new to configure, and
     no one without the token can make one; a reset token retires every link at once."""
 
-    def __init__(self, token: str, minutes: int) -> None:
+    def __init__(self, token: str, minutes: int, path: str = FILE_PATH) -> None:
         self._key = hmac.new(token.encode(), b"cau-noi zalo photo links", hashlib.sha256).digest()
         self._seconds = minutes * 60
+        self._path = path
         self.base_url = ""
 
     def make(self, origin: str, ref: str) -> str:
         """A link to one file, valid for the configured minutes."""
         payload = json.dumps([origin, ref, int(time.time()) + self._seconds]).encode()
         body = base64.urlsafe_b64encode(payload).decode().rstrip("=")
-        return f"{self.base_url}{FILE_PATH.format(token=f'{body}.{self._sign(body)}')}"
+        return f"{self.base_url}{self._path.format(token=f'{body}.{self._sign(body)}')}"
 
     def read(self, token: str) -> tuple[str, str] | None:
         """The origin and reference a link names, if its signature holds and it is unexpired."""
