@@ -20,6 +20,13 @@ class Settings(BaseSettings):
     # (requests go to <base>/bot<TOKEN>/<method>).
     zalo_bot_token: SecretStr | None = None
     zalo_bot_api_base_url: str = "https://bot-api.zaloplatforms.com"
+    # The Zalo Official Account's app (developers.zalo.me): its id and secret key for OAuth v4,
+    # the first refresh token (from the consent; afterwards the tokens live in the database)
+    # and OAuth's address.
+    zalo_oa_app_id: str | None = None
+    zalo_oa_app_secret: SecretStr | None = None
+    zalo_oa_refresh_token: SecretStr | None = None
+    zalo_oauth_base_url: str = "https://oauth.zaloapp.com"
     database_url: SecretStr = SecretStr("sqlite:///data/caunoi.db")
     webhook_url: AnyHttpUrl | None = None
     webhook_secret: SecretStr | None = None
