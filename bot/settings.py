@@ -20,8 +20,14 @@ class Settings(BaseSettings):
     # (requests go to <base>/bot<TOKEN>/<method>).
     zalo_bot_token: SecretStr | None = None
     zalo_bot_api_base_url: str = "https://bot-api.zaloplatforms.com"
-    # The Zalo Official Account's OA secret key, which signs webhook events, and the OA
-    # API's address.
+    # The Zalo Official Account's app (developers.zalo.me): its id and secret key for OAuth v4,
+    # the first refresh token (from the consent; afterwards the tokens live in the database)
+    # and OAuth's address.
+    zalo_oa_app_id: str | None = None
+    zalo_oa_app_secret: SecretStr | None = None
+    zalo_oa_refresh_token: SecretStr | None = None
+    zalo_oauth_base_url: str = "https://oauth.zaloapp.com"
+    # The OA secret key, which signs webhook events, and the OA API's address.
     zalo_oa_webhook_secret: SecretStr | None = None
     zalo_oa_api_base_url: str = "https://openapi.zalo.me"
     database_url: SecretStr = SecretStr("sqlite:///data/caunoi.db")

@@ -9,7 +9,7 @@ from sqlmodel import Session, col, select
 
 from bot.domain.desk import CARD_PREFIX, AuditLine, Change, Staff, TicketView, card_key
 from bot.domain.grants import Grant, may_grant
-from bot.domain.kinds import Kind
+from bot.domain.kinds import Kind, Role
 from bot.domain.lifecycle import OPEN, Status
 from bot.domain.messages import Recipient, SharedFile
 from bot.domain.tickets import ThreadEntry
@@ -533,3 +533,21 @@ def create_sign_in(*, session: Session, staff_code: str, expires: dt.datetime) -
         )
     )
     return token
+
+
+def admin_recipients(*, session: Session) -> list[Recipient]:
+    """Every reachable chat of an active admin, with the language its person reads."""
+    statement = (
+        select(
+            StaffMember.roles, ChannelIdentity.channel, ChannelIdentity.chat_id, Person.language
+        )
+        .join(ChannelIdentity, col(ChannelIdentity.person_id) == col(StaffMember.person_id))
+        .join(Person, col(Person.id) == col(StaffMember.person_id))
+        .where(col(StaffMember.active).is_(True), col(ChannelIdentity.reachable).is_(True))
+        .order_by(col(StaffMember.code), col(ChannelIdentity.id))
+    )
+    return [
+        Recipient(channel, chat_id, language)
+        for roles, channel, chat_id, language in session.exec(statement)
+        if Role.ADMIN in roles
+    ]

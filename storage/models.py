@@ -425,3 +425,21 @@ class BroadcastRecipient(SQLModel, table=True):
     chat_id: str = Field(max_length=64)
     # planned -> queued (its outbox message has recipient_id = id), or stopped.
     status: str = Field(default="planned", max_length=10)
+
+
+class ZaloOaToken(SQLModel, table=True):
+    """The Zalo Official Account's OAuth tokens, one row per app: the refresh token is
+    single-use, so each new pair replaces the old in one transaction before it is used."""
+
+    app_id: str = Field(primary_key=True, max_length=40)
+    access_token: str | None = Field(default=None, sa_column=Column(Text))
+    access_expires_at: dt.datetime | None = _when()
+    refresh_token: str = Field(sa_column=Column(Text, nullable=False))
+    refreshed_at: dt.datetime | None = _when()
+    # One more with every new pair: a process that saw an older one knows it was replaced.
+    generation: int = 0
+    # The digest of the ZALO_OA_REFRESH_TOKEN it was seeded with (None: from the consent CLI).
+    seeded_from: str | None = Field(default=None, max_length=64)
+    # Zalo refused the refresh token: a person must consent again; the admins were told once.
+    lost_at: dt.datetime | None = _when()
+    lost_reason: str | None = Field(default=None, max_length=300)
