@@ -26,8 +26,8 @@ from bot.channels.kit import ChannelKit
 from bot.channels.web import WebChannel
 from bot.config import ConfigError, OrgConfig
 from bot.dispatch import Dispatcher, Handler
-from bot.held import HeldReplies
 from bot.domain.text import fold
+from bot.held import HeldReplies
 from bot.intake import Intake
 from bot.jobs import (
     DeskJobs,

@@ -57,14 +57,14 @@ class HeldReplies:
         values = {
             "channel": text(f"channels.{held.channel}", STAFF_LANGUAGE),
             "closed": closed,
-            "shown": text(
-                "held.on_web" if web_chat else "held.not_on_web", STAFF_LANGUAGE
-            ),
+            "shown": text("held.on_web" if web_chat else "held.not_on_web", STAFF_LANGUAGE),
         }
         desk = self._records(session).desk
         replies: list[Reply] = []
         for code in dict.fromkeys(codes):
-            replies += to_cards(self._config, desk, code, "held.undelivered", {**values, "code": code})
+            replies += to_cards(
+                self._config, desk, code, "held.undelivered", {**values, "code": code}
+            )
         queue_replies(session, replies, now=now, capabilities=self._capabilities)
         about = [p for p in held.payloads if _code_of(p) is not None]
         if web_chat is not None and self._web is not None and about:

@@ -270,9 +270,8 @@ def add_identity(
 
 def last_activity(*, session: Session, channel: str, external_id: str) -> dt.datetime | None:
     """When a channel account last did something we handled, if ever."""
-    found: dt.datetime | None = session.exec(
-        sa_select(col(Conversation.updated_at)).where(
-            col(Conversation.channel) == channel, col(Conversation.external_id) == external_id
-        )
-    ).scalar_one_or_none()
+    statement = sa_select(col(Conversation.updated_at)).where(
+        col(Conversation.channel) == channel, col(Conversation.external_id) == external_id
+    )
+    found: dt.datetime | None = core(session, statement, {}).scalar_one_or_none()
     return found

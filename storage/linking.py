@@ -139,7 +139,7 @@ def linked_chat(*, session: Session, channel: str, chat_id: str, other: str) -> 
     owner = select(ChannelIdentity.person_id).where(
         ChannelIdentity.channel == channel, ChannelIdentity.chat_id == chat_id
     )
-    found = session.exec(
+    return session.exec(
         select(ChannelIdentity.chat_id)
         .where(
             col(ChannelIdentity.person_id).in_(owner),
@@ -148,4 +148,3 @@ def linked_chat(*, session: Session, channel: str, chat_id: str, other: str) -> 
         )
         .order_by(col(ChannelIdentity.id))
     ).first()
-    return found

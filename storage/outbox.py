@@ -289,9 +289,7 @@ def reschedule(
     )
 
 
-def hold_chat(
-    *, session: Session, channel: str, chat_id: str, error: str
-) -> list[dict[str, Any]]:
+def hold_chat(*, session: Session, channel: str, chat_id: str, error: str) -> list[dict[str, Any]]:
     """Keep a chat's pending replies unsent until the person writes again (its channel's
     reply window closed); the payloads newly held, in order."""
     held = list(

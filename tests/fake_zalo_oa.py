@@ -68,6 +68,11 @@ class Sent:
         return str(self.message.get("text") or "")
 
     @property
+    def shown(self) -> str:
+        """Its text and its buttons' titles, as the person sees them."""
+        return "\n".join([self.text, *(str(b["title"]) for b in self.buttons)])
+
+    @property
     def buttons(self) -> list[dict[str, Any]]:
         """Its template's buttons, if it has any."""
         attachment = self.message.get("attachment") or {}
@@ -96,6 +101,7 @@ class FakeZaloOA:
     unfollowed: set[str] = field(default_factory=set)
     _last_interaction: dict[str, dt.datetime] = field(default_factory=dict)
     _recent: deque[float] = field(default_factory=deque)
+    _last_stamp: int = 0
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _changed: asyncio.Condition | None = None
     _http: LocalServer = field(default_factory=LocalServer)
@@ -184,8 +190,8 @@ class FakeZaloOA:
         return [s for s in self.sent if s.user_id == user]
 
     def texts(self, user: str) -> list[str]:
-        """What one person was shown, in order."""
-        return [s.text for s in self.to(user)]
+        """What one person was shown, in order (texts and buttons' titles)."""
+        return [s.shown for s in self.to(user)]
 
     async def wait_for(self, predicate: Callable[[], bool], seconds: float = 15) -> None:
         """Wait until the predicate holds, re-checking after every request."""
@@ -244,7 +250,10 @@ class FakeZaloOA:
         return JSONResponse(body)  # application errors are HTTP 200 too
 
     def _stamp(self) -> str:
-        return str(int(self.clock().timestamp() * 1000))
+        """The event's time in milliseconds, as a string; later events always later (the
+        test's clock may stand still)."""
+        self._last_stamp = max(int(self.clock().timestamp() * 1000), self._last_stamp + 1)
+        return str(self._last_stamp)
 
     def _notify_soon(self) -> None:
         with contextlib.suppress(RuntimeError):

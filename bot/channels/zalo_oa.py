@@ -35,12 +35,12 @@ from bot.channels.base import (
 from bot.channels.kit import ChannelKit
 from bot.channels.render import split_text
 from bot.channels.zalo_bot import CHANNEL as ZALO_BOT
-from bot.channels.zalo_oa_auth import build_tokens, oa_credentials
 from bot.channels.zalo_bot import PhotoLinks, origin_of
+from bot.channels.zalo_oa_auth import build_tokens, oa_credentials
 from bot.config import ZaloOaChannel as Section
 from bot.domain.messages import Inbound, InputKind, Media, Rendered
 from bot.web import json_object, read_at_most
-from storage.db import Database, Session
+from storage.db import Session
 from storage.dialogues import last_activity
 from storage.outbox import drop_unreachable, reachable_again
 
@@ -377,7 +377,7 @@ class ZaloOaChannelAdapter:
             return PlainTextResponse("forbidden", status_code=403)
         assert event is not None
         found = event_id(event)
-        if str(event.get("event_name")) not in TAKEN or found is None:
+        if found is None or (event.get("event_name") not in TAKEN and not _pressed(event)):
             return JSONResponse({"error": 0})
         await self._store(found, dict(event))
         return JSONResponse({"error": 0})
@@ -430,10 +430,22 @@ class ZaloOaChannelAdapter:
         return Response(found[1], media_type=kind, headers={"Cache-Control": "private"})
 
 
+def _pressed(event: Mapping[str, Any]) -> bool:
+    """Whether an event carries a pressed button's payload (whatever Zalo names it)."""
+    message = event.get("message")
+    if not isinstance(message, dict):
+        return False
+    return any(
+        isinstance(value, str) and value.startswith(CHOICE_PREFIX)
+        for value in (message.get("text"), message.get("payload"))
+    )
+
+
 def _translate(name: str, message: Mapping[str, Any], common: dict[str, Any]) -> Inbound | None:
     """A message as it came: a pressed button (whatever the event) is its choice."""
-    typed = message.get("text") if isinstance(message.get("text"), str) else ""
-    pressed = message.get("payload") if isinstance(message.get("payload"), str) else typed
+    text, payload = message.get("text"), message.get("payload")
+    typed = text if isinstance(text, str) else ""
+    pressed = payload if isinstance(payload, str) else typed
     if pressed.startswith(CHOICE_PREFIX) and len(pressed) > len(CHOICE_PREFIX):
         return Inbound(kind=InputKind.CHOICE, choice=pressed[len(CHOICE_PREFIX) :], **common)
     attachment = _attachment(message)
