@@ -13,14 +13,26 @@ import pytest
 
 from bot.app import CauNoi
 from bot.channels import zalo_oa
+from bot.channels.base import RateLimited
 from bot.config import ConfigError
 from bot.domain.i18n import text
+from bot.domain.messages import UPLOAD_PREFIX, Rendered
+from bot.uploads import NewUpload
 from storage.models import ChannelIdentity, InboxEvent, OutboxMessage, Ticket, utcnow
 from tests.conftest import AppFactory, Clock, config_data, rows
 from tests.desk import AN, GO_DAU_GROUP, desk_config
 from tests.fake_telegram import FakeTelegram
-from tests.fake_zalo_oa import INVALID_TOKEN, OA_SECRET, OUTSIDE_WINDOW, FakeZaloOA, Sent, big_id
+from tests.fake_zalo_oa import (
+    INVALID_TOKEN,
+    OA_SECRET,
+    OUTSIDE_WINDOW,
+    TOO_FAST,
+    FakeZaloOA,
+    Sent,
+    big_id,
+)
 from tests.fake_zalo_oauth import APP_ID, APP_SECRET, FakeZaloOAuth
+from tests.webchat import Browser
 
 CODE = re.compile(r"[A-Z]{2}-\d{4}-\d{4}")
 MENU_LINE = re.compile(r"^\s*(\d+)[.)]\s+(.+?)\s*$", re.M)
@@ -215,6 +227,33 @@ async def test_an_answer_after_the_window_waits_tells_staff_and_goes_when_they_w
     assert not [m for m in await rows(app.db, OutboxMessage) if m.status == "held"]
 
 
+async def test_a_held_answer_is_in_the_web_chat_of_someone_who_linked_one(
+    make_app: AppFactory, oa: FakeZaloOA, clock: Clock, fake: FakeTelegram
+) -> None:
+    app = await start(make_app, oa, clock)
+    chat = OaChat(oa, app)
+    code = await file_complaint(chat)
+    [given] = await chat.type("/link", vi("link.code", code="", minutes="", until="")[:20])
+    digits = re.search(r"\b(\d{4} \d{4})\b", given.text)
+    assert digits is not None, given.text
+    visitor = Browser(app)
+    await visitor.open()
+    try:
+        assert await visitor.send(f"/link {digits.group(1)}") == [
+            vi("link.linked", channel="Zalo OA")
+        ]
+        clock.now += dt.timedelta(days=8)
+        answer = "Đoàn phường đã mời cơ quan y tế kiểm tra quán ăn vào thứ Hai."
+        before = len(fake.texts(AN))
+        await staff_answer(fake, code, answer)
+        await visitor.wait_for(lambda: any(answer in t for t in visitor.texts))
+        told = vi("held.on_web")
+        await fake.wait_for(lambda: any(told in t for t in fake.texts(AN)[before:]))
+        assert not any(answer in t for t in oa.texts(chat.user))
+    finally:
+        await visitor.close()
+
+
 async def test_a_refused_access_token_is_refreshed_and_the_message_sent_once(
     make_app: AppFactory, oa: FakeZaloOA, clock: Clock
 ) -> None:
@@ -333,3 +372,153 @@ def test_the_signature_is_plain_sha256_over_id_body_time_and_secret(
 
     expected = hashlib.sha256(app_id.encode() + body + timestamp.encode() + secret.encode())
     assert zalo_oa.signature(app_id, body, timestamp, secret) == f"mac={expected.hexdigest()}"
+
+
+async def test_a_photo_goes_as_an_image_template_by_a_signed_link(
+    make_app: AppFactory, oa: FakeZaloOA, clock: Clock
+) -> None:
+    app = await start(make_app, oa, clock)
+    chat = OaChat(oa, app)
+    await chat.after(oa.follow(chat.user), vi("consent.agree"))
+    photo = b"\xff\xd8\xff a photo from the web chat"
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield photo
+
+    upload_id, _ = await app.uploads.save(
+        NewUpload("v-1", "anh.jpg", "image/jpeg"), chunks(), utcnow()
+    )
+    shown = Rendered("Ảnh kèm theo", photos=(f"{UPLOAD_PREFIX}{upload_id}",))
+    await app.channels["zalo_oa"].sender.send(chat.user, shown)
+    sent = oa.to(chat.user)[-1]
+    assert sent.text == "Ảnh kèm theo"
+    assert sent.image is not None
+    async with httpx.AsyncClient() as client:
+        assert (await client.get(sent.image)).content == photo
+        assert (await client.get(sent.image[:-1] + "x")).status_code == 404
+
+
+async def test_too_many_messages_a_second_pause_the_channel(
+    make_app: AppFactory, oa: FakeZaloOA, clock: Clock
+) -> None:
+    app = await start(make_app, oa, clock, {"rate_retry_seconds": 42})
+    chat = OaChat(oa, app)
+    await chat.after(oa.follow(chat.user), vi("consent.agree"))
+    oa.per_second = 0
+    with pytest.raises(RateLimited) as waited:
+        await app.channels["zalo_oa"].sender.send(chat.user, Rendered("Xin chào"))
+    assert waited.value.retry_after == 42
+    assert oa.answers[-1] == (chat.user, TOO_FAST)
+
+
+async def test_lost_tokens_show_on_healthz(
+    make_app: AppFactory, oa: FakeZaloOA, clock: Clock
+) -> None:
+    app = await start(make_app, oa, clock, zalo_oa_refresh_token="a-burned-refresh-token")
+    async with httpx.AsyncClient() as client:
+        health = (await client.get(f"http://127.0.0.1:{app.http_port}/healthz")).json()
+    assert health["status"] == "degraded"
+    assert "zalo-oa-consent" in health["channels"]["zalo_oa"]
+
+
+async def test_the_channel_runs_only_with_its_secrets_and_its_section_on(
+    make_app: AppFactory, oa: FakeZaloOA, clock: Clock
+) -> None:
+    app = await start(make_app, oa, clock, {"enabled": False})
+    assert "zalo_oa" not in app.channels
+    app = await start(make_app, oa, clock, zalo_oa_webhook_secret=None)
+    assert "zalo_oa" not in app.channels
+    app = await start(make_app, oa, clock, zalo_oa_app_secret=None)
+    assert "zalo_oa" not in app.channels
+    for wrong in ({"max_buttons": 6}, {"button_type": "oa.open.url"}, {"colour": 1}):
+        with pytest.raises(ConfigError, match="zalo_oa"):
+            desk_config(channels={"zalo_oa": wrong})
+
+
+@pytest.mark.parametrize(
+    ("event", "kind", "value"),
+    [
+        ({"event_name": "user_send_text", "message": {"text": "Xin chào"}}, "text", "Xin chào"),
+        (
+            {"event_name": "user_send_text", "message": {"text": "#cn:consent:yes"}},
+            "choice",
+            "consent:yes",
+        ),
+        ({"event_name": "user_send_text", "message": {"text": "/help"}}, "command", "help"),
+        ({"event_name": "follow"}, "command", "start"),
+        ({"event_name": "unfollow"}, None, None),
+        ({"event_name": "user_seen_message", "message": {}}, None, None),
+        (
+            {
+                "event_name": "user_send_image",
+                "message": {
+                    "text": "Ảnh",
+                    "attachments": [{"type": "image", "payload": {"url": "https://z/p.jpg"}}],
+                },
+            },
+            "media",
+            "https://z/p.jpg",
+        ),
+        (
+            {
+                "event_name": "user_send_file",
+                "message": {
+                    "attachments": [
+                        {
+                            "type": "file",
+                            "payload": {"url": "https://z/a.pdf", "size": "2048", "name": "a.pdf"},
+                        }
+                    ]
+                },
+            },
+            "media",
+            "https://z/a.pdf",
+        ),
+        (
+            {
+                "event_name": "user_send_location",
+                "message": {
+                    "attachments": [
+                        {
+                            "type": "location",
+                            "payload": {"coordinates": {"latitude": "11.3", "longitude": "106.1"}},
+                        }
+                    ]
+                },
+            },
+            "location",
+            (11.3, 106.1),
+        ),
+    ],
+)
+async def test_what_each_event_becomes(
+    make_app: AppFactory,
+    oa: FakeZaloOA,
+    clock: Clock,
+    event: dict[str, Any],
+    kind: str | None,
+    value: Any,
+) -> None:
+    app = await start(make_app, oa, clock)
+    user = big_id()
+    sender = (
+        {"follower": {"id": user}} if "follow" in event["event_name"] else {"sender": {"id": user}}
+    )
+    message = event.get("message")
+    full = {**event, **sender, "timestamp": "1700000000000"}
+    if message is not None:
+        full["message"] = {"msg_id": "m1", **message}
+    decoded = app.channels["zalo_oa"].decode(full)
+    if kind is None:
+        assert decoded is None
+        return
+    assert decoded is not None
+    assert (decoded.kind.value, decoded.user_id, decoded.chat_id) == (kind, user, user)
+    found = {
+        "text": decoded.text,
+        "choice": decoded.choice,
+        "command": decoded.command,
+        "media": decoded.media.file_ref if decoded.media else None,
+        "location": decoded.location,
+    }[kind]
+    assert found == value
