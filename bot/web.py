@@ -104,9 +104,12 @@ async def webhook_object(
 def json_object(body: bytes, *, numbers_as_text: bool = False) -> dict[str, object] | None:
     """A JSON body that is an object, else None; `numbers_as_text` keeps every number as
     the text it was written as (ids past 2^53 never pass through a float)."""
-    kept = {"parse_int": str, "parse_float": str} if numbers_as_text else {}
     try:
-        data = json.loads(body, **kept)  # type: ignore[arg-type]
+        data = (
+            json.loads(body, parse_int=str, parse_float=str)
+            if numbers_as_text
+            else json.loads(body)
+        )
     except (ValueError, RecursionError):  # RecursionError: nested deeper than Python goes
         return None
     return data if isinstance(data, dict) else None
