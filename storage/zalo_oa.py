@@ -94,19 +94,28 @@ def seed_tokens(*, session: Session, app_id: str, refresh_token: str) -> OaToken
     return _view(row)
 
 
-def save_pair(
-    *, session: Session, app_id: str, pair: NewPair, now: dt.datetime, consented: bool = False
-) -> OaTokenRow:
-    """Replace the app's tokens with a new pair (a new generation); from the consent CLI,
-    the row need not exist and a lost one is healed."""
+def save_pair(*, session: Session, app_id: str, pair: NewPair, now: dt.datetime) -> OaTokenRow:
+    """Replace the app's tokens with a new pair: a new generation."""
     row = session.get(ZaloOaToken, app_id, with_for_update=True)
-    if row is None:
+    if row is None:  # only from the consent: a refresh needs a stored row
         row = ZaloOaToken(app_id=app_id, refresh_token=pair.refresh_token)
     row.access_token, row.refresh_token = pair.access_token, pair.refresh_token
     row.access_expires_at, row.refreshed_at = pair.expires_at, now
     row.generation += 1
-    if consented:
-        row.seeded_from = row.lost_at = row.lost_reason = None
+    session.add(row)
+    session.flush()
+    return _view(row)
+
+
+def store_consent(
+    *, session: Session, app_id: str, pair: NewPair, now: dt.datetime, env_token: str | None
+) -> OaTokenRow:
+    """Keep the pair a consent gave: lost tokens are healed, and the environment's refresh
+    token, older than this pair, will not replace it if it is lost again."""
+    save_pair(session=session, app_id=app_id, pair=pair, now=now)
+    row = session.get_one(ZaloOaToken, app_id)
+    row.lost_at = row.lost_reason = None
+    row.seeded_from = digest(env_token) if env_token else None
     session.add(row)
     session.flush()
     return _view(row)

@@ -126,6 +126,10 @@ class FakeZaloOAuth:
         now = self.clock()
         self._access_tokens = dict.fromkeys(self._access_tokens, now)
 
+    def burn(self, refresh_token: str) -> None:
+        """Spend a refresh token as a refresh whose answer never arrived would have."""
+        self._refresh_tokens[refresh_token] = False
+
     def is_live_refresh_token(self, token: str) -> bool:
         """Whether a refresh token would still be accepted."""
         return self._refresh_tokens.get(token, False)

@@ -17,15 +17,19 @@ grant_type=refresh_token, the app secret in the `secret_key` header; the answer 
 """
 
 import asyncio
+import base64
 import datetime as dt
+import hashlib
 import logging
+import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 
-from bot.channels.base import TemporaryFailure
+from bot.channels.base import RateLimited, TemporaryFailure
 from bot.dispatch import queue_replies
 from bot.domain.messages import Reply
 from bot.settings import Settings
@@ -50,12 +54,22 @@ REFRESH_AHEAD = dt.timedelta(hours=1)
 # another process refreshed this recently.
 FRESH_AT_START = dt.timedelta(minutes=5)
 REFRESH_TIMEOUT = httpx.Timeout(20.0, connect=10.0)
+# While the tokens are lost, the channel's sends are tried again this often (each try reads
+# the database only: a consent in another process is picked up without a restart).
+LOST_RETRY_SECONDS = 60.0
+PERMISSION_PATH = "/v4/oa/permission"
 log = logging.getLogger(__name__)
 
 
-class TokensLost(TemporaryFailure):
-    """Zalo refused the stored refresh token: nothing reaches the OA until a person consents
-    again; queued messages are kept and retried."""
+class TokensLost(RateLimited, TemporaryFailure):
+    """Zalo refused the stored refresh token (or none was ever given): nothing reaches the
+    OA until a person consents again. A temporary failure that the outbox reads as a pause
+    of the whole channel (RateLimited comes first in its order), so queued messages are kept
+    however long it lasts instead of being given up after a few tries."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(LOST_RETRY_SECONDS)
+        self.args = (problem,)
 
 
 class OAuthRefused(Exception):
@@ -285,6 +299,79 @@ class OaTokens:
 
 def _lost_problem(reason: str | None) -> str:
     return f"Zalo refused the OA's refresh token ({reason}): run `{CONSENT_COMMAND}`"
+
+
+@dataclass(frozen=True)
+class Consent:
+    """The first step of the consent: the page an admin opens, and what the second step
+    needs to check and finish it."""
+
+    url: str
+    code_verifier: str
+    state: str
+    redirect_uri: str
+
+
+def start_consent(credentials: OaCredentials, redirect_uri: str) -> Consent:
+    """A new PKCE (S256) authorisation for the OA's permission page."""
+    verifier = secrets.token_urlsafe(64)  # 86 characters: PKCE wants 43 to 128
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest())
+    state = secrets.token_urlsafe(16)
+    query = urlencode(
+        {
+            "app_id": credentials.app_id,
+            "redirect_uri": redirect_uri,
+            "code_challenge": challenge.decode().rstrip("="),
+            "state": state,
+        }
+    )
+    return Consent(
+        f"{credentials.oauth_base_url}{PERMISSION_PATH}?{query}", verifier, state, redirect_uri
+    )
+
+
+class ConsentAnswerError(ValueError):
+    """What an admin pasted is not a code we can use (the reason is a catalog-free word:
+    `state`, `denied` or `empty`)."""
+
+
+def code_from(answer: str, state: str) -> str:
+    """The authorization code in what the admin pasted: the whole address Zalo sent their
+    browser to (its state must be ours), or the code alone."""
+    answer = answer.strip()
+    if "://" not in answer and "?" not in answer:
+        if not answer:
+            raise ConsentAnswerError("empty")
+        return answer
+    query = parse_qs(urlsplit(answer).query)
+    code = (query.get("code") or [""])[0]
+    if not code:
+        raise ConsentAnswerError(
+            "denied" if "error" in query or "error_code" in query else "empty"
+        )
+    if (query.get("state") or [state])[0] != state:
+        raise ConsentAnswerError("state")
+    return code
+
+
+async def exchange_code(
+    http: httpx.AsyncClient,
+    credentials: OaCredentials,
+    code: str,
+    verifier: str,
+    *,
+    now: dt.datetime,
+) -> NewPair:
+    """The token pair for an authorization code and its PKCE verifier."""
+    form = {
+        "code": code,
+        "app_id": credentials.app_id,
+        "grant_type": "authorization_code",
+        "code_verifier": verifier,
+    }
+    return await request_tokens(
+        http, credentials.oauth_base_url, credentials.app_secret, form, now=now
+    )
 
 
 def build_tokens(
