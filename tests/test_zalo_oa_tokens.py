@@ -4,26 +4,38 @@ Zalo's answer and its use survived, lost tokens reported and healed."""
 
 import asyncio
 import datetime as dt
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any
 
 import httpx
 import pytest
-from sqlmodel import select
+from sqlmodel import Session, select
+from starlette.routing import BaseRoute
 
+from bot.app import CHANNELS
+from bot.channels.base import Capabilities, FileSource
+from bot.channels.kit import ChannelKit
 from bot.channels.zalo_oa_auth import (
     CONSENT_COMMAND,
+    LOST_RETRY_SECONDS,
     ConsentAnswerError,
     OaCredentials,
     OaTokens,
     TokensLost,
+    build_tokens,
     code_from,
     exchange_code,
     start_consent,
 )
+from bot.dispatch import queue_replies
+from bot.domain.messages import Inbound, Recipient, Rendered, Reply
+from bot.intake import Intake
+from bot.outbox import MAX_ATTEMPTS
 from storage.db import Database
-from storage.models import ZaloOaToken
+from storage.models import ChannelIdentity, OutboxMessage, Person, ZaloOaToken
 from storage.zalo_oa import store_consent
-from tests.conftest import Clock
+from tests.conftest import AppFactory, Clock, config_data, config_with, rows
+from tests.fake_telegram import FakeTelegram
 from tests.fake_zalo_oauth import APP_ID, APP_SECRET, FakeZaloOAuth
 
 START = dt.datetime(2026, 12, 3, 1, 0, tzinfo=dt.UTC)
@@ -245,3 +257,164 @@ def test_the_code_is_found_in_what_the_admin_pasted(answer: str, expected: str) 
     except ConsentAnswerError as error:
         found = str(error)
     assert found == expected
+
+
+PROBE = "zalo_oa_probe"
+ADMIN_VI, ADMIN_EN, STAFF, PERSON = 5001, 5002, 5003, "oa-user-1"
+
+
+class OaProbe:
+    """Stands in for the OA channel (another branch builds it) the way it will hold the
+    tokens: built from the environment through build_tokens, started with the app, each send
+    taking a valid access token, and its problem on /healthz."""
+
+    name = PROBE
+    capabilities = Capabilities(buttons=False, edits=False, max_text=2000)
+    files: FileSource | None = None
+    concurrency = 1
+
+    def __init__(self, kit: ChannelKit, oauth: FakeZaloOAuth) -> None:
+        self.http = httpx.AsyncClient()
+        tokens = build_tokens(
+            kit.settings, kit.db, self.http, clock=kit.clock, on_outbox=kit.on_outbox
+        )
+        assert tokens is not None
+        self.tokens = tokens
+        self.oauth = oauth
+        self.sender = self
+        self.delivered: list[tuple[str, str]] = []
+
+    @property
+    def problem(self) -> str | None:
+        """The tokens' problem, for /healthz."""
+        return self.tokens.problem()
+
+    async def send(self, chat_id: str, message: Rendered) -> str | None:
+        """Deliver with a token the fake OAuth server holds valid."""
+        token = await self.tokens.access_token()
+        assert self.oauth.is_valid(token)
+        self.delivered.append((chat_id, message.text))
+        return None
+
+    async def edit(self, chat_id: str, message_id: str, message: Rendered) -> str | None:
+        """No edits: a new message."""
+        return await self.send(chat_id, message)
+
+    def decode(self, payload: Mapping[str, Any]) -> Inbound | None:
+        """Nothing comes in through it."""
+        return None
+
+    def routes(self) -> Sequence[BaseRoute]:
+        """No routes."""
+        return []
+
+    async def start(self, intake: Intake, base_url: str) -> None:
+        """Start the token keeper."""
+        await self.tokens.start()
+
+    async def acknowledge(self, event: Inbound) -> None:
+        """Nothing to acknowledge."""
+
+    def start_link(self) -> str | None:
+        """No links."""
+        return None
+
+    async def stop(self) -> None:
+        """Nothing runs."""
+
+    async def close(self) -> None:
+        """Close the keeper's HTTP client."""
+        await self.http.aclose()
+
+
+async def test_lost_tokens_alert_the_admins_once_and_keep_the_queue_until_a_consent(
+    make_app: AppFactory, fake: FakeTelegram, oauth: FakeZaloOAuth, clock: Clock
+) -> None:
+    probes: list[OaProbe] = []
+
+    def build(kit: ChannelKit) -> OaProbe:
+        probes.append(OaProbe(kit, oauth))
+        return probes[-1]
+
+    # The office and one more admin (who reads English); a staff member who is not one.
+    chats = {"van-phong": ADMIN_VI, "le-minh-chau": ADMIN_EN, "nguyen-van-an": STAFF}
+    staff = [
+        {**member, "telegram_id": chats[member["code"]]}
+        | ({"roles": [*member["roles"], "admin"]} if member["code"] == "le-minh-chau" else {})
+        for member in config_data({})["staff"]
+        if member["code"] in chats
+    ] + [m for m in config_data({})["staff"] if m["code"] not in chats]
+    env = oauth.consent()
+    app = await make_app(
+        serve_http=True,
+        clock=clock,
+        config=config_with({"staff": staff}),
+        registry={**CHANNELS, PROBE: build},
+        zalo_oa_app_id=APP_ID,
+        zalo_oa_app_secret=APP_SECRET,
+        zalo_oa_refresh_token=env,
+        zalo_oauth_base_url=oauth.base_url,
+    )
+    [probe] = probes
+    await _set_language(app.db, str(ADMIN_EN), "en")
+    health = f"http://127.0.0.1:{app.http_port}/healthz"
+    async with httpx.AsyncClient() as client:
+        assert (await client.get(health)).json() == {"status": "ok"}
+        # A crash spent the stored refresh token; a day later the access token is due.
+        oauth.burn((await stored(app.db)).refresh_token)
+        clock.now += dt.timedelta(hours=24, minutes=30)
+        await _queue(app.db, "help.body", clock.now)
+        app.outbox.wake()
+        await app.outbox.drain()
+        degraded = (await client.get(health)).json()
+    assert degraded["status"] == "degraded"
+    assert CONSENT_COMMAND in degraded["channels"][PROBE]
+    [vi] = fake.texts(ADMIN_VI)
+    [en] = fake.texts(ADMIN_EN)
+    assert "không còn gửi được tin qua Zalo OA" in vi
+    assert CONSENT_COMMAND in vi
+    assert "can no longer send through the Zalo OA" in en
+    assert CONSENT_COMMAND in en
+    assert fake.texts(STAFF) == []
+    # Retried for longer than the outbox gives any message: still queued, told once.
+    for _ in range(MAX_ATTEMPTS + 2):
+        clock.now += dt.timedelta(seconds=LOST_RETRY_SECONDS + 1)
+        app.outbox.wake()
+        await app.outbox.drain()
+    [waiting] = [m for m in await rows(app.db, OutboxMessage) if m.channel == PROBE]
+    assert waiting.status == "pending"
+    assert waiting.attempts > MAX_ATTEMPTS
+    assert (len(fake.texts(ADMIN_VI)), len(fake.texts(ADMIN_EN))) == (1, 1)
+    assert probe.delivered == []
+    # An admin consents (the CLI's steps); the next try delivers what waited.
+    credentials = OaCredentials(APP_ID, APP_SECRET, env, oauth.base_url)
+    consent = start_consent(credentials, "https://caunoi.example.org/zalo/oa/consent")
+    code = oauth.authorize(httpx.URL(consent.url).params["code_challenge"])
+    async with httpx.AsyncClient() as client:
+        pair = await exchange_code(client, credentials, code, consent.code_verifier, now=clock.now)
+    await app.db.run(
+        lambda s: store_consent(session=s, app_id=APP_ID, pair=pair, now=clock.now, env_token=env)
+    )
+    clock.now += dt.timedelta(seconds=LOST_RETRY_SECONDS + 1)
+    app.outbox.wake()
+    await app.outbox.drain()
+    assert [chat for chat, _ in probe.delivered] == [PERSON]
+    assert probe.problem is None
+    assert oauth.used_twice() == []
+
+
+async def _set_language(db: Database, telegram_id: str, language: str) -> None:
+    def change(session: Session) -> None:
+        identity = session.exec(
+            select(ChannelIdentity).where(ChannelIdentity.chat_id == telegram_id)
+        ).one()
+        person = session.get_one(Person, identity.person_id)
+        person.language = language
+        session.add(person)
+
+    await db.run(change)
+
+
+async def _queue(db: Database, key: str, now: dt.datetime) -> None:
+    reply = Reply(key, to=Recipient(PROBE, PERSON, "vi"))
+    await db.run(lambda s: queue_replies(s, [reply], now=now))
