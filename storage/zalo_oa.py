@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from sqlalchemy import text as sql_text
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, select
 
 from storage.db import Database
@@ -131,6 +132,10 @@ def mark_lost(*, session: Session, app_id: str, reason: str, now: dt.datetime) -
     return True
 
 
+class LockBusy(Exception):
+    """Another process held the token row for longer than a refresh takes."""
+
+
 class Held:
     """The refresh lock, held: units of work run in its transaction (PostgreSQL), or each in
     its own (SQLite); what they write is committed when the lock is let go without error."""
@@ -157,7 +162,10 @@ async def refresh_lock(db: Database, app_id: str) -> AsyncIterator[Held]:
     def take() -> None:
         session.begin()
         core(session, sql_text(f"SET LOCAL lock_timeout = '{LOCK_WAIT}'"))
-        session.exec(select(ZaloOaToken).where(ZaloOaToken.app_id == app_id).with_for_update())
+        try:
+            session.exec(select(ZaloOaToken).where(ZaloOaToken.app_id == app_id).with_for_update())
+        except OperationalError as error:  # lock_timeout: the holder is stuck or slow
+            raise LockBusy(f"the Zalo OA token row stayed locked over {LOCK_WAIT}") from error
 
     try:
         await asyncio.to_thread(take)

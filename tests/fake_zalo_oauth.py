@@ -79,6 +79,8 @@ class FakeZaloOAuth:
     lifetime: dt.timedelta = LIFETIME
     clock: Callable[[], dt.datetime] = _utcnow
     calls: list[TokenCall] = field(default_factory=list)
+    # While set, every request is answered 503 and changes nothing (Zalo down).
+    unavailable: bool = False
     # refresh token -> still usable; access token -> when it expires.
     _refresh_tokens: dict[str, bool] = field(default_factory=dict)
     _access_tokens: dict[str, dt.datetime] = field(default_factory=dict)
@@ -176,6 +178,8 @@ class FakeZaloOAuth:
         return Starlette(routes=[Route(TOKEN_PATH, self._endpoint, methods=["POST"])])
 
     async def _endpoint(self, request: Request) -> Response:
+        if self.unavailable:
+            return JSONResponse({"error": -1, "message": "unavailable"}, status_code=503)
         if not request.headers.get("content-type", "").startswith(
             "application/x-www-form-urlencoded"
         ):

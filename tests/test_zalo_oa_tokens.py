@@ -13,7 +13,7 @@ from sqlmodel import Session, select
 from starlette.routing import BaseRoute
 
 from bot.app import CHANNELS
-from bot.channels.base import Capabilities, FileSource
+from bot.channels.base import Capabilities, FileSource, TemporaryFailure
 from bot.channels.kit import ChannelKit
 from bot.channels.zalo_oa_auth import (
     CONSENT_COMMAND,
@@ -229,9 +229,34 @@ async def test_no_tokens_at_all_names_the_consent_command(
     db: Database, http: httpx.AsyncClient, oauth: FakeZaloOAuth, clock: Clock
 ) -> None:
     tokens = keeper(db, http, oauth, clock, None)
+    await tokens.start()
+    assert CONSENT_COMMAND in (tokens.problem() or "")
     with pytest.raises(TokensLost, match="zalo-oa-consent"):
-        await tokens.start()
+        await tokens.access_token()
     assert oauth.calls == []
+
+
+async def test_while_zalo_is_down_the_current_token_serves_until_it_expires(
+    db: Database, http: httpx.AsyncClient, oauth: FakeZaloOAuth, clock: Clock
+) -> None:
+    env = oauth.consent()
+    oauth.unavailable = True
+    tokens = keeper(db, http, oauth, clock, env)
+    await tokens.start()  # does not raise: the first send tries again
+    with pytest.raises(TemporaryFailure):
+        await tokens.access_token()
+    assert tokens.problem() is None
+    oauth.unavailable = False
+    current = await tokens.access_token()
+    oauth.unavailable = True
+    clock.now += dt.timedelta(hours=24, minutes=30)  # due, and Zalo cannot be reached
+    assert await tokens.access_token() == current
+    clock.now += dt.timedelta(hours=1)  # expired: nothing to send with
+    with pytest.raises(TemporaryFailure):
+        await tokens.access_token()
+    oauth.unavailable = False
+    assert await tokens.access_token() != current
+    assert oauth.used_twice() == []
 
 
 STATE = "s-123"

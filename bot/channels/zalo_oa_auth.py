@@ -37,6 +37,8 @@ from storage.db import Database, Session
 from storage.desk import admin_recipients
 from storage.models import utcnow
 from storage.zalo_oa import (
+    Held,
+    LockBusy,
     NewPair,
     OaTokenRow,
     mark_lost,
@@ -189,25 +191,39 @@ class OaTokens:
 
     async def start(self) -> None:
         """Seed the tokens from the environment if none are stored, then try the stored
-        refresh token at once unless it was refreshed a moment ago; a lost pair is reported,
-        not raised (sending raises it)."""
-        row = await self._load()
-        if row.lost_at is not None:
-            return
-        fresh = row.refreshed_at is not None and row.refreshed_at > self._clock() - FRESH_AT_START
-        if fresh and row.access_token is not None:
-            return
+        refresh token at once unless it was refreshed a moment ago. Never raises: lost or
+        missing tokens are the problem() /healthz shows, and sending raises TokensLost."""
         try:
+            row = await self._load()
+            if row.lost_at is not None:
+                return
+            since = self._clock() - FRESH_AT_START
+            if row.access_token is not None and (row.refreshed_at or since) > since:
+                return
             await self._refresh(lambda stored: stored.generation == row.generation)
         except TokensLost:
             return
+        except TemporaryFailure as error:  # Zalo away for now: the next send tries again
+            log.warning("zalo oa tokens not refreshed at start", extra={"problem": str(error)})
 
     async def access_token(self) -> str:
-        """A valid access token, refreshed an hour before it expires."""
+        """A valid access token, refreshed an hour before it expires (while Zalo cannot be
+        reached, the current one serves until it really expires)."""
         row = self._row if self._row is not None else await self._load()
         if row.lost_at is None and not self._due(row) and row.access_token is not None:
             return row.access_token
-        return await self._refresh(self._due)
+        try:
+            return await self._refresh(self._due)
+        except TokensLost:
+            raise
+        except TemporaryFailure:
+            current = self._row
+            expires = current.access_expires_at if current is not None else None
+            if current is None or current.access_token is None or expires is None:
+                raise
+            if current.lost_at is not None or expires <= self._clock():
+                raise
+            return current.access_token
 
     async def rejected(self, token: str) -> str:
         """Zalo refused `token` (-216): a new one, unless another process already replaced
@@ -247,19 +263,10 @@ class OaTokens:
         async with self._lock:
             if self._row is None:
                 await self._load()
-            lost = False
-            async with refresh_lock(self._db, self._app_id) as held:
-                app_id = self._app_id
-                row = await held.run(lambda s: read_tokens(session=s, app_id=app_id))
-                assert row is not None  # seeded by _load
-                if row.lost_at is None and needed(row):
-                    try:
-                        row = await self._renew(held.run, row)
-                    except OAuthRefused as refused:
-                        reason = str(refused)
-                        lost = await held.run(lambda s: self._lose(s, reason))
-                        row = await held.run(lambda s: read_tokens(session=s, app_id=app_id))
-                        assert row is not None
+            try:
+                row, lost = await self._refresh_held(needed)
+            except LockBusy as busy:
+                raise TemporaryFailure(str(busy)) from busy
             self._keep(row)
         if lost and self._on_outbox is not None:
             self._on_outbox()
@@ -267,9 +274,25 @@ class OaTokens:
             raise TokensLost(self._problem or "no Zalo OA access token")
         return row.access_token
 
-    async def _renew(
-        self, run: Callable[[Callable[[Session], OaTokenRow]], Any], row: OaTokenRow
-    ) -> OaTokenRow:
+    async def _refresh_held(self, needed: Callable[[OaTokenRow], bool]) -> tuple[OaTokenRow, bool]:
+        """The row re-read under the lock, renewed when it still needs it, and whether it
+        was lost just now; what was written is committed when the lock is let go."""
+        app_id = self._app_id
+        async with refresh_lock(self._db, app_id) as held:
+            row = await held.run(lambda s: read_tokens(session=s, app_id=app_id))
+            assert row is not None  # seeded by _load
+            if row.lost_at is not None or not needed(row):
+                return row, False
+            try:
+                return await self._renew(held, row), False
+            except OAuthRefused as refused:
+                reason = str(refused)
+                lost = await held.run(lambda s: self._lose(s, reason))
+            row = await held.run(lambda s: read_tokens(session=s, app_id=app_id))
+            assert row is not None
+            return row, lost
+
+    async def _renew(self, held: Held, row: OaTokenRow) -> OaTokenRow:
         """Spend the stored refresh token; the new pair is committed before it is returned."""
         form = {
             "refresh_token": row.refresh_token,
@@ -279,9 +302,7 @@ class OaTokens:
         now = self._clock()
         pair = await request_tokens(self._http, self._base_url, self._secret, form, now=now)
         app_id = self._app_id
-        saved: OaTokenRow = await run(
-            lambda s: save_pair(session=s, app_id=app_id, pair=pair, now=now)
-        )
+        saved = await held.run(lambda s: save_pair(session=s, app_id=app_id, pair=pair, now=now))
         log.info("zalo oa tokens refreshed", extra={"generation": saved.generation})
         return saved
 
