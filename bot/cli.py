@@ -1,4 +1,4 @@
-"""The command line: run, migrate, check-config, route, invite, vapid-keys."""
+"""The command line: run, migrate, check-config, route, invite, vapid-keys, zalo-oa-consent."""
 
 import argparse
 import asyncio
@@ -17,6 +17,7 @@ from bot.domain.kinds import Kind
 from bot.domain.routing import Mismatch, Rule, explain
 from bot.logs import setup_logging
 from bot.settings import Settings
+from bot.zalo_oa_consent import consent as zalo_oa_consent
 from storage.migrate import upgrade
 
 log = logging.getLogger("bot")
@@ -209,6 +210,13 @@ def main(argv: list[str] | None = None) -> int:
     sign_in = commands.add_parser("invite", help="print a one-time web sign-in link for staff")
     sign_in.add_argument("staff_code", help="a staff member's code from config.yaml or /staff")
     commands.add_parser("vapid-keys", help="print a new key pair for Web Push (VAPID)")
+    oa = commands.add_parser(
+        "zalo-oa-consent", help="give the Zalo OA app its tokens: a link, then the code"
+    )
+    oa.add_argument("answer", nargs="?", help="the code, or the whole address Zalo sent you to")
+    oa.add_argument(
+        "--redirect-uri", help="the app's callback URL (default: PUBLIC_URL/zalo/oa/consent)"
+    )
     args = parser.parse_args(argv)
     if args.command == "vapid-keys":
         return vapid_keys()  # needs no settings: it is how one gets the key to set
@@ -219,6 +227,9 @@ def main(argv: list[str] | None = None) -> int:
             settings.telegram_bot_token,
             settings.webhook_secret,
             settings.webpush_vapid_private_key,
+            settings.zalo_bot_token,
+            settings.zalo_oa_app_secret,
+            settings.zalo_oa_refresh_token,
         )
         if s
     ]
@@ -229,6 +240,8 @@ def main(argv: list[str] | None = None) -> int:
         return explain_route(settings, args.kind, args.category, args.unit)
     if args.command == "invite":
         return invite(settings, args.staff_code)
+    if args.command == "zalo-oa-consent":
+        return zalo_oa_consent(settings, args.answer, args.redirect_uri)
     if args.command == "migrate":
         upgrade(settings.database_url.get_secret_value())
         print("Database is up to date.")

@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     zalo_oa_app_secret: SecretStr | None = None
     zalo_oa_refresh_token: SecretStr | None = None
     zalo_oauth_base_url: str = "https://oauth.zaloapp.com"
+    # Where `python -m bot zalo-oa-consent` keeps its PKCE verifier between its two steps.
+    zalo_oa_consent_file: Path = Path("data/zalo-oa-consent.json")
     # The OA secret key, which signs webhook events, and the OA API's address.
     zalo_oa_webhook_secret: SecretStr | None = None
     zalo_oa_api_base_url: str = "https://openapi.zalo.me"

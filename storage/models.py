@@ -438,7 +438,8 @@ class ZaloOaToken(SQLModel, table=True):
     refreshed_at: dt.datetime | None = _when()
     # One more with every new pair: a process that saw an older one knows it was replaced.
     generation: int = 0
-    # The digest of the ZALO_OA_REFRESH_TOKEN it was seeded with (None: from the consent CLI).
+    # The digest of the ZALO_OA_REFRESH_TOKEN it was seeded with, or that was set when a
+    # consent replaced it: a lost row is healed only by a different one.
     seeded_from: str | None = Field(default=None, max_length=64)
     # Zalo refused the refresh token: a person must consent again; the admins were told once.
     lost_at: dt.datetime | None = _when()

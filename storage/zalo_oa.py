@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from sqlalchemy import text as sql_text
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, select
 
 from storage.db import Database
@@ -94,19 +95,28 @@ def seed_tokens(*, session: Session, app_id: str, refresh_token: str) -> OaToken
     return _view(row)
 
 
-def save_pair(
-    *, session: Session, app_id: str, pair: NewPair, now: dt.datetime, consented: bool = False
-) -> OaTokenRow:
-    """Replace the app's tokens with a new pair (a new generation); from the consent CLI,
-    the row need not exist and a lost one is healed."""
+def save_pair(*, session: Session, app_id: str, pair: NewPair, now: dt.datetime) -> OaTokenRow:
+    """Replace the app's tokens with a new pair: a new generation."""
     row = session.get(ZaloOaToken, app_id, with_for_update=True)
-    if row is None:
+    if row is None:  # only from the consent: a refresh needs a stored row
         row = ZaloOaToken(app_id=app_id, refresh_token=pair.refresh_token)
     row.access_token, row.refresh_token = pair.access_token, pair.refresh_token
     row.access_expires_at, row.refreshed_at = pair.expires_at, now
     row.generation += 1
-    if consented:
-        row.seeded_from = row.lost_at = row.lost_reason = None
+    session.add(row)
+    session.flush()
+    return _view(row)
+
+
+def store_consent(
+    *, session: Session, app_id: str, pair: NewPair, now: dt.datetime, env_token: str | None
+) -> OaTokenRow:
+    """Keep the pair a consent gave: lost tokens are healed, and the environment's refresh
+    token, older than this pair, will not replace it if it is lost again."""
+    save_pair(session=session, app_id=app_id, pair=pair, now=now)
+    row = session.get_one(ZaloOaToken, app_id)
+    row.lost_at = row.lost_reason = None
+    row.seeded_from = digest(env_token) if env_token else None
     session.add(row)
     session.flush()
     return _view(row)
@@ -120,6 +130,10 @@ def mark_lost(*, session: Session, app_id: str, reason: str, now: dt.datetime) -
     row.lost_at, row.lost_reason = now, reason[:300]
     session.add(row)
     return True
+
+
+class LockBusy(Exception):
+    """Another process held the token row for longer than a refresh takes."""
 
 
 class Held:
@@ -148,7 +162,10 @@ async def refresh_lock(db: Database, app_id: str) -> AsyncIterator[Held]:
     def take() -> None:
         session.begin()
         core(session, sql_text(f"SET LOCAL lock_timeout = '{LOCK_WAIT}'"))
-        session.exec(select(ZaloOaToken).where(ZaloOaToken.app_id == app_id).with_for_update())
+        try:
+            session.exec(select(ZaloOaToken).where(ZaloOaToken.app_id == app_id).with_for_update())
+        except OperationalError as error:  # lock_timeout: the holder is stuck or slow
+            raise LockBusy(f"the Zalo OA token row stayed locked over {LOCK_WAIT}") from error
 
     try:
         await asyncio.to_thread(take)

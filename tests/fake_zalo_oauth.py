@@ -79,6 +79,8 @@ class FakeZaloOAuth:
     lifetime: dt.timedelta = LIFETIME
     clock: Callable[[], dt.datetime] = _utcnow
     calls: list[TokenCall] = field(default_factory=list)
+    # While set, every request is answered 503 and changes nothing (Zalo down).
+    unavailable: bool = False
     # refresh token -> still usable; access token -> when it expires.
     _refresh_tokens: dict[str, bool] = field(default_factory=dict)
     _access_tokens: dict[str, dt.datetime] = field(default_factory=dict)
@@ -126,6 +128,10 @@ class FakeZaloOAuth:
         now = self.clock()
         self._access_tokens = dict.fromkeys(self._access_tokens, now)
 
+    def burn(self, refresh_token: str) -> None:
+        """Spend a refresh token as a refresh whose answer never arrived would have."""
+        self._refresh_tokens[refresh_token] = False
+
     def is_live_refresh_token(self, token: str) -> bool:
         """Whether a refresh token would still be accepted."""
         return self._refresh_tokens.get(token, False)
@@ -172,6 +178,8 @@ class FakeZaloOAuth:
         return Starlette(routes=[Route(TOKEN_PATH, self._endpoint, methods=["POST"])])
 
     async def _endpoint(self, request: Request) -> Response:
+        if self.unavailable:
+            return JSONResponse({"error": -1, "message": "unavailable"}, status_code=503)
         if not request.headers.get("content-type", "").startswith(
             "application/x-www-form-urlencoded"
         ):

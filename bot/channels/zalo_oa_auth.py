@@ -17,15 +17,19 @@ grant_type=refresh_token, the app secret in the `secret_key` header; the answer 
 """
 
 import asyncio
+import base64
 import datetime as dt
+import hashlib
 import logging
+import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 
-from bot.channels.base import TemporaryFailure
+from bot.channels.base import RateLimited, TemporaryFailure
 from bot.dispatch import queue_replies
 from bot.domain.messages import Reply
 from bot.settings import Settings
@@ -33,6 +37,8 @@ from storage.db import Database, Session
 from storage.desk import admin_recipients
 from storage.models import utcnow
 from storage.zalo_oa import (
+    Held,
+    LockBusy,
     NewPair,
     OaTokenRow,
     mark_lost,
@@ -50,12 +56,22 @@ REFRESH_AHEAD = dt.timedelta(hours=1)
 # another process refreshed this recently.
 FRESH_AT_START = dt.timedelta(minutes=5)
 REFRESH_TIMEOUT = httpx.Timeout(20.0, connect=10.0)
+# While the tokens are lost, the channel's sends are tried again this often (each try reads
+# the database only: a consent in another process is picked up without a restart).
+LOST_RETRY_SECONDS = 60.0
+PERMISSION_PATH = "/v4/oa/permission"
 log = logging.getLogger(__name__)
 
 
-class TokensLost(TemporaryFailure):
-    """Zalo refused the stored refresh token: nothing reaches the OA until a person consents
-    again; queued messages are kept and retried."""
+class TokensLost(RateLimited, TemporaryFailure):
+    """Zalo refused the stored refresh token (or none was ever given): nothing reaches the
+    OA until a person consents again. A temporary failure that the outbox reads as a pause
+    of the whole channel (RateLimited comes first in its order), so queued messages are kept
+    however long it lasts instead of being given up after a few tries."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(LOST_RETRY_SECONDS)
+        self.args = (problem,)
 
 
 class OAuthRefused(Exception):
@@ -175,25 +191,39 @@ class OaTokens:
 
     async def start(self) -> None:
         """Seed the tokens from the environment if none are stored, then try the stored
-        refresh token at once unless it was refreshed a moment ago; a lost pair is reported,
-        not raised (sending raises it)."""
-        row = await self._load()
-        if row.lost_at is not None:
-            return
-        fresh = row.refreshed_at is not None and row.refreshed_at > self._clock() - FRESH_AT_START
-        if fresh and row.access_token is not None:
-            return
+        refresh token at once unless it was refreshed a moment ago. Never raises: lost or
+        missing tokens are the problem() /healthz shows, and sending raises TokensLost."""
         try:
+            row = await self._load()
+            if row.lost_at is not None:
+                return
+            since = self._clock() - FRESH_AT_START
+            if row.access_token is not None and (row.refreshed_at or since) > since:
+                return
             await self._refresh(lambda stored: stored.generation == row.generation)
         except TokensLost:
             return
+        except TemporaryFailure as error:  # Zalo away for now: the next send tries again
+            log.warning("zalo oa tokens not refreshed at start", extra={"problem": str(error)})
 
     async def access_token(self) -> str:
-        """A valid access token, refreshed an hour before it expires."""
+        """A valid access token, refreshed an hour before it expires (while Zalo cannot be
+        reached, the current one serves until it really expires)."""
         row = self._row if self._row is not None else await self._load()
         if row.lost_at is None and not self._due(row) and row.access_token is not None:
             return row.access_token
-        return await self._refresh(self._due)
+        try:
+            return await self._refresh(self._due)
+        except TokensLost:
+            raise
+        except TemporaryFailure:
+            current = self._row
+            expires = current.access_expires_at if current is not None else None
+            if current is None or current.access_token is None or expires is None:
+                raise
+            if current.lost_at is not None or expires <= self._clock():
+                raise
+            return current.access_token
 
     async def rejected(self, token: str) -> str:
         """Zalo refused `token` (-216): a new one, unless another process already replaced
@@ -233,19 +263,10 @@ class OaTokens:
         async with self._lock:
             if self._row is None:
                 await self._load()
-            lost = False
-            async with refresh_lock(self._db, self._app_id) as held:
-                app_id = self._app_id
-                row = await held.run(lambda s: read_tokens(session=s, app_id=app_id))
-                assert row is not None  # seeded by _load
-                if row.lost_at is None and needed(row):
-                    try:
-                        row = await self._renew(held.run, row)
-                    except OAuthRefused as refused:
-                        reason = str(refused)
-                        lost = await held.run(lambda s: self._lose(s, reason))
-                        row = await held.run(lambda s: read_tokens(session=s, app_id=app_id))
-                        assert row is not None
+            try:
+                row, lost = await self._refresh_held(needed)
+            except LockBusy as busy:
+                raise TemporaryFailure(str(busy)) from busy
             self._keep(row)
         if lost and self._on_outbox is not None:
             self._on_outbox()
@@ -253,9 +274,25 @@ class OaTokens:
             raise TokensLost(self._problem or "no Zalo OA access token")
         return row.access_token
 
-    async def _renew(
-        self, run: Callable[[Callable[[Session], OaTokenRow]], Any], row: OaTokenRow
-    ) -> OaTokenRow:
+    async def _refresh_held(self, needed: Callable[[OaTokenRow], bool]) -> tuple[OaTokenRow, bool]:
+        """The row re-read under the lock, renewed when it still needs it, and whether it
+        was lost just now; what was written is committed when the lock is let go."""
+        app_id = self._app_id
+        async with refresh_lock(self._db, app_id) as held:
+            row = await held.run(lambda s: read_tokens(session=s, app_id=app_id))
+            assert row is not None  # seeded by _load
+            if row.lost_at is not None or not needed(row):
+                return row, False
+            try:
+                return await self._renew(held, row), False
+            except OAuthRefused as refused:
+                reason = str(refused)
+                lost = await held.run(lambda s: self._lose(s, reason))
+            row = await held.run(lambda s: read_tokens(session=s, app_id=app_id))
+            assert row is not None
+            return row, lost
+
+    async def _renew(self, held: Held, row: OaTokenRow) -> OaTokenRow:
         """Spend the stored refresh token; the new pair is committed before it is returned."""
         form = {
             "refresh_token": row.refresh_token,
@@ -265,9 +302,7 @@ class OaTokens:
         now = self._clock()
         pair = await request_tokens(self._http, self._base_url, self._secret, form, now=now)
         app_id = self._app_id
-        saved: OaTokenRow = await run(
-            lambda s: save_pair(session=s, app_id=app_id, pair=pair, now=now)
-        )
+        saved = await held.run(lambda s: save_pair(session=s, app_id=app_id, pair=pair, now=now))
         log.info("zalo oa tokens refreshed", extra={"generation": saved.generation})
         return saved
 
@@ -285,6 +320,79 @@ class OaTokens:
 
 def _lost_problem(reason: str | None) -> str:
     return f"Zalo refused the OA's refresh token ({reason}): run `{CONSENT_COMMAND}`"
+
+
+@dataclass(frozen=True)
+class Consent:
+    """The first step of the consent: the page an admin opens, and what the second step
+    needs to check and finish it."""
+
+    url: str
+    code_verifier: str
+    state: str
+    redirect_uri: str
+
+
+def start_consent(credentials: OaCredentials, redirect_uri: str) -> Consent:
+    """A new PKCE (S256) authorisation for the OA's permission page."""
+    verifier = secrets.token_urlsafe(64)  # 86 characters: PKCE wants 43 to 128
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest())
+    state = secrets.token_urlsafe(16)
+    query = urlencode(
+        {
+            "app_id": credentials.app_id,
+            "redirect_uri": redirect_uri,
+            "code_challenge": challenge.decode().rstrip("="),
+            "state": state,
+        }
+    )
+    return Consent(
+        f"{credentials.oauth_base_url}{PERMISSION_PATH}?{query}", verifier, state, redirect_uri
+    )
+
+
+class ConsentAnswerError(ValueError):
+    """What an admin pasted is not a code we can use (the reason is a catalog-free word:
+    `state`, `denied` or `empty`)."""
+
+
+def code_from(answer: str, state: str) -> str:
+    """The authorization code in what the admin pasted: the whole address Zalo sent their
+    browser to (its state must be ours), or the code alone."""
+    answer = answer.strip()
+    if "://" not in answer and "?" not in answer:
+        if not answer:
+            raise ConsentAnswerError("empty")
+        return answer
+    query = parse_qs(urlsplit(answer).query)
+    code = (query.get("code") or [""])[0]
+    if not code:
+        raise ConsentAnswerError(
+            "denied" if "error" in query or "error_code" in query else "empty"
+        )
+    if (query.get("state") or [state])[0] != state:
+        raise ConsentAnswerError("state")
+    return code
+
+
+async def exchange_code(
+    http: httpx.AsyncClient,
+    credentials: OaCredentials,
+    code: str,
+    verifier: str,
+    *,
+    now: dt.datetime,
+) -> NewPair:
+    """The token pair for an authorization code and its PKCE verifier."""
+    form = {
+        "code": code,
+        "app_id": credentials.app_id,
+        "grant_type": "authorization_code",
+        "code_verifier": verifier,
+    }
+    return await request_tokens(
+        http, credentials.oauth_base_url, credentials.app_secret, form, now=now
+    )
 
 
 def build_tokens(
