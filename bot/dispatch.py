@@ -151,8 +151,9 @@ class Dispatcher:
         )
 
     def _as_choice(self, session: Session, event: Inbound) -> Inbound:
-        """On a channel without buttons, a typed answer to the menu last offered in the chat
-        is that choice; anything else stays what it was."""
+        """On a channel that shows numbered menus (no buttons, or not that many), a typed
+        answer to the menu last offered in the chat is that choice; anything else stays what
+        it was."""
         shown = self.capabilities.get(event.channel)
         if event.kind is not InputKind.TEXT or shown is None or not shown.numbered_menus:
             return event
@@ -201,8 +202,9 @@ def queue_replies(
     capabilities: Mapping[str, Capabilities] | None = None,
 ) -> None:
     """Queue replies in order, each rendered in its recipient's language; a reply without
-    `to` goes to the sender. On a channel without buttons (by `capabilities`), choices become
-    numbered menus, and what each chat was offered is kept to read the typed answer."""
+    `to` goes to the sender. On a channel without buttons, or with fewer than a message has
+    choices (by `capabilities`), they become numbered menus, and what each chat was offered is
+    kept to read the typed answer."""
 
     def destination(reply: Reply) -> Recipient:
         to = reply.to or sender

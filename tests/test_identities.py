@@ -24,7 +24,7 @@ from storage.publishing import SqlPublishingRecords
 from tests.conftest import config_data, config_file, config_with
 
 GO_DAU = "Phường Gò Dầu"
-KNOWN = "known: telegram, web, zalo_bot"
+KNOWN = "known: telegram, web, zalo_bot, zalo_oa"
 AN = "nguyen-van-an"
 OFFICE = {"code": "van-phong", "name": "Văn phòng", "roles": ["admin"]}  # the try-out admin
 
