@@ -54,8 +54,10 @@ class HeldReplies:
         codes = [code for p in held.payloads if (code := _code_of(p)) is not None]
         web_chat = self._web_chat(session, held)
         closed = show_datetime(held.closed_at) if held.closed_at is not None else "?"
+        window = self._capabilities[held.channel].reply_window
         values = {
             "channel": text(f"channels.{held.channel}", STAFF_LANGUAGE),
+            "days": str(window.days if window is not None else "?"),
             "closed": closed,
             "shown": text("held.on_web" if web_chat else "held.not_on_web", STAFF_LANGUAGE),
         }

@@ -205,7 +205,7 @@ async def test_an_answer_after_the_window_waits_tells_staff_and_goes_when_they_w
     answer = "Đoàn phường đã làm việc với chủ quán; quán đã đóng cửa để khắc phục."
     before = len(fake.texts(AN))
     await staff_answer(fake, code, answer)
-    undelivered = vi("held.undelivered", code=code, channel="", closed="", shown="")[:12]
+    undelivered = vi("held.undelivered", code=code, channel="", closed="", shown="", days="")[:12]
     await fake.wait_for(lambda: any(undelivered in t for t in fake.texts(AN)[before:]))
     await app.outbox.drain()
     [told] = [t for t in fake.texts(AN)[before:] if undelivered in t]
