@@ -1,6 +1,7 @@
-"""The Zalo OA's OAuth tokens against the fake OAuth v4 server: refreshed ahead of expiry and
-on -216, a refresh token never spent twice, one refresher among processes, a crash between
-Zalo's answer and its use survived, lost tokens reported and healed."""
+"""The Zalo OA's OAuth tokens against the fake OAuth v4 server, in one process: refreshed
+ahead of expiry and on -216, a refresh token never spent twice, lost tokens reported (to the
+admins once, on /healthz) with the queue kept, and healed. Across real processes (SIGKILL,
+two processes on PostgreSQL, the consent command): tests/test_zalo_oa_process.py."""
 
 import asyncio
 import datetime as dt

@@ -197,8 +197,8 @@ class OaTokens:
             row = await self._load()
             if row.lost_at is not None:
                 return
-            since = self._clock() - FRESH_AT_START
-            if row.access_token is not None and (row.refreshed_at or since) > since:
+            refreshed = row.refreshed_at
+            if refreshed is not None and refreshed > self._clock() - FRESH_AT_START:
                 return
             await self._refresh(lambda stored: stored.generation == row.generation)
         except TokensLost:
@@ -217,13 +217,10 @@ class OaTokens:
         except TokensLost:
             raise
         except TemporaryFailure:
-            current = self._row
-            expires = current.access_expires_at if current is not None else None
-            if current is None or current.access_token is None or expires is None:
+            unexpired = self._unexpired()
+            if unexpired is None:
                 raise
-            if current.lost_at is not None or expires <= self._clock():
-                raise
-            return current.access_token
+            return unexpired
 
     async def rejected(self, token: str) -> str:
         """Zalo refused `token` (-216): a new one, unless another process already replaced
@@ -233,6 +230,13 @@ class OaTokens:
     def problem(self) -> str | None:
         """What keeps the OA from working, for /healthz; None when the tokens are fine."""
         return self._problem
+
+    def _unexpired(self) -> str | None:
+        """The access token in hand while it is still valid, though due for a refresh."""
+        row = self._row
+        if row is None or row.lost_at is not None or row.access_expires_at is None:
+            return None
+        return row.access_token if row.access_expires_at > self._clock() else None
 
     def _due(self, row: OaTokenRow) -> bool:
         expires = row.access_expires_at
