@@ -8,9 +8,9 @@ import datetime as dt
 import logging
 from collections.abc import Callable, Collection
 
+from bot.domain.broadcasting import Audience
 from storage.broadcasts import (
     PLANNING,
-    Audience,
     Progress,
     bulk_waiting,
     create_broadcast,
