@@ -51,7 +51,7 @@ class Broadcaster:
     ) -> None:
         self._db = db
         self._channels = channels  # the running channels' names, filled by the app
-        self._capabilities = capabilities or {}  # likewise
+        self._capabilities = {} if capabilities is None else capabilities  # likewise
         self._on_outbox = on_outbox
         self._clock = clock
         self._wake = asyncio.Event()
