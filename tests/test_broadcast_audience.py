@@ -14,6 +14,7 @@ from alembic import command
 from sqlmodel import Session, col, select
 
 from bot.app import CHANNELS, CauNoi
+from bot.config import ConfigError
 from bot.domain.broadcasting import Audience, audience_refusal
 from bot.domain.i18n import catalog, text
 from storage.broadcasts import DONE, Progress, count_audience, create_broadcast, plan_batch
@@ -383,3 +384,29 @@ def test_the_migration_turns_existing_subscriptions_and_age_groups_into_rows(
         engine.dispose()
     assert sorted(topics) == [(1, "announcements"), (1, "jobs"), (3, "daily")]
     assert migrated == [(1, "16-18", {"workplace": "THPT"}), (2, None, {}), (3, "19-24", {})]
+
+
+JOBS = {"code": "jobs", "vi": "Việc làm", "en": "Jobs"}
+
+
+@pytest.mark.parametrize(
+    ("topics", "codes"),
+    [
+        (None, ["announcements", "jobs", "volunteering", "events", "study"]),  # the defaults
+        ([JOBS], ["announcements", "jobs"]),  # announcements always exists, first
+        ([JOBS, {"code": "announcements", "vi": "Tin", "en": "News"}], ["jobs", "announcements"]),
+        ([JOBS, JOBS], "only once"),
+        ([{"code": "daily", "vi": "Hằng ngày", "en": "Daily"}], "publications"),
+        ([{"code": "Việc làm", "vi": "Việc làm", "en": "Jobs"}], "topics.0.code"),
+        ([{"code": "jobs", "vi": "Việc làm"}], "topics.0.en"),
+    ],
+)
+def test_broadcast_topics_in_config(topics: list[dict[str, str]] | None, codes: Any) -> None:
+    changes = {} if topics is None else {"broadcasts": {"topics": topics}}
+    if isinstance(codes, str):
+        with pytest.raises(ConfigError, match=codes):
+            config_with(changes)
+        return
+    broadcasts = config_with(changes).raw.broadcasts
+    assert [t.code for t in broadcasts.topics] == codes
+    assert broadcasts.secretaries_may_send is False
