@@ -11,8 +11,8 @@ ANNOUNCEMENTS = "announcements"
 
 @dataclass(frozen=True)
 class Audience:
-    """Whom a broadcast is for: these people, or everyone subscribed to the topic in these
-    units, age groups, languages and channels (an empty list: any)."""
+    """Whom a broadcast is for: everyone subscribed to the topic among these people, units,
+    age groups, languages and channels (an empty list: any)."""
 
     people: tuple[int, ...] = ()
     units: tuple[str, ...] = ()
