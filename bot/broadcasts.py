@@ -6,11 +6,14 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 
+from bot.channels.base import Capabilities
+from bot.channels.render import Offer, numbered
+from bot.domain.broadcasting import Audience
+from bot.domain.messages import Rendered
 from storage.broadcasts import (
     PLANNING,
-    Audience,
     Progress,
     bulk_waiting,
     create_broadcast,
@@ -44,9 +47,11 @@ class Broadcaster:
         channels: Collection[str],
         on_outbox: Callable[[], None],
         clock: Callable[[], dt.datetime] = utcnow,
+        capabilities: Mapping[str, Capabilities] | None = None,
     ) -> None:
         self._db = db
         self._channels = channels  # the running channels' names, filled by the app
+        self._capabilities = {} if capabilities is None else capabilities  # likewise
         self._on_outbox = on_outbox
         self._clock = clock
         self._wake = asyncio.Event()
@@ -126,12 +131,25 @@ class Broadcaster:
             now = self._clock()
             moved = await self._db.run(
                 lambda session: queue_batch(
-                    session=session, broadcast_id=broadcast_id, size=QUEUE_BATCH, now=now
+                    session=session,
+                    broadcast_id=broadcast_id,
+                    size=QUEUE_BATCH,
+                    now=now,
+                    fit=self._fit,
                 )
             )
             if moved:
                 self._on_outbox()
                 self.wake()
+
+    def _fit(self, channel: str, language: str, message: Rendered) -> tuple[Rendered, Offer]:
+        """The message as this channel shows it: "Hủy nhận tin" numbered where it has no
+        buttons (and that menu offered in the chat), else a button."""
+        shown = self._capabilities.get(channel)
+        if shown is None or shown.buttons:
+            return message, ()
+        fitted, offer = numbered(message, [], language)
+        return fitted, tuple(offer)
 
     async def _count(self, broadcast_id: int) -> None:
         """Keep the broadcast's counts every few seconds (it is marked done by a count)."""

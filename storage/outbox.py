@@ -26,16 +26,19 @@ from storage.models import (
     utcnow,
 )
 from storage.sql import core, on_postgres
+from storage.topics import keep_topics
 
 # The outbox's two lanes: replies to what someone just did, and broadcasts (bulk), which only
 # use the capacity the replies leave.
 INTERACTIVE = 0
 BULK = 1
-# Why a bulk message was dropped unsent: its person said /stop after it was queued.
+# Why a bulk message was dropped unsent: its person said /stop after it was queued, or (Zalo
+# OA) the platform's reply window with them is over.
 STOPPED = "stopped"
 # A reply the channel would not take because its reply window closed: kept, unsent, until
 # the person writes again (release_held).
 HELD = "held"
+OUTSIDE_WINDOW = "outside window"
 
 _HELD_UNTIL = sa_select(func.max(col(OutboxMessage.next_attempt_at))).where(
     col(OutboxMessage.channel) == bindparam("p_channel"),
@@ -216,6 +219,21 @@ def due_bulk(
     return [Outgoing(r[0], r[1], r[2], r[3], r[4], BULK, bool(r[5])) for r in rows]
 
 
+_STOPPED_SINCE = (
+    sa_select(col(Person.stopped_at).is_not(None))
+    .select_from(OutboxMessage)
+    .join(BroadcastRecipient, col(BroadcastRecipient.id) == col(OutboxMessage.recipient_id))
+    .join(Person, col(Person.id) == col(BroadcastRecipient.person_id))
+    .where(col(OutboxMessage.id) == bindparam("p_id"))
+)
+
+
+def stopped_since(*, session: Session, message_id: int) -> bool:
+    """Whether a bulk message's person has said /stop since it was taken to be sent."""
+    found: bool | None = core(session, _STOPPED_SINCE, {"p_id": message_id}).scalar()
+    return bool(found)
+
+
 def drop_message(*, session: Session, message_id: int, error: str) -> None:
     """Never send this message (e.g. its person said /stop after it was queued)."""
     core(
@@ -347,6 +365,7 @@ def drop_unreachable(*, session: Session, channel: str, chat_id: str, error: str
         person = session.get(Person, identity.person_id)
         if person is not None:
             person.subscriptions = []
+            keep_topics(session=session, person_id=identity.person_id, topics=())
         session.add(identity)
 
 
