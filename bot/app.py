@@ -285,7 +285,13 @@ def build_application(
         scheduler,
         clock,
         uploads,
-        Broadcaster(db=db, channels=senders.keys(), on_outbox=outbox.wake, clock=clock),
+        Broadcaster(
+            db=db,
+            channels=senders.keys(),
+            on_outbox=outbox.wake,
+            clock=clock,
+            capabilities=capabilities,
+        ),
     )
 
 
