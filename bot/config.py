@@ -397,6 +397,13 @@ class Retention(_Strict):
         return months
 
 
+class Broadcasts(_Strict):
+    """Messages to many (broadcasts.*): admins send to anyone; unit secretaries, when
+    allowed, only to their own units."""
+
+    secretaries_may_send: bool = False
+
+
 class RawConfig(_Strict):
     """config.yaml as written."""
 
@@ -412,6 +419,7 @@ class RawConfig(_Strict):
     channels: Channels = Channels()
     limits: Limits = Limits()
     retention: Retention = Retention()
+    broadcasts: Broadcasts = Broadcasts()
 
 
 class Unit(BaseModel):
