@@ -30,10 +30,18 @@ from sqlalchemy import insert
 from sqlmodel import Session
 
 from bench.inbound import _fresh_database, _start_fake
-from storage.broadcasts import DONE, Audience, create_broadcast
+from bot.domain.broadcasting import ANNOUNCEMENTS, Audience
+from storage.broadcasts import DONE, create_broadcast
 from storage.db import Database
 from storage.migrate import upgrade
-from storage.models import Broadcast, ChannelIdentity, Conversation, Person, utcnow
+from storage.models import (
+    Broadcast,
+    ChannelIdentity,
+    Conversation,
+    Person,
+    PersonTopic,
+    utcnow,
+)
 from tests.fake_telegram import TOKEN
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,13 +58,18 @@ WORDS = "Bench broadcast"
 
 
 def _seed(session: Session, users: list[int], language: str = "vi") -> None:
-    """People who have consented, one Telegram identity and conversation each."""
+    """People who have consented (and so take announcements), one Telegram identity and
+    conversation each."""
     now = utcnow()
     for start in range(0, len(users), 1000):
         chats = [str(user) for user in users[start : start + 1000]]
-        people = [Person(language=language, consent_at=now) for _ in chats]
+        people = [
+            Person(language=language, consent_at=now, subscriptions=[ANNOUNCEMENTS]) for _ in chats
+        ]
         session.add_all(people)
         session.flush()
+        topics = [{"topic": ANNOUNCEMENTS, "person_id": p.id} for p in people]
+        session.connection().execute(insert(PersonTopic), topics)
         identities = [
             {"channel": "telegram", "external_id": c, "chat_id": c, "person_id": p.id}
             | {"reachable": True, "created_at": now}

@@ -11,13 +11,13 @@ from collections.abc import Callable, Collection, Mapping
 
 from bot.channels.base import Capabilities
 from bot.dispatch import queue_replies
+from bot.domain.broadcasting import Audience
 from bot.domain.i18n import text
 from bot.domain.messages import Reply
 from storage.broadcast_desk import is_running, report_target
 from storage.broadcasts import (
     DONE,
     PLANNING,
-    Audience,
     Progress,
     bulk_waiting,
     create_broadcast,

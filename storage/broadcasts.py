@@ -6,10 +6,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import case, func, insert, update
+from sqlalchemy import Select, and_, case, func, insert, update
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col
 
+from bot.domain.broadcasting import Audience as Audience  # also named with its store
 from bot.domain.messages import Rendered
 from storage.models import (
     AuditEntry,
@@ -18,48 +19,13 @@ from storage.models import (
     ChannelIdentity,
     OutboxMessage,
     Person,
+    PersonTopic,
 )
 from storage.outbox import BULK, STOPPED
 from storage.sql import core
 
 PLANNING, SENDING, DONE = "planning", "sending", "done"
 GONE = "recipient gone"  # what the outbox writes on a message to someone who blocked us
-
-
-@dataclass(frozen=True)
-class Audience:
-    """Whom a broadcast is for: these people, or everyone subscribed to the topic in these
-    units, age groups, languages and channels (an empty list: any)."""
-
-    people: tuple[int, ...] = ()
-    units: tuple[str, ...] = ()
-    languages: tuple[str, ...] = ()
-    topic: str = "announcements"
-    age_groups: tuple[str, ...] = ()
-    channels: tuple[str, ...] = ()
-
-    def to_json(self) -> dict[str, Any]:
-        """Its stored form."""
-        return {
-            "people": list(self.people),
-            "units": list(self.units),
-            "languages": list(self.languages),
-            "topic": self.topic,
-            "age_groups": list(self.age_groups),
-            "channels": list(self.channels),
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "Audience":
-        """Read its stored form back."""
-        return cls(
-            people=tuple(data.get("people", ())),
-            units=tuple(data.get("units", ())),
-            languages=tuple(data.get("languages", ())),
-            topic=data.get("topic", "announcements"),
-            age_groups=tuple(data.get("age_groups", ())),
-            channels=tuple(data.get("channels", ())),
-        )
 
 
 @dataclass(frozen=True)
@@ -119,34 +85,68 @@ def due_broadcasts(*, session: Session, now: dt.datetime) -> list[int]:
     return list(core(session, statement).scalars())
 
 
+# identity id, person id, channel, chat id
+_Recipient = Select[int | None, int, str, str]
+
+
+def _recipients(audience: Audience, channels: Sequence[str]) -> _Recipient:
+    """The one filter for a broadcast's recipients: each reachable channel identity, on these
+    channels, of a person subscribed to the topic, in the audience, who has not said /stop and
+    is not banned. Rows: identity id, person id, channel, chat id."""
+    identity, person, topic = ChannelIdentity, Person, PersonTopic
+    wanted = [c for c in channels if not audience.channels or c in audience.channels]
+    statement = (
+        sa_select(
+            col(identity.id), col(identity.person_id), col(identity.channel), col(identity.chat_id)
+        )
+        .join(person, col(person.id) == col(identity.person_id))
+        .join(
+            topic,
+            and_(col(topic.person_id) == col(person.id), col(topic.topic) == audience.topic),
+        )
+        .where(
+            col(identity.reachable).is_(True),
+            col(identity.channel).in_(wanted),
+            col(person.stopped_at).is_(None),
+            col(person.banned).is_(False),
+        )
+    )
+    filters = (
+        (person.id, audience.people),
+        (person.unit_code, audience.units),
+        (person.language, audience.languages),
+        (person.age_group, audience.age_groups),
+    )
+    for column, allowed in filters:
+        if allowed:
+            statement = statement.where(col(column).in_(list(allowed)))
+    return statement
+
+
+def count_audience(
+    *, session: Session, audience: Audience, channels: Sequence[str]
+) -> dict[str, int]:
+    """How many recipients plan_batch would plan now on each of these channels (0 where none)."""
+    found = _recipients(audience, channels).subquery()
+    statement = sa_select(found.c.channel, func.count()).group_by(found.c.channel)
+    counts = dict.fromkeys(channels, 0)
+    found_counts: list[Any] = list(core(session, statement))
+    counts.update({row[0]: row[1] for row in found_counts})
+    return counts
+
+
 def plan_batch(*, session: Session, broadcast_id: int, channels: Sequence[str], size: int) -> int:
     """Write the next `size` recipients (one per reachable channel identity of the audience,
     in identity order, after the last planned); the broadcast starts sending after the last
     batch. How many were written."""
     broadcast = session.get_one(Broadcast, broadcast_id)
     audience = Audience.from_json(broadcast.audience)
-    identity, person = ChannelIdentity, Person
     statement = (
-        sa_select(
-            col(identity.id), col(identity.person_id), col(identity.channel), col(identity.chat_id)
-        )
-        .join(person, col(person.id) == col(identity.person_id))
-        .where(
-            col(identity.id) > broadcast.plan_cursor,
-            col(identity.reachable).is_(True),
-            col(identity.channel).in_(list(channels)),
-            col(person.stopped_at).is_(None),
-            col(person.banned).is_(False),
-        )
-        .order_by(col(identity.id))
+        _recipients(audience, channels)
+        .where(col(ChannelIdentity.id) > broadcast.plan_cursor)
+        .order_by(col(ChannelIdentity.id))
         .limit(size)
     )
-    if audience.people:
-        statement = statement.where(col(person.id).in_(list(audience.people)))
-    if audience.units:
-        statement = statement.where(col(person.unit_code).in_(list(audience.units)))
-    if audience.languages:
-        statement = statement.where(col(person.language).in_(list(audience.languages)))
     found: list[Any] = list(core(session, statement))
     if found:
         rows = [

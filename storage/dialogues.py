@@ -25,6 +25,7 @@ from storage.models import (
     utcnow,
 )
 from storage.sql import core, on_postgres
+from storage.topics import keep_topics
 
 # Hot path: statements are built once with bind parameters, and rows come back as plain
 # tuples, because rebuilding statements and ORM objects per message was most of its cost.
@@ -64,6 +65,7 @@ _LOAD_DIALOGUE = (
         col(Person.subscriptions),
         col(Person.banned),
         col(Person.staff_code),
+        col(Person.age_group),
     )
     .join(Person, col(Person.id) == col(ChannelIdentity.person_id))
     .join(
@@ -99,6 +101,7 @@ _SAVE_PERSON = (
         profile=bindparam("p_profile", type_=JSON),
         always_anonymous=bindparam("p_anonymous"),
         subscriptions=bindparam("p_subscriptions", type_=JSON),
+        age_group=bindparam("p_age_group"),
     )
 )
 
@@ -112,11 +115,11 @@ def load_dialogue(*, session: Session, channel: str, external_id: str) -> Dialog
 
 def _dialogue(row: Any) -> Dialogue:
     (person_id, conversation_id, language, stopped_at, flow, step, draft, updated_at) = row[:8]
-    unit_code, consent_at, extra, always_anonymous, subscriptions, banned, staff_code = row[8:]
+    unit_code, consent_at, extra, always_anonymous, subscriptions, banned, staff_code = row[8:15]
     profile = Profile(
         unit_code=unit_code,
         consented_at=consent_at,
-        age_group=extra.get("age_group"),
+        age_group=row[15],
         workplace=extra.get("workplace"),
         given_name=extra.get("given_name"),
         contact=extra.get("contact"),
@@ -238,7 +241,7 @@ def save_dialogue(
     person = (dialogue.language, dialogue.stopped_at, dialogue.profile)
     if person != (before.language, before.stopped_at, before.profile):
         profile = dialogue.profile
-        extra = {"age_group": profile.age_group, "workplace": profile.workplace}
+        extra = {"workplace": profile.workplace}
         extra |= {"given_name": profile.given_name, "contact": profile.contact}
         params = {
             "p_id": dialogue.person_id,
@@ -249,8 +252,13 @@ def save_dialogue(
             "p_profile": {k: v for k, v in extra.items() if v is not None},
             "p_anonymous": profile.always_anonymous,
             "p_subscriptions": profile.subscriptions,
+            "p_age_group": profile.age_group,
         }
         core(session, _SAVE_PERSON, params)
+        if profile.subscriptions != before.profile.subscriptions:
+            keep_topics(
+                session=session, person_id=dialogue.person_id, topics=profile.subscriptions
+            )
 
 
 def add_identity(

@@ -18,6 +18,7 @@ from storage.models import (
     TicketMessage,
 )
 from storage.tokens import digest
+from storage.topics import keep_topics
 
 
 def new_code(
@@ -72,6 +73,8 @@ def join(*, session: Session, person_id: int, code: str, now: dt.datetime) -> Re
     session.add(found)
     target = session.get_one(Person, found.person_id)
     _merge_settings(target, session.get_one(Person, person_id))
+    keep_topics(session=session, person_id=person_id, topics=())
+    keep_topics(session=session, person_id=found.person_id, topics=target.subscriptions)
     _move_rows(session, person_id, target_id=found.person_id)
     forget_codes(session=session, person_id=person_id)
     session.flush()
@@ -84,6 +87,7 @@ def _merge_settings(target: Person, joining: Person) -> None:
     the stricter of the two wins where it protects them (anonymity, a ban)."""
     target.profile = {**joining.profile, **target.profile}
     target.unit_code = target.unit_code or joining.unit_code
+    target.age_group = target.age_group or joining.age_group
     target.always_anonymous = target.always_anonymous or joining.always_anonymous
     target.banned = target.banned or joining.banned
     if target.stopped_at is None:

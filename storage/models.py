@@ -75,12 +75,22 @@ class Person(SQLModel, table=True):
     staff_code: str | None = Field(default=None, max_length=40, index=True)
     roles: list[str] = _json(list)
     subscriptions: list[str] = _json(list)
+    # A column, not in profile, so that broadcasts filter on it in SQL.
+    age_group: str | None = Field(default=None, max_length=20, index=True)
     profile: dict[str, Any] = _json(dict)
     consent_at: dt.datetime | None = _when()
     stopped_at: dt.datetime | None = _when()
     banned: bool = False
     always_anonymous: bool = False
     created_at: dt.datetime = _created()
+
+
+class PersonTopic(SQLModel, table=True):
+    """One of a person's subscriptions as a row, kept in step with Person.subscriptions so
+    that a broadcast's audience is filtered by topic in SQL on every backend."""
+
+    topic: str = Field(primary_key=True, max_length=40)
+    person_id: int = Field(primary_key=True, foreign_key="person.id", index=True)
 
 
 class ChannelIdentity(SQLModel, table=True):
@@ -406,6 +416,8 @@ class Broadcast(SQLModel, table=True):
     failed: int = 0
     blocked: int = 0
     stopped: int = 0
+    # Zalo OA recipients past the platform's reply window: counted, not sent, not retried.
+    outside_window: int = 0
     remaining: int = 0
     # Where its progress message and final report go: the chat it was composed in.
     report_channel: str | None = Field(default=None, max_length=20)

@@ -26,6 +26,7 @@ from storage.models import (
     utcnow,
 )
 from storage.sql import core, on_postgres
+from storage.topics import keep_topics
 
 # The outbox's two lanes: replies to what someone just did, and broadcasts (bulk), which only
 # use the capacity the replies leave.
@@ -307,6 +308,7 @@ def drop_unreachable(*, session: Session, channel: str, chat_id: str, error: str
         person = session.get(Person, identity.person_id)
         if person is not None:
             person.subscriptions = []
+            keep_topics(session=session, person_id=identity.person_id, topics=())
         session.add(identity)
 
 

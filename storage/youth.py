@@ -38,6 +38,7 @@ from storage.models import (
     WebVisitor,
 )
 from storage.sql import upsert_insert
+from storage.topics import keep_topics
 
 SENDER = "youth"
 PUBLISHABLE = (Kind.STORY, Kind.IDEA)
@@ -223,6 +224,7 @@ class SqlYouthRecords:
                 "language": person.language,
                 "unit": unit.name if unit else None,
                 "profile": person.profile,
+                "age_group": person.age_group,
                 "consent_at": _iso(person.consent_at),
                 "always_anonymous": person.always_anonymous,
                 "subscriptions": person.subscriptions,
@@ -307,6 +309,7 @@ class SqlYouthRecords:
         session.exec(update(Invite).where(col(Invite.used_by) == me).values(used_by=None))
         linking.forget_codes(session=session, person_id=me)
         session.flush()
+        keep_topics(session=session, person_id=me, topics=())
         session.exec(delete(Person).where(col(Person.id) == me))
 
     # ---- linking accounts ------------------------------------------------------------

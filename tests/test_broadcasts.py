@@ -11,9 +11,10 @@ import pytest
 from sqlmodel import Session, col, select
 
 from bot.app import CauNoi
+from bot.domain.broadcasting import ANNOUNCEMENTS, Audience
 from bot.domain.i18n import text
 from bot.outbox import AdaptiveRate, _Bulk
-from storage.broadcasts import DONE, SENDING, Audience, Progress, plan_batch
+from storage.broadcasts import DONE, SENDING, Progress, plan_batch
 from storage.db import Database
 from storage.models import (
     Broadcast,
@@ -22,6 +23,7 @@ from storage.models import (
     Conversation,
     Person,
 )
+from storage.topics import keep_topics
 from tests.conftest import AppFactory, Clock, config_with, rows
 from tests.fake_telegram import FakeTelegram
 
@@ -37,13 +39,17 @@ def _bulk_rate(per_second: float) -> Any:
 def _add_people(
     session: Session, users: range, *, unit: str = UNIT, language: str = "vi"
 ) -> list[int]:
-    """Young people on Telegram who have consented, one identity each (chat = user id)."""
+    """Young people on Telegram who have consented (and so take announcements), one identity
+    each (chat = user id)."""
     ids = []
     for user in users:
-        person = Person(language=language, unit_code=unit, consent_at=START)
+        person = Person(
+            language=language, unit_code=unit, consent_at=START, subscriptions=[ANNOUNCEMENTS]
+        )
         session.add(person)
         session.flush()
         assert person.id is not None
+        keep_topics(session=session, person_id=person.id, topics=[ANNOUNCEMENTS])
         ids.append(person.id)
         chat = str(user)
         session.add(

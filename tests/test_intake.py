@@ -82,7 +82,8 @@ async def test_onboarding_records_consent_unit_and_profile(
     [person] = await rows(app.db, Person)
     assert person.consent_at is not None
     assert person.unit_code == go_dau.code
-    assert person.profile == {"age_group": "19-24", "workplace": "Trường THPT Trần Phú"}
+    assert person.profile == {"workplace": "Trường THPT Trần Phú"}
+    assert person.age_group == "19-24"
     assert person.subscriptions == ["announcements"]
 
 
