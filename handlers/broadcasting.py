@@ -160,7 +160,7 @@ def _take_link(event: Inbound, ctx: Context) -> Outcome | None:
 
 def _topics(ctx: Context) -> list[tuple[str, str]]:
     """Each topic's code and name in the member's language."""
-    return [(t.code, str(getattr(t, ctx.language))) for t in ctx.org.raw.broadcasts.topics]
+    return [(ANNOUNCEMENTS, text("broadcast.topic_announcements", ctx.language))]
 
 
 def _ask_topic(ctx: Context) -> list[Reply]:

@@ -44,7 +44,9 @@ def _add_people(session: Session, users: range, unit: str, topic: str) -> None:
         keep_topics(session=session, person_id=person.id, topics=[topic])
         chat = str(user)
         session.add(
-            ChannelIdentity(channel="telegram", external_id=chat, chat_id=chat, person_id=person.id)
+            ChannelIdentity(
+                channel="telegram", external_id=chat, chat_id=chat, person_id=person.id
+            )
         )
 
 
@@ -85,9 +87,11 @@ async def test_an_admin_previews_counts_and_sends_and_follows_the_progress(
     desk = Desk(fake, app)
     await _compose_to_when(desk, OFFICE, "go dau", go_dau)
     preview, confirm = await desk.press(OFFICE, "bc:now", sends=2)
-    assert BODY in preview.params["text"] and LINK in preview.params["text"]
+    assert BODY in preview.params["text"]
+    assert LINK in preview.params["text"]
     assert "Telegram (3" in preview.params["text"]
-    assert "Telegram: 3" in confirm.params["text"] and "Phường Gò Dầu" in confirm.params["text"]
+    assert "Telegram: 3" in confirm.params["text"]
+    assert "Phường Gò Dầu" in confirm.params["text"]
     assert _got(fake, range(FIRST, FIRST + 5), BODY) == [], "nothing before the confirmation"
     fake.press(OFFICE, "bc:send")
     await fake.wait_for(lambda: len(_got(fake, range(FIRST, FIRST + 5), BODY)) == 3)
@@ -128,13 +132,16 @@ async def test_the_web_desk_composes_a_broadcast_for_telegram(
         for done in ("bc:age:done", "bc:lang:done", "bc:ch:done"):
             await browser.press(done)
         preview, confirm = await browser.press("bc:now", replies=2)
-        assert "Telegram (2" in preview and BODY in preview
+        assert "Telegram (2" in preview
+        assert BODY in preview
         assert "tất cả đơn vị" in confirm
         # The reply and the first progress message come together: wait for both.
         await browser.post("/chat/api/send", json={"id": "send-1", "choice": "bc:send"})
         await browser.wait_for(
-            lambda: any(t.startswith("Đã ghi nhận tin #1") for t in browser.texts)
-            and any(t.startswith("📣 Tin #1") for t in browser.texts)
+            lambda: (
+                any(t.startswith("Đã ghi nhận tin #1") for t in browser.texts)
+                and any(t.startswith("📣 Tin #1") for t in browser.texts)
+            )
         )
     finally:
         await browser.close()
@@ -253,12 +260,10 @@ async def test_only_admins_and_allowed_secretaries_have_the_commands(
         for command in ("/broadcast", "/broadcasts cancel 1"):
             [refused] = await desk.say(who, command, sends=1)
             assert refused.params["text"] == text("broadcast.not_allowed", "vi")
-    update_id = fake.message(YOUTH, "/broadcast")
-    await fake.wait_for(lambda: fake.confirmed_offset > update_id)
+    fake.message(YOUTH, "/broadcast")
+    await fake.wait_for(lambda: bool(fake.texts(YOUTH)))  # as for any command not theirs
     await app.outbox.drain()
-    answered = fake.texts(YOUTH)
-    assert answered, "a young person is answered as for any unknown command"
-    assert not any("#" in t or text("broadcast.ask_text", "vi") == t for t in answered)
+    assert text("broadcast.ask_text", "vi") not in fake.texts(YOUTH)
     assert await rows(app.db, Broadcast) == []
 
 
