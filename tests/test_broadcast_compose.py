@@ -54,18 +54,31 @@ async def _people(app: CauNoi, users: range, unit: str, topic: str = "announceme
     await app.db.run(lambda session: _add_people(session, users, unit, topic))
 
 
+def _shown(fake: FakeTelegram, user: int) -> list[str]:
+    """The texts and photo captions sent to one chat."""
+    captions = [str(p.get("caption")) for p in fake.sent("sendPhoto", user)]
+    return fake.texts(user) + captions
+
+
 def _got(fake: FakeTelegram, users: range, words: str) -> list[int]:
-    """Which of these users received a message with these words."""
-    return [u for u in users if any(words in t for t in fake.texts(u))]
+    """Which of these users received a message (or a photo) with these words."""
+    return [u for u in users if any(words in t for t in _shown(fake, u))]
 
 
-async def _compose_to_when(desk: Desk, who: int, unit_query: str, unit_code: str) -> None:
-    """/broadcast up to the question of when: text, no photo, a link, the announcements
-    topic, one unit found by typing, every age group, language and channel."""
+async def _compose_to_when(
+    desk: Desk, who: int, unit_query: str, unit_code: str, *, photo: str | None = None
+) -> None:
+    """/broadcast up to the question of when: text, a photo or none, a link, the
+    announcements topic, one unit found by typing, every age group, language and channel."""
     [ask] = await desk.say(who, "/broadcast", sends=1)
     assert ask.params["text"] == text("broadcast.ask_text", "vi")
     await desk.say(who, BODY, sends=1)
-    await desk.press(who, "bc:skip", sends=1)
+    if photo is None:
+        await desk.press(who, "bc:skip", sends=1)
+    else:
+        [refused] = await desk.say(who, "ảnh đây", sends=1)
+        assert refused.params["text"] == text("broadcast.photo_only", "vi")
+        await desk.photo(who, photo, sends=1)
     await desk.say(who, LINK, sends=1)
     await desk.press(who, "bc:topic:announcements", sends=1)
     [found] = await desk.say(who, unit_query, sends=1)
@@ -85,17 +98,19 @@ async def test_an_admin_previews_counts_and_sends_and_follows_the_progress(
     await _people(app, range(FIRST, FIRST + 3), go_dau)
     await _people(app, range(FIRST + 3, FIRST + 5), tan_ninh)
     desk = Desk(fake, app)
-    await _compose_to_when(desk, OFFICE, "go dau", go_dau)
+    await _compose_to_when(desk, OFFICE, "go dau", go_dau, photo="poster")
     preview, confirm = await desk.press(OFFICE, "bc:now", sends=2)
-    assert BODY in preview.params["text"]
-    assert LINK in preview.params["text"]
-    assert "Telegram (3" in preview.params["text"]
+    assert (preview.method, preview.params["photo"]) == ("sendPhoto", "poster")
+    assert BODY in preview.params["caption"]
+    assert LINK in preview.params["caption"]
+    assert "Telegram (3" in preview.params["caption"]
     assert "Telegram: 3" in confirm.params["text"]
     assert "Phường Gò Dầu" in confirm.params["text"]
     assert _got(fake, range(FIRST, FIRST + 5), BODY) == [], "nothing before the confirmation"
     fake.press(OFFICE, "bc:send")
     await fake.wait_for(lambda: len(_got(fake, range(FIRST, FIRST + 5), BODY)) == 3)
     assert _got(fake, range(FIRST, FIRST + 5), BODY) == list(range(FIRST, FIRST + 3))
+    assert [p["photo"] for p in fake.sent("sendPhoto", FIRST)] == ["poster"]
     created = text("broadcast.created", "vi", id="1", when=text("broadcast.now", "vi"))
     assert created in fake.texts(OFFICE)
     await fake.wait_for(lambda: bool(fake.message_ids(OFFICE, "📣 Tin #1")))
@@ -124,6 +139,10 @@ async def test_the_web_desk_composes_a_broadcast_for_telegram(
     browser = await signed_in_staff(app, "van-phong")
     try:
         await browser.send("/broadcast")
+        long = "Thông báo. " * 410  # over Telegram's limit, within the web chat's
+        [refused] = await browser.send(long)
+        values = {"count": str(len(long.strip())), "max": "4096", "channel": "Telegram"}
+        assert refused == text("broadcast.too_long", "vi", **values)
         await browser.send(BODY)
         await browser.press("bc:skip")
         await browser.press("bc:skip")
