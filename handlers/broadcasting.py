@@ -38,9 +38,11 @@ def handle(event: Inbound, ctx: Context) -> list[Reply] | None:
     and anything else."""
     staff = ctx.desk.staff_of_person(ctx.person_id) if ctx.staff_code else None
     if staff is None or not _may_send(staff, ctx):
-        if staff is not None and event.kind is InputKind.COMMAND and event.command in COMMANDS:
-            return [Reply("broadcast.not_allowed")]
-        return None
+        asked = event.kind is InputKind.COMMAND and event.command in COMMANDS
+        pressed = event.kind is InputKind.CHOICE and event.choice.startswith(f"{PREFIX}:")
+        return (
+            [Reply("broadcast.not_allowed")] if staff is not None and (asked or pressed) else None
+        )
     if event.kind is InputKind.COMMAND:
         if event.command == "cancel" and ctx.flow == FLOW:
             _leave(ctx)
@@ -49,8 +51,11 @@ def handle(event: Inbound, ctx: Context) -> list[Reply] | None:
         return command(event, ctx, staff) if command else None
     if event.kind is InputKind.CHOICE and event.choice.startswith(f"{PREFIX}:stop:"):
         return _cancel(ctx, staff, event.choice.removeprefix(f"{PREFIX}:stop:"))
-    ours = event.kind is not InputKind.CHOICE or event.choice.startswith(f"{PREFIX}:")
-    if ctx.flow != FLOW or not ours:  # a card's button still works while composing
+    pressed = event.kind is InputKind.CHOICE
+    ours = pressed and event.choice.startswith(f"{PREFIX}:")
+    if ctx.flow != FLOW:
+        return [Reply("errors.stale_choice")] if ours else None
+    if pressed and not ours:  # a card's button still works while composing
         return None
     step = current(ctx)
     replies = step.take(event, ctx) if step is not None else None

@@ -268,6 +268,11 @@ async def test_a_secretary_sends_only_to_their_own_units_and_only_when_allowed(
     await desk.press(CHAU, f"bc:unit:{go_dau}", sends=1)
     [ages] = await desk.press(CHAU, "bc:units:done", sends=1)
     assert ages.params["text"] == text("broadcast.ask_ages", "vi")
+    [left] = await desk.say(CHAU, "/cancel", sends=1)
+    assert left.params["text"] == text("broadcast.cancelled_draft", "vi")
+    [stale] = await desk.press(CHAU, "bc:age:done", sends=1)
+    assert stale.params["text"] == text("errors.stale_choice", "vi"), "the draft is gone"
+    assert await rows(app.db, Broadcast) == []
 
 
 async def test_only_admins_and_allowed_secretaries_have_the_commands(
@@ -279,6 +284,8 @@ async def test_only_admins_and_allowed_secretaries_have_the_commands(
         for command in ("/broadcast", "/broadcasts cancel 1"):
             [refused] = await desk.say(who, command, sends=1)
             assert refused.params["text"] == text("broadcast.not_allowed", "vi")
+        [refused] = await desk.press(who, "bc:stop:1", sends=1)
+        assert refused.params["text"] == text("broadcast.not_allowed", "vi")
     fake.message(YOUTH, "/broadcast")
     await fake.wait_for(lambda: bool(fake.texts(YOUTH)))  # as for any command not theirs
     await app.outbox.drain()
