@@ -10,10 +10,11 @@ import math
 from collections.abc import Callable, Collection, Mapping
 
 from bot.channels.base import Capabilities
+from bot.channels.render import Offer, numbered
 from bot.dispatch import queue_replies
 from bot.domain.broadcasting import Audience
 from bot.domain.i18n import text
-from bot.domain.messages import Reply
+from bot.domain.messages import Rendered, Reply
 from storage.broadcast_desk import is_running, report_target
 from storage.broadcasts import (
     DONE,
@@ -55,10 +56,12 @@ class Broadcaster:
     ) -> None:
         self._db = db
         self._channels = channels  # the running channels' names, filled by the app
+        # What each channel can show, likewise: the message fitted, the progress edited.
+        self._capabilities: Mapping[str, Capabilities] = (
+            {} if capabilities is None else capabilities
+        )
         self._on_outbox = on_outbox
         self._clock = clock
-        # What each channel can show, filled by the app: the progress is edited where it can.
-        self._capabilities: Mapping[str, Capabilities] = capabilities or {}
         self._wake = asyncio.Event()
         self._stopping = False
         # When each broadcast's counts were last kept (on the app's clock: tests move it).
@@ -141,7 +144,11 @@ class Broadcaster:
             moved = await self._db.run(
                 lambda session: (
                     queue_batch(
-                        session=session, broadcast_id=broadcast_id, size=QUEUE_BATCH, now=now
+                        session=session,
+                        broadcast_id=broadcast_id,
+                        size=QUEUE_BATCH,
+                        now=now,
+                        fit=self._fit,
                     )
                     if is_running(session=session, broadcast_id=broadcast_id)
                     else 0
@@ -150,6 +157,15 @@ class Broadcaster:
             if moved:
                 self._on_outbox()
                 self.wake()
+
+    def _fit(self, channel: str, language: str, message: Rendered) -> tuple[Rendered, Offer]:
+        """The message as this channel shows it: "Hủy nhận tin" numbered where it has no
+        buttons (and that menu offered in the chat), else a button."""
+        shown = self._capabilities.get(channel)
+        if shown is None or shown.buttons:
+            return message, ()
+        fitted, offer = numbered(message, [], language)
+        return fitted, tuple(offer)
 
     async def _count(self, broadcast_id: int) -> None:
         """Keep the broadcast's counts every few seconds (it is marked done by a count), and

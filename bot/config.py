@@ -20,8 +20,10 @@ from pydantic import (
 )
 from vietnam_provinces import Province, Ward
 
+from bot.domain.broadcasting import ANNOUNCEMENTS
 from bot.domain.desk import Staff
 from bot.domain.kinds import Kind, Role
+from bot.domain.people import PUBLICATIONS
 from bot.domain.routing import Routes, Rule
 from bot.domain.sla import NudgePolicy
 from bot.domain.text import fold
@@ -207,6 +209,47 @@ class Publishing(_Strict):
     """Where the daily post and the weekly digest are published, each in its channel."""
 
     outlets: list[Destination] = Field(default_factory=list)
+
+
+class Topic(_Strict):
+    """A topic of broadcasts that people subscribe to in /settings."""
+
+    code: Code
+    vi: str = Field(min_length=1)
+    en: str = Field(min_length=1)
+
+
+DEFAULT_TOPICS = (
+    Topic(code="announcements", vi="Thông báo chung", en="Announcements"),
+    Topic(code="jobs", vi="Việc làm", en="Jobs"),
+    Topic(code="volunteering", vi="Tình nguyện", en="Volunteering"),
+    Topic(code="events", vi="Sự kiện", en="Events"),
+    Topic(code="study", vi="Học tập", en="Study"),
+)
+
+
+class Broadcasts(_Strict):
+    """Messages to many: the topics people choose from, and who besides admins may send."""
+
+    topics: list[Topic] = Field(default_factory=lambda: list(DEFAULT_TOPICS))
+    # Unit secretaries may broadcast to their own units.
+    secretaries_may_send: bool = False
+
+    @field_validator("topics")
+    @classmethod
+    def _announcements_first(cls, value: list[Topic]) -> list[Topic]:
+        codes = [topic.code for topic in value]
+        if len(set(codes)) != len(codes):
+            raise ValueError("each topic code may appear only once")
+        if set(codes) & set(PUBLICATIONS):
+            raise ValueError(f"{', '.join(PUBLICATIONS)}: taken by the publications")
+        if ANNOUNCEMENTS not in codes:  # always there: it is what consent subscribes to
+            return [DEFAULT_TOPICS[0], *value]
+        return value
+
+    def topic(self, code: str) -> Topic | None:
+        """A topic by its code."""
+        return next((t for t in self.topics if t.code == code), None)
 
 
 class Sla(_Strict):
@@ -395,13 +438,6 @@ class Retention(_Strict):
                 "(at least a year, for the yearly report)"
             )
         return months
-
-
-class Broadcasts(_Strict):
-    """Messages to many (broadcasts.*): admins send to anyone; unit secretaries, when
-    allowed, only to their own units."""
-
-    secretaries_may_send: bool = False
 
 
 class RawConfig(_Strict):

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from bot.channels.base import (
     CannotEdit,
     ChannelSender,
+    OutsideWindow,
     PermanentFailure,
     RateLimited,
     RecipientGone,
@@ -25,6 +26,7 @@ from storage.db import Database
 from storage.models import utcnow
 from storage.outbox import (
     BULK,
+    OUTSIDE_WINDOW,
     STOPPED,
     Delivery,
     Outgoing,
@@ -35,6 +37,7 @@ from storage.outbox import (
     mark_sent,
     reschedule,
     sent_with_key,
+    stopped_since,
 )
 
 log = logging.getLogger(__name__)
@@ -356,8 +359,13 @@ class OutboxSender:
                 return held
         try:
             if bulk:  # paced already; it may hold only half the channel's connections
-                async with lane.bulk.in_flight, lane.in_flight:
-                    external_id = await self._deliver(sender, channel, message)
+                try:
+                    async with lane.bulk.in_flight, lane.in_flight:
+                        external_id = await self._deliver(sender, channel, message)
+                except OutsideWindow:  # not sent, not retried, not held: counted as such
+                    await self._drop(message, OUTSIDE_WINDOW)
+                    self._count_error(channel, "outside_window")
+                    return True
             else:
                 await self._pace(lane)
                 async with lane.in_flight:
@@ -407,16 +415,25 @@ class OutboxSender:
             bulk.went(self._ticks())
         await self._pace(lane)
         message_id = message.id
-        if message.stopped:  # the person said /stop after the broadcast was planned
-            await self._db.run(
-                lambda session: drop_message(session=session, message_id=message_id, error=STOPPED)
-            )
+        # The person said /stop after the broadcast was planned, or even since this message
+        # was taken to be sent: it is not sent after their /stop.
+        if message.stopped or await self._db.run(
+            lambda session: stopped_since(session=session, message_id=message_id)
+        ):
+            await self._drop(message, STOPPED)
             return True
         paused = _paused(lane, self._clock())
         if paused is not None:  # a 429 came while this waited
             await self._retry(message, "rate limited", give_up=False, at=paused)
             return False
         return None
+
+    async def _drop(self, message: Outgoing, reason: str) -> None:
+        """Never send this bulk message; the broadcast counts it by the reason."""
+        message_id = message.id
+        await self._db.run(
+            lambda session: drop_message(session=session, message_id=message_id, error=reason)
+        )
 
     def _limited(self, lane: _Lane, retry_after: float, *, bulk: bool) -> dt.datetime:
         """A 429: pause the channel (an interactive send) or only its bulk lane, lowering

@@ -25,6 +25,7 @@ from handlers.steps import current, label, rows, text_of
 FLOW = "broadcast"
 DRAFT = "broadcast"
 PREFIX = "bc"
+PREVIEWED = f"{PREFIX}:previewed"  # a button of a preview
 LIST_SIZE = 10
 MAX_LINK_CHARS = 1000
 EXCERPT_CHARS = 40
@@ -49,6 +50,8 @@ def handle(event: Inbound, ctx: Context) -> list[Reply] | None:
             return [Reply("broadcast.cancelled_draft")]
         command = COMMANDS.get(event.command)
         return command(event, ctx, staff) if command else None
+    if event.choice == PREVIEWED:
+        return [Reply("broadcast.preview_button")]
     if event.kind is InputKind.CHOICE and event.choice.startswith(f"{PREFIX}:stop:"):
         return _cancel(ctx, staff, event.choice.removeprefix(f"{PREFIX}:stop:"))
     pressed = event.kind is InputKind.CHOICE
@@ -165,7 +168,9 @@ def _take_link(event: Inbound, ctx: Context) -> Outcome | None:
 
 def _topics(ctx: Context) -> list[tuple[str, str]]:
     """Each topic's code and name in the member's language."""
-    return [(ANNOUNCEMENTS, text("broadcast.topic_announcements", ctx.language))]
+    return [
+        (t.code, t.en if ctx.language == "en" else t.vi) for t in ctx.org.raw.broadcasts.topics
+    ]
 
 
 def _ask_topic(ctx: Context) -> list[Reply]:
@@ -349,7 +354,10 @@ def _counts(ctx: Context) -> dict[str, int]:
 def _ask_confirm(ctx: Context) -> list[Reply]:
     draft = _draft(ctx)
     counts = _counts(ctx)
-    message = ctx.broadcasts.preview(draft["text"], draft.get("photo"), draft.get("link"))
+    topic = draft.get("topic", ANNOUNCEMENTS)
+    message = ctx.broadcasts.preview(
+        draft["text"], draft.get("photo"), draft.get("link"), topic, ctx.language
+    )
     previews = [
         _preview(ctx, channel, count, message) for channel, count in counts.items() if count
     ]
@@ -373,7 +381,12 @@ def _preview(ctx: Context, channel: str, count: int, message: Any) -> Reply:
     fitted = fit_menus([message], can, ctx.language).messages[0]
     shown = "\n— — —\n".join(piece.text for piece in pieces(fitted, can))
     values = {"channel": text(f"channels.{channel}", ctx.language), "count": str(count)}
-    return Reply("broadcast.preview", values | {"text": shown}, photos=message.photos)
+    # The same buttons, but inert: pressing one here must not, say, unsubscribe the sender.
+    buttons = tuple(
+        tuple(Choice(PREVIEWED, "common.label", label(name)) for _, name in row)
+        for row in fitted.choices
+    )
+    return Reply("broadcast.preview", values | {"text": shown}, buttons, photos=message.photos)
 
 
 def _count_lines(ctx: Context, counts: dict[str, int]) -> str:

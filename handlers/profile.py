@@ -3,7 +3,7 @@ the same questions."""
 
 from bot.domain.i18n import LANGUAGES, text
 from bot.domain.messages import Choice, Inbound, InputKind, Reply
-from bot.domain.people import AGE_GROUPS, SUBSCRIPTIONS
+from bot.domain.people import AGE_GROUPS, PUBLICATIONS
 from bot.domain.units import MAX_MATCHES, search_units
 from handlers import flows, menu, names
 from handlers.context import Context
@@ -128,7 +128,7 @@ def show_settings(ctx: Context) -> list[Reply]:
         "workplace": profile.workplace or unset,
         "name": ", ".join(filter(None, (profile.given_name, profile.contact))) or unset,
         "anonymous": on if profile.always_anonymous else off,
-        "announcements": on if "announcements" in profile.subscriptions else off,
+        "topics": ", ".join(_topic_names(ctx, profile.subscriptions)) or off,
         "daily": on if "daily" in profile.subscriptions else off,
         "weekly": on if "weekly" in profile.subscriptions else off,
         "language": text(f"language.name_{ctx.language}", ctx.language),
@@ -139,7 +139,8 @@ def show_settings(ctx: Context) -> list[Reply]:
         Choice("set:workplace", "settings.change_workplace"),
         Choice("set:anonymous", "settings.toggle_anonymous"),
         Choice("set:name", "profile_name.settings_entry"),
-        *(Choice(f"set:sub:{name}", f"settings.toggle_{name}") for name in SUBSCRIPTIONS),
+        Choice("set:topics", "settings.choose_topics"),
+        *(Choice(f"set:sub:{name}", f"settings.toggle_{name}") for name in PUBLICATIONS),
         Choice("set:language", "settings.change_language"),
         Choice("menu:show", "menu.back"),
     ]
@@ -156,16 +157,52 @@ def on_settings_choice(event: Inbound, ctx: Context) -> list[Reply] | None:
     if what == "anonymous":
         ctx.profile.always_anonymous = not ctx.profile.always_anonymous
         return show_settings(ctx)
-    if what.startswith("sub:") and what[4:] in SUBSCRIPTIONS:
-        name = what[4:]
-        subscribed = ctx.profile.subscriptions
-        ctx.profile.subscriptions = (
-            [s for s in subscribed if s != name] if name in subscribed else [*subscribed, name]
-        )
-        if ctx.profile.subscriptions:
-            ctx.stopped = False
+    if what.startswith("sub:") and what[4:] in PUBLICATIONS:
+        _toggle(ctx, what[4:])
         return show_settings(ctx)
+    if what == "topics":
+        return show_topics(ctx)
+    if what.startswith("topic:") and ctx.org.raw.broadcasts.topic(what[6:]) is not None:
+        _toggle(ctx, what[6:])
+        return show_topics(ctx)
     return None
+
+
+def _toggle(ctx: Context, name: str) -> None:
+    """Subscribe or unsubscribe; subscribing to anything undoes /stop."""
+    subscribed = ctx.profile.subscriptions
+    ctx.profile.subscriptions = (
+        [s for s in subscribed if s != name] if name in subscribed else [*subscribed, name]
+    )
+    if name in ctx.profile.subscriptions:
+        ctx.stopped = False
+
+
+def show_topics(ctx: Context) -> list[Reply]:
+    """The broadcast topics, each with its on/off switch."""
+    topics = ctx.org.raw.broadcasts.topics
+    switches = [
+        Choice(
+            f"set:topic:{topic.code}",
+            "topics.on" if topic.code in ctx.profile.subscriptions else "topics.off",
+            {"name": str(getattr(topic, ctx.language))},
+        )
+        for topic in topics
+    ]
+    return [Reply("topics.ask", choices=rows([*switches, Choice("menu:settings", "topics.done")]))]
+
+
+def unsubscribe(topic: str, ctx: Context) -> list[Reply]:
+    """ "Hủy nhận tin" under a broadcast: no more of that topic, and how to have it again."""
+    ctx.profile.subscriptions = [s for s in ctx.profile.subscriptions if s != topic]
+    [name] = _topic_names(ctx, [topic]) or [topic]
+    return [Reply("topics.unsubscribed", {"topic": name})]
+
+
+def _topic_names(ctx: Context, codes: list[str]) -> list[str]:
+    """The names of the broadcast topics among these codes, in config's order."""
+    topics = ctx.org.raw.broadcasts.topics
+    return [str(getattr(topic, ctx.language)) for topic in topics if topic.code in codes]
 
 
 _QUESTIONS = (

@@ -294,6 +294,10 @@ def _setting(args: tuple[str, ...], event: Inbound, ctx: Context) -> list[Reply]
     return profile.on_settings_choice(event, ctx)
 
 
+def _unsubscribe(args: tuple[str, ...], event: Inbound, ctx: Context) -> list[Reply] | None:
+    return profile.unsubscribe(args[0], ctx)
+
+
 def _kept_draft(args: tuple[str, ...], event: Inbound, ctx: Context) -> list[Reply] | None:
     return submission.on_draft_choice(event, ctx)
 
@@ -305,6 +309,7 @@ GLOBAL_CHOICES: dict[str, ChoiceAction] = {
     "menu": _menu_item,
     "mine": _my_submissions,
     "set": _setting,
+    "unsub": _unsubscribe,
     "draft": _kept_draft,
     "kept": _file_kept,
 }

@@ -136,10 +136,14 @@ class SqlBroadcastRecords:
         """How many recipients the audience has on each channel, now."""
         return count_audience(session=self._session, audience=audience, channels=channels)
 
-    def preview(self, text: str, photo_ref: str | None, link: str | None) -> Rendered:
-        """The message each recipient would get, before the channel fits it."""
-        unsaved = Broadcast(text=text, photo_ref=photo_ref, link=link, audience={})
-        return broadcast_message(unsaved)
+    def preview(
+        self, text: str, photo_ref: str | None, link: str | None, topic: str, language: str
+    ) -> Rendered:
+        """The message a recipient of this topic and language would get, before their
+        channel fits it."""
+        audience = Audience(topic=topic).to_json()
+        unsaved = Broadcast(text=text, photo_ref=photo_ref, link=link, audience=audience)
+        return broadcast_message(unsaved, language)
 
     def create(self, broadcast: NewBroadcast, now: dt.datetime) -> int:
         """Record a broadcast (audited); its id."""

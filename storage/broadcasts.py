@@ -2,7 +2,7 @@
 batches, counted from what the outbox did with each recipient's message."""
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,7 +11,10 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, col
 
 from bot.domain.broadcasting import Audience as Audience  # also named with its store
+from bot.domain.i18n import text as catalog_text
 from bot.domain.messages import Rendered
+from storage import menus
+from storage.menus import Offer
 from storage.models import (
     AuditEntry,
     Broadcast,
@@ -21,7 +24,7 @@ from storage.models import (
     Person,
     PersonTopic,
 )
-from storage.outbox import BULK, STOPPED
+from storage.outbox import BULK, OUTSIDE_WINDOW, STOPPED
 from storage.sql import core
 
 PLANNING, SENDING, DONE = "planning", "sending", "done"
@@ -41,6 +44,8 @@ class Progress:
     remaining: int
     # Its messages in the outbox not yet sent or given up.
     in_outbox: int
+    # Zalo OA recipients past the platform's reply window (not sent).
+    outside_window: int = 0
 
 
 def create_broadcast(
@@ -163,10 +168,22 @@ def plan_batch(*, session: Session, broadcast_id: int, channels: Sequence[str], 
     return len(found)
 
 
-def queue_batch(*, session: Session, broadcast_id: int, size: int, now: dt.datetime) -> int:
+# A broadcast's message in one recipient's language as their channel shows it, with the
+# numbered menu it offers there (none where the channel has buttons): (channel, language,
+# message) -> (shown, offer).
+Fit = Callable[[str, str, Rendered], tuple[Rendered, Offer]]
+
+
+def _as_is(channel: str, language: str, message: Rendered) -> tuple[Rendered, Offer]:
+    return message, ()
+
+
+def queue_batch(
+    *, session: Session, broadcast_id: int, size: int, now: dt.datetime, fit: Fit = _as_is
+) -> int:
     """Move the next `size` planned recipients into the outbox's bulk lane, one message each
-    (a recipient's message is unique: a batch is queued once, crash or not); those who said
-    /stop meanwhile are left out. How many were moved."""
+    in their language (a recipient's message is unique: a batch is queued once, crash or
+    not); those who said /stop meanwhile are left out. How many were moved."""
     broadcast = session.get_one(Broadcast, broadcast_id)
     statement = (
         sa_select(
@@ -174,6 +191,7 @@ def queue_batch(*, session: Session, broadcast_id: int, size: int, now: dt.datet
             col(BroadcastRecipient.channel),
             col(BroadcastRecipient.chat_id),
             col(Person.stopped_at).is_not(None),
+            col(Person.language),
         )
         .join(Person, col(Person.id) == col(BroadcastRecipient.person_id))
         .where(
@@ -184,16 +202,23 @@ def queue_batch(*, session: Session, broadcast_id: int, size: int, now: dt.datet
         .limit(size)
     )
     found: list[Any] = list(core(session, statement))
-    payload = broadcast_message(broadcast).to_payload()
     going = [r for r in found if not r[3]]
+    shown: dict[tuple[str, str], tuple[dict[str, Any], Offer]] = {}
+    for channel, language in {(r[1], r[4]) for r in going}:
+        message, offer = fit(channel, language, broadcast_message(broadcast, language))
+        shown[(channel, language)] = (message.to_payload(), offer)
     if going:
         rows = [
-            {"channel": r[1], "chat_id": r[2], "payload": payload, "status": "pending"}
-            | {"attempts": 0, "created_at": now, "next_attempt_at": now}
+            {"channel": r[1], "chat_id": r[2], "payload": shown[(r[1], r[4])][0]}
+            | {"status": "pending", "attempts": 0, "created_at": now, "next_attempt_at": now}
             | {"priority": BULK, "recipient_id": r[0]}
             for r in going
         ]
         core(session, insert(OutboxMessage), rows)
+    for (channel, language), (_, offer) in shown.items():
+        chats = [r[2] for r in going if (r[1], r[4]) == (channel, language)]
+        if offer:
+            menus.offer_many(session=session, channel=channel, chats=chats, options=offer, now=now)
     _set_status(session, [r[0] for r in going], "queued")
     _set_status(session, [r[0] for r in found if r[3]], STOPPED)
     return len(found)
@@ -218,11 +243,14 @@ def bulk_waiting(*, session: Session) -> int:
     return count
 
 
-def broadcast_message(broadcast: Broadcast) -> Rendered:
-    """What each recipient gets: the text, then the link; the photo if there is one."""
+def broadcast_message(broadcast: Broadcast, language: str) -> Rendered:
+    """What each recipient gets: the text, then the link; the photo if there is one; and
+    under it "Hủy nhận tin" for the broadcast's topic, in the recipient's language."""
     text = f"{broadcast.text}\n\n{broadcast.link}" if broadcast.link else broadcast.text
     photos = (broadcast.photo_ref,) if broadcast.photo_ref else ()
-    return Rendered(text=text, photos=photos)
+    topic = Audience.from_json(broadcast.audience).topic
+    unsubscribe = (f"unsub:{topic}", catalog_text("topics.unsubscribe", language))
+    return Rendered(text=text, photos=photos, choices=((unsubscribe,),))
 
 
 def refresh_progress(*, session: Session, broadcast_id: int, now: dt.datetime) -> Progress:
@@ -260,6 +288,7 @@ def refresh_progress(*, session: Session, broadcast_id: int, now: dt.datetime) -
     broadcast.failed = outcomes.get(("failed", None), 0)
     broadcast.blocked = outcomes.get(("dropped", GONE), 0)
     broadcast.stopped = recipients.get(STOPPED, 0) + outcomes.get(("dropped", STOPPED), 0)
+    broadcast.outside_window = outcomes.get(("dropped", OUTSIDE_WINDOW), 0)
     broadcast.remaining = recipients.get("planned", 0) + in_outbox
     if broadcast.status == SENDING and broadcast.remaining == 0:
         broadcast.status, broadcast.finished_at = DONE, now
@@ -277,4 +306,5 @@ def _progress(broadcast: Broadcast, *, in_outbox: int) -> Progress:
         broadcast.stopped,
         broadcast.remaining,
         in_outbox,
+        broadcast.outside_window,
     )

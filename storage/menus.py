@@ -37,6 +37,30 @@ def offer(
         session.exec(insert(OfferedMenu).values(**row))
 
 
+def offer_many(
+    *,
+    session: Session,
+    channel: str,
+    chats: Sequence[str],
+    options: Sequence[tuple[str, str]],
+    now: dt.datetime,
+) -> None:
+    """Offer the same options in many chats of a channel at once (a broadcast's menu)."""
+    if not chats:
+        return
+    session.exec(
+        delete(OfferedMenu).where(
+            col(OfferedMenu.channel) == channel, col(OfferedMenu.chat_id).in_(list(chats))
+        )
+    )
+    listed = [[choice, label] for choice, label in options]
+    rows = [
+        {"channel": channel, "chat_id": chat, "options": listed, "offered_at": now}
+        for chat in chats
+    ]
+    session.connection().execute(insert(OfferedMenu), rows)
+
+
 def forget_chat(*, session: Session, channel: str, chat_id: str) -> None:
     """Delete what a chat was offered."""
     session.exec(

@@ -32,8 +32,10 @@ from storage.topics import keep_topics
 # use the capacity the replies leave.
 INTERACTIVE = 0
 BULK = 1
-# Why a bulk message was dropped unsent: its person said /stop after it was queued.
+# Why a bulk message was dropped unsent: its person said /stop after it was queued, or (Zalo
+# OA) the platform's reply window with them is over.
 STOPPED = "stopped"
+OUTSIDE_WINDOW = "outside window"
 
 _HELD_UNTIL = sa_select(func.max(col(OutboxMessage.next_attempt_at))).where(
     col(OutboxMessage.channel) == bindparam("p_channel"),
@@ -212,6 +214,21 @@ def due_bulk(
     params = {"p_channel": channel, "p_now": now, "p_skip": list(skip_chats), "p_limit": limit}
     rows: list[Any] = list(core(session, _DUE_BULK, params))
     return [Outgoing(r[0], r[1], r[2], r[3], r[4], BULK, bool(r[5])) for r in rows]
+
+
+_STOPPED_SINCE = (
+    sa_select(col(Person.stopped_at).is_not(None))
+    .select_from(OutboxMessage)
+    .join(BroadcastRecipient, col(BroadcastRecipient.id) == col(OutboxMessage.recipient_id))
+    .join(Person, col(Person.id) == col(BroadcastRecipient.person_id))
+    .where(col(OutboxMessage.id) == bindparam("p_id"))
+)
+
+
+def stopped_since(*, session: Session, message_id: int) -> bool:
+    """Whether a bulk message's person has said /stop since it was taken to be sent."""
+    found: bool | None = core(session, _STOPPED_SINCE, {"p_id": message_id}).scalar()
+    return bool(found)
 
 
 def drop_message(*, session: Session, message_id: int, error: str) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 from starlette.routing import BaseRoute
 
-from bot.channels.base import Capabilities, FileSource, RecipientGone, at_edge
+from bot.channels.base import Capabilities, FileSource, OutsideWindow, RecipientGone, at_edge
 from bot.channels.kit import ChannelKit
 from bot.domain.messages import Inbound, InputKind, Rendered
 from bot.intake import Intake
@@ -41,10 +41,14 @@ class LineSender:
 
     def __init__(self) -> None:
         self.writers: dict[str, asyncio.StreamWriter] = {}
+        # Chats whose reply window is over (as Zalo OA's after 7 days): sends there refused.
+        self.outside_window: set[str] = set()
         self._ids = itertools.count(1)
 
     async def send(self, chat_id: str, message: Rendered) -> str | None:
         """Write the text (it never carries buttons here), then an empty line."""
+        if chat_id in self.outside_window:
+            raise OutsideWindow()
         writer = self.writers.get(chat_id)
         if writer is None or writer.is_closing():
             raise RecipientGone("not connected")

@@ -104,6 +104,10 @@ async def test_an_admin_previews_counts_and_sends_and_follows_the_progress(
     assert BODY in preview.params["caption"]
     assert LINK in preview.params["caption"]
     assert "Telegram (3" in preview.params["caption"]
+    unsubscribe = text("topics.unsubscribe", "vi")
+    assert unsubscribe in str(preview.params["reply_markup"]), "as recipients see it"
+    [inert] = await desk.press(OFFICE, "bc:previewed", sends=1)
+    assert inert.params["text"] == text("broadcast.preview_button", "vi")
     assert "Telegram: 3" in confirm.params["text"]
     assert "Phường Gò Dầu" in confirm.params["text"]
     assert _got(fake, range(FIRST, FIRST + 5), BODY) == [], "nothing before the confirmation"
@@ -135,7 +139,8 @@ async def test_the_web_desk_composes_a_broadcast_for_telegram(
     config = desk_config()
     app = await make_app(config=config, serve_http=True)
     go_dau = _unit(config, "Phường Gò Dầu")
-    await _people(app, range(FIRST, FIRST + 2), go_dau)
+    await _people(app, range(FIRST, FIRST + 2), go_dau, topic="jobs")
+    await _people(app, range(FIRST + 2, FIRST + 3), go_dau)  # announcements only
     browser = await signed_in_staff(app, "van-phong")
     try:
         await browser.send("/broadcast")
@@ -146,7 +151,8 @@ async def test_the_web_desk_composes_a_broadcast_for_telegram(
         await browser.send(BODY)
         await browser.press("bc:skip")
         await browser.press("bc:skip")
-        await browser.press("bc:topic:announcements")
+        assert "bc:topic:jobs" in browser.buttons()
+        await browser.press("bc:topic:jobs")
         await browser.press("bc:units:done")
         for done in ("bc:age:done", "bc:lang:done", "bc:ch:done"):
             await browser.press(done)
@@ -165,6 +171,8 @@ async def test_the_web_desk_composes_a_broadcast_for_telegram(
     finally:
         await browser.close()
     await fake.wait_for(lambda: len(_got(fake, range(FIRST, FIRST + 2), BODY)) == 2)
+    await app.outbox.drain()
+    assert _got(fake, range(FIRST, FIRST + 3), BODY) == [FIRST, FIRST + 1], "the topic's only"
 
 
 async def test_a_broadcast_set_for_later_goes_at_its_time_unless_cancelled(

@@ -63,8 +63,11 @@ class BroadcastRecords(Protocol):
         """How many recipients the audience has on each channel, now."""
         ...
 
-    def preview(self, text: str, photo_ref: str | None, link: str | None) -> Rendered:
-        """The message each recipient would get, before the channel fits it."""
+    def preview(
+        self, text: str, photo_ref: str | None, link: str | None, topic: str, language: str
+    ) -> Rendered:
+        """The message a recipient of this topic and language would get, before their
+        channel fits it."""
         ...
 
     def create(self, broadcast: NewBroadcast, now: dt.datetime) -> int:

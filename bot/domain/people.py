@@ -4,7 +4,8 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 AGE_GROUPS = ("under-16", "16-18", "19-24", "25-30", "over-30")
-SUBSCRIPTIONS = ("announcements", "daily", "weekly")
+# The publications one subscribes to; broadcast topics (announcements first) come from config.
+PUBLICATIONS = ("daily", "weekly")
 
 
 @dataclass
