@@ -253,6 +253,7 @@ def _progress_values(broadcast_id: int, progress: Progress) -> dict[str, str]:
         "blocked": str(progress.blocked),
         "stopped": str(progress.stopped),
         "remaining": str(progress.remaining),
+        "outside": str(progress.outside_window),
     }
 
 

@@ -127,6 +127,7 @@ async def test_an_admin_previews_counts_and_sends_and_follows_the_progress(
     assert "đã gửi 3/3" in fake.shown(OFFICE, progress_id), "edited in place to the end"
     [report] = [t for t in fake.texts(OFFICE) if t.startswith("✅ Tin #1")]
     assert "Đã nhận: 3" in report
+    assert "(Zalo OA: 7 ngày): 0" in report
     [stored] = await rows(app.db, Broadcast)
     assert (stored.status, stored.sent, stored.report_chat_id) == (DONE, 3, str(OFFICE))
     audits = [a for a in await rows(app.db, AuditEntry) if a.action == "broadcast.create"]
