@@ -9,13 +9,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
+from alembic import command
 from sqlmodel import Session, col, select
 
 from bot.app import CHANNELS, CauNoi
 from bot.domain.broadcasting import Audience, audience_refusal
 from bot.domain.i18n import catalog, text
 from storage.broadcasts import DONE, Progress, count_audience, create_broadcast, plan_batch
-from storage.db import Database
+from storage.db import Database, create_engine
+from storage.migrate import alembic_config
 from storage.models import (
     Broadcast,
     BroadcastRecipient,
@@ -23,6 +26,7 @@ from storage.models import (
     Conversation,
     OutboxMessage,
     Person,
+    PersonTopic,
     Unit,
 )
 from storage.outbox import OUTSIDE_WINDOW, STOPPED
@@ -338,3 +342,44 @@ async def test_without_buttons_the_unsubscribe_is_numbered_and_a_closed_window_i
     assert stored.outside_window == 1
     people = {p.id: p.subscriptions for p in await rows(app.db, Person)}
     assert sorted(people.values()) == [["announcements"], ["announcements", "events"]]
+
+
+def test_the_migration_turns_existing_subscriptions_and_age_groups_into_rows(
+    database_url: str,
+) -> None:
+    config = alembic_config(database_url)
+    command.downgrade(config, "0012")
+    engine = create_engine(database_url)
+    person = sa.table(
+        "person",
+        *(sa.column(n) for n in ("id", "language", "banned", "always_anonymous", "created_at")),
+        sa.column("roles", sa.JSON()),
+        sa.column("subscriptions", sa.JSON()),
+        sa.column("profile", sa.JSON()),
+    )
+    people = [
+        (["announcements", "jobs"], {"age_group": "16-18", "workplace": "THPT"}),
+        ([], {}),
+        (["daily"], {"age_group": "19-24"}),
+    ]
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                sa.insert(person),
+                [
+                    {"id": n + 1, "language": "vi", "banned": False, "always_anonymous": False}
+                    | {"created_at": START, "roles": [], "subscriptions": subscribed}
+                    | {"profile": profile}
+                    for n, (subscribed, profile) in enumerate(people)
+                ],
+            )
+        command.upgrade(config, "head")
+        with Session(engine) as session:
+            topics = session.exec(select(PersonTopic.person_id, PersonTopic.topic)).all()
+            migrated = session.exec(
+                select(Person.id, Person.age_group, Person.profile).order_by(col(Person.id))
+            ).all()
+    finally:
+        engine.dispose()
+    assert sorted(topics) == [(1, "announcements"), (1, "jobs"), (3, "daily")]
+    assert migrated == [(1, "16-18", {"workplace": "THPT"}), (2, None, {}), (3, "19-24", {})]
