@@ -6,7 +6,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bot.channels.base import Capabilities
 from bot.config import OrgConfig
+from bot.domain.broadcast_ops import BroadcastRecords
 from bot.domain.desk import DeskRecords
 from bot.domain.people import Profile
 from bot.domain.publishing import PublishingRecords
@@ -33,7 +35,8 @@ class Context:
 
     `now` is the time of the event (UTC): handlers never read the clock themselves.
     `records` is scoped to this person; `desk` sees every submission and is for staff code,
-    which checks role and scope before each use.
+    which checks role and scope before each use; so are `broadcasts`. `channels` says what
+    each running channel can show (a broadcast's preview is fitted to each).
     """
 
     language: str
@@ -42,11 +45,13 @@ class Context:
     records: YouthRecords
     desk: DeskRecords
     publishing: PublishingRecords
+    broadcasts: BroadcastRecords
     now: dt.datetime
     person_id: int = 0
     staff_code: str | None = None
     # Per channel, a link that opens the bot with a start payload ('{}' marks the payload).
     links: Mapping[str, str] = field(default_factory=dict)
+    channels: Mapping[str, Capabilities] = field(default_factory=dict)
     profile: Profile = field(default_factory=Profile)
     flow: str | None = None
     step: str | None = None

@@ -403,7 +403,7 @@ class Broadcast(SQLModel, table=True):
     link: str | None = Field(default=None, max_length=1000)
     # Whom it is for: {"people": [ids]} or {"units": [codes], "languages": [codes]}.
     audience: dict[str, Any] = _json(dict)
-    # planning -> sending -> done, or cancelled.
+    # planning -> sending -> done, or cancelled (before or while sending).
     status: str = Field(default="planning", max_length=12, index=True)
     created_by: str | None = Field(default=None, max_length=40)
     created_at: dt.datetime = _created()
@@ -419,6 +419,12 @@ class Broadcast(SQLModel, table=True):
     # Zalo OA recipients past the platform's reply window: counted, not sent, not retried.
     outside_window: int = 0
     remaining: int = 0
+    # Where its progress message and final report go: the chat it was composed in.
+    report_channel: str | None = Field(default=None, max_length=20)
+    report_chat_id: str | None = Field(default=None, max_length=64)
+    report_language: str | None = Field(default=None, max_length=8)
+    cancelled_at: dt.datetime | None = _when()
+    cancelled_by: str | None = Field(default=None, max_length=40)
 
 
 class BroadcastRecipient(SQLModel, table=True):

@@ -6,9 +6,11 @@ from dataclasses import dataclass
 
 from sqlmodel import Session
 
+from bot.domain.broadcast_ops import BroadcastRecords
 from bot.domain.desk import DeskRecords
 from bot.domain.publishing import PublishingRecords
 from bot.domain.tickets import YouthRecords
+from storage.broadcast_desk import SqlBroadcastRecords
 from storage.desk import SqlDeskRecords
 from storage.publishing import SqlPublishingRecords
 from storage.youth import SqlYouthRecords
@@ -16,10 +18,12 @@ from storage.youth import SqlYouthRecords
 
 @dataclass(frozen=True)
 class Records:
-    """The desk's and the stories' records on one session, and a person's youth records."""
+    """The desk's, the stories' and the broadcasts' records on one session, and a person's
+    youth records."""
 
     desk: DeskRecords
     publishing: PublishingRecords
+    broadcasts: BroadcastRecords
     session: Session
 
     def youth(self, *, person_id: int, channel: str, external_id: str) -> YouthRecords:
@@ -37,5 +41,6 @@ def sql_records(session: Session) -> Records:
     return Records(
         desk=SqlDeskRecords(session=session),
         publishing=SqlPublishingRecords(session=session),
+        broadcasts=SqlBroadcastRecords(session=session),
         session=session,
     )

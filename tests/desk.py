@@ -125,6 +125,11 @@ class Desk:
             }
         return await self._exchange(lambda: self.fake.message(user, text, **extra), sends)
 
+    async def photo(self, user: int, file_id: str, *, sends: int) -> list[Call]:
+        """A photo (no caption) in a user's private chat."""
+        photo = [{"file_id": file_id, "file_unique_id": f"u-{file_id}", "width": 1, "height": 1}]
+        return await self._exchange(lambda: self.fake.message(user, None, photo=photo), sends)
+
     async def action(
         self, user: int, name: str, code: str, body: str, *, chat: int | None = None, sends: int
     ) -> list[Call]:

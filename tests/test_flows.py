@@ -8,6 +8,7 @@ from typing import Any, cast
 import pytest
 
 from bot.config import OrgConfig
+from bot.domain.broadcast_ops import BroadcastRecords
 from bot.domain.desk import DeskRecords
 from bot.domain.i18n import LANGUAGES, text
 from bot.domain.kinds import Kind
@@ -35,7 +36,7 @@ class ForgettingRecords:
 
 
 def _context(org: OrgConfig, records: ForgettingRecords | None = None) -> Context:
-    unused = cast(Any, None)  # the flows under test never reach the desk or publishing
+    unused = cast(Any, None)  # the flows under test never reach the desk, stories or broadcasts
     return Context(
         language="en",
         first_contact=True,
@@ -43,6 +44,7 @@ def _context(org: OrgConfig, records: ForgettingRecords | None = None) -> Contex
         records=cast(YouthRecords, records or ForgettingRecords()),
         desk=cast(DeskRecords, unused),
         publishing=cast(PublishingRecords, unused),
+        broadcasts=cast(BroadcastRecords, unused),
         now=NOW,
     )
 
