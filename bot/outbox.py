@@ -176,6 +176,9 @@ class _Bulk:
     next_at: float | None = None
     taken: int = 0
     paused_until: dt.datetime | None = None
+    # The outbox had no more due bulk messages for this lane: look again no sooner than
+    # this (ticks), unless woken (a broadcast queued more).
+    dry_until: float | None = None
 
     def delay(self, now: float) -> float:
         """Seconds until the next bulk send may go."""
@@ -196,6 +199,15 @@ class _Bulk:
         if self.rate is None:
             return BULK_WINDOW_UNPACED
         return max(1, math.ceil(self.rate.at(now) * BULK_WINDOW_SECONDS))
+
+    def room(self, now: float) -> int:
+        """How many bulk messages to take from the outbox now: none until half the window
+        is free (one query a second at the bulk rate, not one per send) or while dry."""
+        if self.dry_until is not None and now < self.dry_until:
+            return 0
+        window = self.window(now)
+        room = window - self.taken
+        return room if room >= max(1, window // 2) else 0
 
 
 @dataclass
@@ -235,7 +247,10 @@ class OutboxSender:
         self._ticks = ticks
         self._wake = asyncio.Event()
         self._pumping = asyncio.Lock()
+        # Chats with a task on its way: replies (perhaps with bulk messages behind them),
+        # or only bulk messages (a reply to such a chat need not wait for its broadcast).
         self._busy_chats: set[str] = set()
+        self._bulk_chats: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = False
         self._limits = limits or {}
@@ -261,7 +276,9 @@ class OutboxSender:
         return rate.at(self._ticks()) if rate is not None else None
 
     def wake(self) -> None:
-        """Ask the sender to look at the outbox now."""
+        """Ask the sender to look at the outbox now (its bulk lanes too)."""
+        for lane in self._lanes.values():
+            lane.bulk.dry_until = None
         self._wake.set()
 
     async def run(self) -> None:
@@ -309,12 +326,12 @@ class OutboxSender:
             for channel, lane in self._lanes.items()
             if lane.paused_until is not None and now < lane.paused_until
         ]
-        busy = list(self._busy_chats)
+        replying = list(self._busy_chats)
         due = await self._db.run(
             lambda session: due_outbound(
                 session=session,
                 now=now,
-                skip_chats=busy,
+                skip_chats=replying,
                 skip_channels=paused,
                 limit=self._batch_size,
             )
@@ -322,11 +339,12 @@ class OutboxSender:
         by_chat: dict[tuple[str, str], list[Outgoing]] = defaultdict(list)
         for message in due:
             by_chat[(message.channel, message.chat_id)].append(message)
-        busy += [chat_id for _, chat_id in by_chat]
+        busy = [*replying, *self._bulk_chats, *(chat_id for _, chat_id in by_chat)]
         for message in await self._due_bulk(now, busy) if bulk else ():
             by_chat[(message.channel, message.chat_id)].append(message)
         for (channel, chat_id), messages in by_chat.items():
-            self._busy_chats.add(chat_id)
+            only_bulk = all(message.priority == BULK for message in messages)
+            (self._bulk_chats if only_bulk else self._busy_chats).add(chat_id)
             task = asyncio.create_task(self._send_chat(channel, chat_id, messages))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
@@ -338,28 +356,36 @@ class OutboxSender:
         for channel in self._channels:
             lane = self._lane(channel)
             bulk = lane.bulk
-            room = bulk.window(self._ticks()) - bulk.taken
-            if room <= 0 or _paused(lane, now) is not None:
+            room = bulk.room(self._ticks())
+            if room == 0 or _paused(lane, now) is not None:
                 continue
             found = await self._db.run(
                 lambda session, c=channel, n=room: due_bulk(  # type: ignore[misc]
                     session=session, channel=c, now=now, skip_chats=busy, limit=n
                 )
             )
+            if len(found) < room:
+                bulk.dry_until = self._ticks() + IDLE_CHECK_SECONDS
             bulk.taken += len(found)
             taken += found
         return taken
 
     async def _send_chat(self, channel: str, chat_id: str, messages: Sequence[Outgoing]) -> None:
         bulk = sum(1 for message in messages if message.priority == BULK)
+        bulk_lane = self._lane(channel).bulk
         try:
             for message in messages:
                 if not await self._send_one(channel, message):
                     break  # the rest of this chat waits with it (reschedule holds them back)
         finally:
-            self._lane(channel).bulk.taken -= bulk
-            self._busy_chats.discard(chat_id)
-            self.wake()
+            bulk_lane.taken -= bulk
+            if bulk < len(messages):
+                self._busy_chats.discard(chat_id)
+                self._wake.set()  # the chat's next reply may be due
+            else:
+                self._bulk_chats.discard(chat_id)
+                if bulk_lane.room(self._ticks()):
+                    self._wake.set()  # room for the next bulk messages
 
     async def _send_one(self, channel: str, message: Outgoing) -> bool:
         sender = self._channels.get(channel)

@@ -258,6 +258,26 @@ def test_the_bulk_rate_is_cut_on_429_and_climbs_back_slowly(
     assert adaptive.at(events[-1][1] if events else 0.0) == pytest.approx(rate)
 
 
+@pytest.mark.parametrize(
+    ("rate", "taken", "dry_until", "room"),
+    [
+        (10.0, 0, None, 20),  # two seconds' worth at 10 a second
+        (10.0, 11, None, 0),  # less than half the window free: wait for more to go
+        (10.0, 10, None, 10),  # half free: take them in one query
+        (10.0, 0, 2.0, 0),  # nothing more was due a moment ago: not yet again
+        (10.0, 0, 1.0, 20),  # the second is over: look again
+        (None, 33, None, 0),  # unpaced: half of its 64
+        (None, 32, None, 32),
+    ],
+)
+def test_the_bulk_lane_refills_half_a_window_at_a_time_and_rests_when_dry(
+    rate: float | None, taken: int, dry_until: float | None, room: int
+) -> None:
+    bulk = _Bulk(AdaptiveRate(rate) if rate else None, asyncio.Semaphore(1))
+    bulk.taken, bulk.dry_until = taken, dry_until
+    assert bulk.room(1.0) == room
+
+
 async def test_a_recipient_can_still_forget_everything_after_a_broadcast(
     fake: FakeTelegram, make_app: AppFactory
 ) -> None:
