@@ -45,20 +45,30 @@ def offer_many(
     options: Sequence[tuple[str, str]],
     now: dt.datetime,
 ) -> None:
-    """Offer the same options in many chats of a channel at once (a broadcast's menu)."""
+    """Offer the same options in many chats of a channel at once (a broadcast's menu). A chat
+    in the middle of another menu keeps it, numbers and all, with these options added at its
+    end: a broadcast arriving mid-dialogue must not change what the person's next number
+    means (its options stay reachable by their label)."""
     if not chats:
         return
-    session.exec(
-        delete(OfferedMenu).where(
+    rows = session.exec(
+        select(OfferedMenu).where(
             col(OfferedMenu.channel) == channel, col(OfferedMenu.chat_id).in_(list(chats))
         )
-    )
+    ).all()
     listed = [[choice, label] for choice, label in options]
-    rows = [
+    for row in rows:
+        known = {choice for choice, _ in row.options}
+        row.options = [*row.options, *([c, lab] for c, lab in listed if c not in known)]
+        session.add(row)
+    open_chats = {row.chat_id for row in rows}
+    fresh = [
         {"channel": channel, "chat_id": chat, "options": listed, "offered_at": now}
         for chat in chats
+        if chat not in open_chats
     ]
-    session.connection().execute(insert(OfferedMenu), rows)
+    if fresh:
+        session.connection().execute(insert(OfferedMenu), fresh)
 
 
 def forget_chat(*, session: Session, channel: str, chat_id: str) -> None:

@@ -14,9 +14,11 @@ from alembic import command
 from sqlmodel import Session, col, select
 
 from bot.app import CHANNELS, CauNoi
+from bot.channels.render import chosen
 from bot.config import ConfigError
 from bot.domain.broadcasting import Audience, audience_refusal
 from bot.domain.i18n import catalog, text
+from storage import menus
 from storage.broadcasts import DONE, Progress, count_audience, create_broadcast, plan_batch
 from storage.db import Database, create_engine
 from storage.migrate import alembic_config
@@ -161,6 +163,24 @@ def test_channels_that_are_not_running_are_neither_counted_nor_planned(db: Datab
     with db.session() as session:
         counts = count_audience(session=session, audience=Audience(), channels=["zalo_bot"])
     assert counts == {"zalo_bot": 1}
+
+
+def test_a_broadcast_menu_never_changes_what_a_chat_mid_dialogue_means_by_its_numbers(
+    db: Database,
+) -> None:
+    asked = (("kind:complaint", "Phản ánh"), ("kind:question", "Hỏi đáp"))
+    leave = (("unsub:events", "Hủy nhận tin"),)
+    with db.session() as session:
+        menus.offer(session=session, channel="line", chat_id="an", options=asked, now=START)
+        menus.offer_many(
+            session=session, channel="line", chats=["an", "binh"], options=leave, now=START
+        )
+    with db.session() as session:
+        mid_dialogue = menus.offered(session=session, channel="line", chat_id="an")
+        idle = menus.offered(session=session, channel="line", chat_id="binh")
+    assert chosen("1", mid_dialogue) == "kind:complaint"  # still what they were answering
+    assert chosen("Huy nhan tin", mid_dialogue) == "unsub:events"  # the label still works
+    assert chosen("1", idle) == "unsub:events"
 
 
 ADMIN, SECRETARY, STAFF = ("staff", "admin"), ("secretary",), ("staff",)
