@@ -196,9 +196,12 @@ def _unit_names(ctx: Context, codes: list[str]) -> str:
 
 def _ask_units(ctx: Context) -> list[Reply]:
     staff = _sender(ctx)
-    chosen: list[str] = _draft(ctx).setdefault("units", [])
+    secretary = staff is not None and not staff.has(Role.ADMIN)
+    # A secretary may send only to their own units: all of them are chosen to begin with.
+    own = sorted(staff.units) if staff is not None and secretary else []
+    chosen: list[str] = _draft(ctx).setdefault("units", own)
     offered = [*chosen]
-    if staff is not None and not staff.has(Role.ADMIN):  # a secretary: their own units
+    if staff is not None and secretary:
         offered += sorted(code for code in staff.units if code not in chosen)
     choices = [_unit_choice(ctx, code, chosen) for code in offered]
     done_key = "broadcast.units_done" if chosen else "broadcast.units_all"

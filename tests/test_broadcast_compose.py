@@ -94,7 +94,7 @@ async def test_an_admin_previews_counts_and_sends_and_follows_the_progress(
     clock = Clock(START)
     config = desk_config()
     app = await make_app(config=config, clock=clock)
-    go_dau, tan_ninh = _unit(config, "Phường Gò Dầu"), _unit(config, "Phường Tân Ninh")
+    go_dau, tan_ninh = _unit(config, UNIT_NAME), _unit(config, "Phường Tân Ninh")
     await _people(app, range(FIRST, FIRST + 3), go_dau)
     await _people(app, range(FIRST + 3, FIRST + 5), tan_ninh)
     desk = Desk(fake, app)
@@ -250,6 +250,9 @@ async def test_a_running_broadcast_is_cancelled_with_its_unsent_messages(
     assert again.params["text"] == text("broadcast.not_running", "vi", id="1")
 
 
+UNIT_NAME = "Phường Gò Dầu"
+
+
 def _secretaries(may: bool) -> Any:
     return desk_config(broadcasts={"secretaries_may_send": may})
 
@@ -259,14 +262,15 @@ async def test_a_secretary_sends_only_to_their_own_units_and_only_when_allowed(
 ) -> None:
     config = _secretaries(True)
     app = await make_app(config=config)
-    go_dau, tan_ninh = _unit(config, "Phường Gò Dầu"), _unit(config, "Phường Tân Ninh")
+    go_dau, tan_ninh = _unit(config, UNIT_NAME), _unit(config, "Phường Tân Ninh")
     desk = Desk(fake, app)
     await desk.say(CHAU, "/broadcast", sends=1)
     await desk.say(CHAU, BODY, sends=1)
     await desk.press(CHAU, "bc:skip", sends=1)
     await desk.press(CHAU, "bc:skip", sends=1)
     [units] = await desk.press(CHAU, "bc:topic:announcements", sends=1)
-    assert f"bc:unit:{go_dau}" in str(units.params["reply_markup"]), "their own offered"
+    assert f"✅ {UNIT_NAME}" in str(units.params["reply_markup"]), "their own, chosen already"
+    await desk.press(CHAU, f"bc:unit:{go_dau}", sends=1)  # off: nothing chosen
     refused, _ = await desk.press(CHAU, "bc:units:done", sends=2)
     assert refused.params["text"] == text("audience.refused_all_units", "vi")
     await desk.say(CHAU, "tan ninh", sends=1)
