@@ -30,7 +30,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from bot.channels.zalo_oa import signature
+from bot.channels.zalo_oa_events import signature
 from tests.fake_zalo_oauth import APP_ID, FakeZaloOAuth
 from tests.local_server import LocalServer
 

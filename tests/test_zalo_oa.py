@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from bot.app import CauNoi
-from bot.channels import zalo_oa
+from bot.channels import zalo_oa, zalo_oa_events
 from bot.channels.base import RateLimited
 from bot.config import ConfigError
 from bot.domain.i18n import text
@@ -372,7 +372,8 @@ def test_the_signature_is_plain_sha256_over_id_body_time_and_secret(
     import hashlib
 
     expected = hashlib.sha256(app_id.encode() + body + timestamp.encode() + secret.encode())
-    assert zalo_oa.signature(app_id, body, timestamp, secret) == f"mac={expected.hexdigest()}"
+    made = zalo_oa_events.signature(app_id, body, timestamp, secret)
+    assert made == f"mac={expected.hexdigest()}"
 
 
 async def test_a_photo_goes_as_an_image_template_by_a_signed_link(

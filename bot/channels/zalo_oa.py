@@ -1,4 +1,5 @@
 """The Zalo Official Account adapter (the Union's verified OA, API v3), on httpx.
+What the webhook carries (signature, ids, translation) is in bot/channels/zalo_oa_events.py.
 
 Quirks it lives with: webhook events are signed with a plain SHA-256 over the app id, the
 raw body, the event's timestamp and the OA secret key (`X-ZEvent-Signature: mac=<hex>`);
@@ -10,7 +11,6 @@ person's own message; more choices than buttons, a numbered menu.
 """
 
 import datetime as dt
-import hashlib
 import hmac
 import logging
 import mimetypes
@@ -37,8 +37,19 @@ from bot.channels.render import split_text
 from bot.channels.zalo_bot import CHANNEL as ZALO_BOT
 from bot.channels.zalo_bot import PhotoLinks, origin_of
 from bot.channels.zalo_oa_auth import build_tokens, oa_credentials
+from bot.channels.zalo_oa_events import (
+    CHOICE_PREFIX,
+    FOLLOW,
+    TAKEN,
+    UNFOLLOW,
+    event_id,
+    person_of,
+    pressed,
+    signature,
+    translate,
+)
 from bot.config import ZaloOaChannel as Section
-from bot.domain.messages import Inbound, InputKind, Media, Rendered
+from bot.domain.messages import Inbound, InputKind, Rendered
 from bot.web import json_object, read_at_most
 from storage.db import Session
 from storage.dialogues import last_activity
@@ -57,19 +68,9 @@ MAX_TITLE = 100  # a button's title
 MAX_PAYLOAD = 1000  # what a button sends back
 MAX_EVENT_BYTES = 1_000_000
 MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024
-# What a pressed button sends back as the person's message: this, then the choice's id.
-CHOICE_PREFIX = "#cn:"
 INVALID_TOKEN = -216
 TOO_FAST = -32
 OUTSIDE_WINDOW = -230
-TEXT, IMAGE, FILE, LOCATION = (
-    "user_send_text",
-    "user_send_image",
-    "user_send_file",
-    "user_send_location",
-)
-FOLLOW, UNFOLLOW = "follow", "unfollow"
-TAKEN = frozenset({TEXT, IMAGE, FILE, LOCATION, FOLLOW, UNFOLLOW})
 log = logging.getLogger(__name__)
 
 
@@ -100,13 +101,6 @@ class OaError(Exception):
     def __init__(self, code: int, description: str) -> None:
         super().__init__(f"{code}: {description}")
         self.code = code
-
-
-def signature(app_id: str, body: bytes, timestamp: str, secret: str) -> str:
-    """The header Zalo signs an event with: mac= and SHA-256 over app id, raw body,
-    timestamp and the OA secret key."""
-    digest = hashlib.sha256(app_id.encode() + body + timestamp.encode() + secret.encode())
-    return f"mac={digest.hexdigest()}"
 
 
 class ZaloOaApi:
@@ -244,31 +238,6 @@ def _image(url: str) -> dict[str, Any]:
     return {"type": "template", "payload": {"template_type": "media", "elements": [element]}}
 
 
-def event_id(event: Mapping[str, Any]) -> str | None:
-    """The id the inbox deduplicates an event on: its message's msg_id; a follow or an
-    unfollow has none, so its kind, the person and the time."""
-    name = str(event.get("event_name") or "")
-    message = event.get("message")
-    found = message.get("msg_id") if isinstance(message, dict) else None
-    if isinstance(found, str) and found:
-        return found[:64]
-    person = _person(event)
-    stamp = event.get("timestamp")
-    if name in (FOLLOW, UNFOLLOW) and person and isinstance(stamp, str):
-        return f"{name}:{person}:{stamp}"[:64]
-    return None
-
-
-def _person(event: Mapping[str, Any]) -> str | None:
-    """Who the event is from: the sender of a message, the follower of a (un)follow."""
-    for key in ("sender", "follower"):
-        found = event.get(key)
-        person = found.get("id") if isinstance(found, dict) else None
-        if isinstance(person, str) and person:
-            return person
-    return None
-
-
 class ZaloOaChannelAdapter:
     """The Union's Zalo Official Account: events by webhook, answers by the OA API."""
 
@@ -309,7 +278,7 @@ class ZaloOaChannelAdapter:
     def decode(self, payload: Mapping[str, Any]) -> Inbound | None:
         """The event a stored webhook event carries; None for an unfollow and the rest."""
         name = str(payload.get("event_name") or "")
-        person = _person(payload)
+        person = person_of(payload)
         found = event_id(payload)
         if person is None or found is None or name == UNFOLLOW:
             return None
@@ -322,7 +291,7 @@ class ZaloOaChannelAdapter:
         if name == FOLLOW:  # greeted as if they had typed /start
             return at_edge(Inbound(kind=InputKind.COMMAND, text="/start", **common))
         message = payload.get("message")
-        event = _translate(name, message if isinstance(message, dict) else {}, common)
+        event = translate(name, message if isinstance(message, dict) else {}, common)
         return at_edge(event) if event is not None else None
 
     def routes(self) -> list[BaseRoute]:
@@ -377,7 +346,7 @@ class ZaloOaChannelAdapter:
             return PlainTextResponse("forbidden", status_code=403)
         assert event is not None
         found = event_id(event)
-        if found is None or (event.get("event_name") not in TAKEN and not _pressed(event)):
+        if found is None or (event.get("event_name") not in TAKEN and not pressed(event)):
             return JSONResponse({"error": 0})
         await self._store(found, dict(event))
         return JSONResponse({"error": 0})
@@ -386,7 +355,7 @@ class ZaloOaChannelAdapter:
         """Record the event; an unfollow or a follow also changes, in the same transaction,
         whether we may send to the person."""
         assert self._intake is not None
-        name, person = event.get("event_name"), _person(event) or ""
+        name, person = event.get("event_name"), person_of(event) or ""
 
         def reach(session: Session, new: set[str]) -> None:
             if found not in new:
@@ -428,61 +397,6 @@ class ZaloOaChannelAdapter:
             return PlainTextResponse("not found", status_code=404)
         kind = mimetypes.guess_type(found[0])[0] or "image/jpeg"
         return Response(found[1], media_type=kind, headers={"Cache-Control": "private"})
-
-
-def _pressed(event: Mapping[str, Any]) -> bool:
-    """Whether an event carries a pressed button's payload (whatever Zalo names it)."""
-    message = event.get("message")
-    if not isinstance(message, dict):
-        return False
-    return any(
-        isinstance(value, str) and value.startswith(CHOICE_PREFIX)
-        for value in (message.get("text"), message.get("payload"))
-    )
-
-
-def _translate(name: str, message: Mapping[str, Any], common: dict[str, Any]) -> Inbound | None:
-    """A message as it came: a pressed button (whatever the event) is its choice."""
-    text, payload = message.get("text"), message.get("payload")
-    typed = text if isinstance(text, str) else ""
-    pressed = payload if isinstance(payload, str) else typed
-    if pressed.startswith(CHOICE_PREFIX) and len(pressed) > len(CHOICE_PREFIX):
-        return Inbound(kind=InputKind.CHOICE, choice=pressed[len(CHOICE_PREFIX) :], **common)
-    attachment = _attachment(message)
-    if name == TEXT:
-        return Inbound(kind=InputKind.TEXT, text=typed, **common)
-    if name == LOCATION:
-        where = attachment.get("coordinates")
-        place = _coordinates(where) if isinstance(where, dict) else None
-        if place is None:
-            return None
-        return Inbound(kind=InputKind.LOCATION, location=place, **common)
-    url = attachment.get("url")
-    if name not in (IMAGE, FILE) or not isinstance(url, str) or not url:
-        return None
-    size = attachment.get("size")
-    media = Media(
-        url,
-        "photo" if name == IMAGE else "document",
-        int(size) if isinstance(size, str) and size.isdigit() else None,
-        typed or None,
-    )
-    return Inbound(kind=InputKind.MEDIA, media=media, text=typed, **common)
-
-
-def _attachment(message: Mapping[str, Any]) -> Mapping[str, Any]:
-    """The payload of a message's first attachment ({} when it has none)."""
-    attachments = message.get("attachments")
-    first = attachments[0] if isinstance(attachments, list) and attachments else None
-    payload = first.get("payload") if isinstance(first, dict) else None
-    return payload if isinstance(payload, dict) else {}
-
-
-def _coordinates(where: Mapping[str, Any]) -> tuple[float, float] | None:
-    try:
-        return float(where["latitude"]), float(where["longitude"])
-    except (KeyError, TypeError, ValueError):
-        return None
 
 
 def build(kit: ChannelKit) -> ZaloOaChannelAdapter | None:
