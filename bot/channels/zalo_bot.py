@@ -134,8 +134,37 @@ class PhotoLinks:
             return None
         return str(origin), str(ref)
 
+    async def serve(self, token: str, sources: Mapping[str, FileSource]) -> Response:
+        """The file behind a signed, unexpired link; 404 for anything else."""
+        named = self.read(token)
+        source = sources.get(named[0]) if named is not None else None
+        found = await source(named[1]) if source is not None and named is not None else None
+        if found is None:
+            return PlainTextResponse("not found", status_code=404)
+        kind = mimetypes.guess_type(found[0])[0] or "image/jpeg"
+        return Response(found[1], media_type=kind, headers={"Cache-Control": "private"})
+
     def _sign(self, body: str) -> str:
         return hmac.new(self._key, body.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+async def fetch(client: httpx.AsyncClient, ref: str, fallback: str) -> tuple[str, bytes] | None:
+    """A file someone sent on Zalo (its URL: name and bytes), at most MAX_DOWNLOAD_BYTES; None
+    when it cannot be had."""
+    if not ref.startswith(("https://", "http://")):
+        return None
+    try:
+        async with client.stream("GET", ref) as response:
+            if response.status_code != 200:
+                return None
+            data = bytearray()
+            async for chunk in response.aiter_bytes():
+                data += chunk
+                if len(data) > MAX_DOWNLOAD_BYTES:
+                    return None
+    except httpx.HTTPError:
+        return None
+    return ref.split("?", 1)[0].rsplit("/", 1)[-1] or fallback, bytes(data)
 
 
 def origin_of(ref: str) -> str:
@@ -402,31 +431,11 @@ class ZaloBotChannelAdapter:
 
     async def _download(self, ref: str) -> tuple[str, bytes] | None:
         """A photo someone sent on Zalo (its URL), for the desk; None when it cannot be had."""
-        if not ref.startswith(("https://", "http://")):
-            return None
-        try:
-            async with self.api.client.stream("GET", ref) as response:
-                if response.status_code != 200:
-                    return None
-                data = bytearray()
-                async for chunk in response.aiter_bytes():
-                    data += chunk
-                    if len(data) > MAX_DOWNLOAD_BYTES:
-                        return None
-        except httpx.HTTPError:
-            return None
-        name = ref.split("?", 1)[0].rsplit("/", 1)[-1] or "photo.jpg"
-        return name, bytes(data)
+        return await fetch(self.api.client, ref, "photo.jpg")
 
     async def _serve_file(self, request: Request) -> Response:
         """A file behind a signed, unexpired photo link; 404 for anything else."""
-        named = self.links.read(request.path_params["token"])
-        source = self._sources.get(named[0]) if named is not None else None
-        found = await source(named[1]) if source is not None and named is not None else None
-        if found is None:
-            return PlainTextResponse("not found", status_code=404)
-        kind = mimetypes.guess_type(found[0])[0] or "image/jpeg"
-        return Response(found[1], media_type=kind, headers={"Cache-Control": "private"})
+        return await self.links.serve(request.path_params["token"], self._sources)
 
     async def _take_webhook(self, request: Request) -> Response:
         """Store a webhook update before answering 200; refuse what is not one."""

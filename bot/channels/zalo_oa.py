@@ -13,7 +13,6 @@ person's own message; more choices than buttons, a numbered menu.
 import datetime as dt
 import hmac
 import logging
-import mimetypes
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -35,7 +34,7 @@ from bot.channels.base import (
 from bot.channels.kit import ChannelKit
 from bot.channels.render import split_text
 from bot.channels.zalo_bot import CHANNEL as ZALO_BOT
-from bot.channels.zalo_bot import PhotoLinks, origin_of
+from bot.channels.zalo_bot import PhotoLinks, fetch, origin_of
 from bot.channels.zalo_oa_auth import build_tokens, oa_credentials
 from bot.channels.zalo_oa_events import (
     CHOICE_PREFIX,
@@ -67,7 +66,6 @@ MAX_TEXT = 2000
 MAX_TITLE = 100  # a button's title
 MAX_PAYLOAD = 1000  # what a button sends back
 MAX_EVENT_BYTES = 1_000_000
-MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024
 INVALID_TOKEN = -216
 TOO_FAST = -32
 OUTSIDE_WINDOW = -230
@@ -372,31 +370,11 @@ class ZaloOaChannelAdapter:
     async def _download(self, ref: str) -> tuple[str, bytes] | None:
         """A photo or file someone sent the OA (its URL), for the desk; None when it cannot
         be had."""
-        if not ref.startswith(("https://", "http://")):
-            return None
-        try:
-            async with self.api.client.stream("GET", ref) as response:
-                if response.status_code != 200:
-                    return None
-                data = bytearray()
-                async for chunk in response.aiter_bytes():
-                    data += chunk
-                    if len(data) > MAX_DOWNLOAD_BYTES:
-                        return None
-        except httpx.HTTPError:
-            return None
-        name = ref.split("?", 1)[0].rsplit("/", 1)[-1] or "file"
-        return name, bytes(data)
+        return await fetch(self.api.client, ref, "file")
 
     async def _serve_file(self, request: Request) -> Response:
         """A file behind a signed, unexpired photo link; 404 for anything else."""
-        named = self.links.read(request.path_params["token"])
-        source = self._sources.get(named[0]) if named is not None else None
-        found = await source(named[1]) if source is not None and named is not None else None
-        if found is None:
-            return PlainTextResponse("not found", status_code=404)
-        kind = mimetypes.guess_type(found[0])[0] or "image/jpeg"
-        return Response(found[1], media_type=kind, headers={"Cache-Control": "private"})
+        return await self.links.serve(request.path_params["token"], self._sources)
 
 
 def build(kit: ChannelKit) -> ZaloOaChannelAdapter | None:
