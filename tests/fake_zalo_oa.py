@@ -105,6 +105,20 @@ class FakeZaloOA:
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _changed: asyncio.Condition | None = None
     _http: LocalServer = field(default_factory=LocalServer)
+    # While set, sends arrive (counted in `arrived`) and wait: set it, the sender is gone.
+    _held: asyncio.Event | None = None
+    arrived: int = 0
+
+    def hold(self) -> None:
+        """From now on a send is counted on arrival and kept waiting, unanswered, until
+        drop_held(), which answers it 503 without taking it (its sender was killed)."""
+        self._held = asyncio.Event()
+
+    def drop_held(self) -> None:
+        """Answer the waiting sends 503, not taken, and stop holding."""
+        if self._held is not None:
+            self._held.set()
+            self._held = None
 
     async def start(self) -> None:
         """Serve on a free local port until stop()."""
@@ -113,6 +127,7 @@ class FakeZaloOA:
 
     async def stop(self) -> None:
         """Stop serving."""
+        self.drop_held()
         await self._http.stop()
 
     @property
@@ -206,6 +221,12 @@ class FakeZaloOA:
         return Starlette(routes=[Route("/v3.0/oa/message/cs", self._send, methods=["POST"])])
 
     async def _send(self, request: Request) -> Response:
+        if self._held is not None:
+            held = self._held
+            self.arrived += 1
+            self._notify_soon()
+            await held.wait()
+            return Response("gone", status_code=503)
         token = request.headers.get("access_token", "")
         try:
             body = json.loads(await request.body())

@@ -1,9 +1,12 @@
-"""The Zalo OA's tokens across real processes: a SIGKILL between Zalo's refresh answer and the
-token's use, or before the answer arrived; two processes on one PostgreSQL database; the
+"""The Zalo OA's tokens across real processes: the real app SIGKILLed between the refresh and the
+new token's first use (the message still delivered, once); a stand-in process killed after the
+pair is stored or before Zalo's answer arrived; two processes on one PostgreSQL database; the
 consent command as an admin runs it."""
 
 import asyncio
 import os
+import re
+import signal
 import stat
 import sys
 from collections.abc import AsyncIterator
@@ -23,6 +26,7 @@ from starlette.routing import Route
 from storage.db import Database
 from storage.models import ZaloOaToken
 from tests.conftest import ROOT
+from tests.fake_zalo_oa import FakeZaloOA, big_id
 from tests.fake_zalo_oauth import APP_ID, APP_SECRET, FakeZaloOAuth, challenge_of
 from tests.local_server import LocalServer
 
@@ -315,3 +319,62 @@ async def test_the_consent_command_explains_what_went_wrong(
     assert "Invalid code" in said
     assert kept.exists(), "the first step's link still works for a new code"
     assert link.params["state"]
+
+
+async def _run_app(env: dict[str, str]) -> tuple[asyncio.subprocess.Process, str]:
+    """`python -m bot run` with the OA channel and no Telegram; its address once it serves."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "run",
+        cwd=ROOT,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=None,
+    )
+    assert process.stdout is not None
+    async with asyncio.timeout(60):
+        first = (await process.stdout.readline()).decode()
+    found = re.search(r"http://127\.0\.0\.1:\d+", first)
+    assert found, first
+    return process, found.group()
+
+
+async def test_the_real_app_killed_between_the_refresh_and_its_use_loses_no_message(
+    database_url: str, oauth: FakeZaloOAuth, tmp_path: Path
+) -> None:
+    oa, user = FakeZaloOA(oauth), big_id()
+    await oa.start()
+    try:
+        env = _env(
+            database_url,
+            oauth,
+            oauth.consent(),
+            ZALO_OA_WEBHOOK_SECRET=oa.secret_key,
+            ZALO_OA_API_BASE_URL=oa.base_url,
+            HTTP_PORT="0",
+            WEBPUSH_KEY_FILE=str(tmp_path / "vapid.key"),
+        )
+        oa.hold()
+        process, base = await _run_app(env)  # it refreshed at start: the new pair is stored
+        assert oauth.refreshes == 1
+        answer = await oa.post(f"{base}/zalo/oa/webhook", oa.follow(user))
+        assert answer.status_code == 200
+        await oa.wait_for(lambda: oa.arrived == 1, seconds=60)  # the greeting, on its way
+        await _kill(process)
+        oa.drop_held()
+        assert oa.to(user) == []
+        process, _ = await _run_app(env)
+        try:
+            # The greeting is two messages (the welcome, then the consent question).
+            await oa.wait_for(lambda: len(oa.to(user)) >= 2, seconds=60)
+        finally:
+            process.send_signal(signal.SIGTERM)
+            await process.communicate()
+        shown = oa.texts(user)
+        assert len(shown) == len(set(shown)) == 2, "the greeting, each message once"
+        assert shown[0].startswith("Xin chào")
+        assert (oauth.refreshes, oauth.refused_refreshes, oauth.used_twice()) == (1, 0, [])
+    finally:
+        await oa.stop()
